@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages voepy needs to build, run and test, when missing.
+# Uses apt-get directly as root, sudo otherwise; does nothing when all are present.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config git clang-format python3 procps iproute2 util-linux
+    libuv1-dev node-llhttp libhiredis-dev libpq-dev libsodium-dev libjansson-dev
+    libcurl4-openssl-dev libosip2-dev libcmocka-dev
+    postgresql postgresql-client redis-server redis-tools sip-tester curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "[voepy] installing: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "[voepy] need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

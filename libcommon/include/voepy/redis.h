@@ -1,0 +1,49 @@
+/*
+ * redis.h - one Redis connection on the loop, with reconnect.
+ *
+ * Wraps hiredis' async API (with our fixed libuv adapter). The host must be an IP
+ * address or a name; names are resolved with uv_getaddrinfo (hiredis would block).
+ * On loss of the connection pending commands fail (status VP_E_CLOSED) and the wrapper
+ * reconnects with capped exponential backoff; commands issued while disconnected fail at
+ * once with VP_E_UNAVAILABLE. Every command has a timeout (cmd_timeout_ms): on expiry
+ * its callback gets VP_E_TIMEOUT and the connection is recycled, since a late reply
+ * would otherwise be matched to the wrong command.
+ *
+ * Never issue a blocking command (XREADGROUP BLOCK, BLPOP) on a connection shared with
+ * other commands: everything queued behind it waits. rstream consumers own a connection.
+ */
+#ifndef VOEPY_REDIS_H
+#define VOEPY_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct redis;
+struct redisReply; /* hiredis' reply; include <hiredis/hiredis.h> to read one */
+
+struct redis_opts {
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 6379 */
+    const char *password;        /* AUTH when set */
+    unsigned connect_timeout_ms; /* default 2000 */
+    unsigned cmd_timeout_ms;     /* default 5000; 0 = none (blocking readers) */
+    const char *name;            /* CLIENT SETNAME and metrics label */
+};
+
+/* reply is NULL unless status == 0; it is freed after the callback returns. */
+typedef void(redis_reply_cb)(int status, struct redisReply *reply, void *arg);
+typedef void(redis_state_cb)(bool connected, void *arg);
+
+int redis_create(struct redis **rp, uv_loop_t *loop, const struct redis_opts *opts);
+/* Called on every connect and disconnect. */
+void redis_on_state(struct redis *r, redis_state_cb *cb, void *arg);
+bool redis_connected(const struct redis *r);
+/* Returns 0 (cb will run exactly once, if given) or VP_E_UNAVAILABLE (cb will not run). */
+int redis_cmd(struct redis *r, redis_reply_cb *cb, void *arg, const char *fmt, ...);
+int redis_cmdv(struct redis *r, redis_reply_cb *cb, void *arg, int argc, const char **argv,
+               const size_t *argvlen);
+/* Fail pending commands with VP_E_CANCELED, disconnect, free, then closed() runs. */
+void redis_close(struct redis *r, void (*closed)(void *arg), void *arg);
+
+#endif

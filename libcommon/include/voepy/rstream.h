@@ -1,0 +1,69 @@
+/*
+ * rstream.h - Redis streams: producing and consuming with consumer groups.
+ *
+ * Messages carry one field, "m", whose value is the message body (JSON by convention;
+ * see proto/streams.md). A consumer belongs to a group; it first re-reads its own
+ * pending entries (from a previous life of the same consumer name), then new ones, and
+ * every claim_interval_ms claims entries that other consumers of the group left pending
+ * for longer than claim_idle_ms (XAUTOCLAIM): that is how a dead consumer's work is
+ * taken over. The handler acknowledges a message with rstream_ack() once its effect is
+ * durable, or lets go of it with rstream_release() to have it delivered again later.
+ * At most max_inflight messages are handed out unacknowledged at a time.
+ *
+ * The consumer owns its connections (a blocking one for XREADGROUP and one for acks and
+ * claims) and reconnects by itself, recreating the group when the stream was deleted.
+ */
+#ifndef VOEPY_RSTREAM_H
+#define VOEPY_RSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "voepy/redis.h"
+
+struct rstream_consumer;
+
+struct rstream_msg {
+    const char *stream; /* which stream it came from */
+    const char *id;     /* entry id "1700000000000-0" */
+    const char *body;   /* NUL-terminated */
+    size_t len;
+    unsigned deliveries; /* 1 on first delivery, more when claimed or re-read */
+};
+
+typedef void(rstream_msg_cb)(struct rstream_consumer *c, struct rstream_msg *msg, void *arg);
+typedef void(rstream_added_cb)(int status, const char *entry_id, void *arg);
+
+/* XADD stream MAXLEN ~ maxlen * m body (maxlen 0 = no trimming). cb may be NULL. */
+int rstream_add(struct redis *r, const char *stream, const char *body, size_t len, long maxlen,
+                rstream_added_cb *cb, void *arg);
+
+struct rstream_consumer_opts {
+    const char *group;               /* consumer group, created at "$" ... see below */
+    const char *consumer;            /* this consumer's name (stable across restarts) */
+    const char *const *streams;      /* streams to read */
+    size_t nstreams;
+    unsigned block_ms;               /* XREADGROUP BLOCK, default 1000 */
+    unsigned batch;                  /* COUNT per read, default 32 */
+    unsigned max_inflight;           /* default 256 */
+    unsigned claim_idle_ms;          /* default 30000; 0 disables claiming */
+    unsigned claim_interval_ms;      /* default 5000 */
+    /* Groups are created with MKSTREAM at id "0" so nothing written before is missed. */
+};
+
+int rstream_consumer_create(struct rstream_consumer **cp, uv_loop_t *loop,
+                            const struct redis_opts *ropts, const struct rstream_consumer_opts *opts,
+                            rstream_msg_cb *cb, void *arg);
+/* Acknowledge (XACK) and free msg. */
+void rstream_ack(struct rstream_consumer *c, struct rstream_msg *msg);
+/* Free msg without acknowledging; it stays pending and comes back by claim or restart. */
+void rstream_release(struct rstream_consumer *c, struct rstream_msg *msg);
+unsigned rstream_inflight(const struct rstream_consumer *c);
+bool rstream_consumer_connected(const struct rstream_consumer *c);
+/* Stop reading new messages; done() runs when nothing is in flight any more. */
+void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg), void *arg);
+/* Release in-flight messages, close connections, free, then closed() runs. */
+void rstream_consumer_close(struct rstream_consumer *c, void (*closed)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder: implemented in a later commit */
+#include "voepy/err.h"
