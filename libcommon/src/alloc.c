@@ -7,8 +7,8 @@
 
 static void oom(size_t n)
 {
-    fprintf(stderr, "{\"level\":\"fatal\",\"event\":\"oom\",\"msg\":\"out of memory (%zu bytes)\"}\n",
-            n);
+    fprintf(stderr,
+            "{\"level\":\"fatal\",\"event\":\"oom\",\"msg\":\"out of memory (%zu bytes)\"}\n", n);
     abort();
 }
 

@@ -59,8 +59,7 @@ static int load_one(void *cfg, const struct config_var *v, char *err, size_t err
     }
     case CONFIG_TYPE_BOOL:
         if (!val || parse_bool(val, (bool *)member(cfg, v))) {
-            snprintf(err, errlen, "%s must be true or false (got \"%s\")", v->name,
-                     val ? val : "");
+            snprintf(err, errlen, "%s must be true or false (got \"%s\")", v->name, val ? val : "");
             return VP_E_CONFIG;
         }
         return 0;

@@ -49,7 +49,8 @@ int money_format_micros(int64_t micros, char *out, size_t outlen)
         sign = "-";
         v = 0 - (uint64_t)micros;
     }
-    uint64_t whole = v / (uint64_t)MONEY_MICROS_PER_CENT, frac = v % (uint64_t)MONEY_MICROS_PER_CENT;
+    uint64_t whole = v / (uint64_t)MONEY_MICROS_PER_CENT,
+             frac = v % (uint64_t)MONEY_MICROS_PER_CENT;
     int n;
     if (frac == 0) {
         n = snprintf(out, outlen, "%s%llu", sign, (unsigned long long)whole);

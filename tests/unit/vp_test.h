@@ -39,7 +39,8 @@ static void vp_test_deadline_cb(uv_timer_t *t)
  * Run loop until *flag becomes true or timeout_ms passes; returns the flag. A private
  * timer bounds every wait, so a loop with idle handles cannot block the test forever.
  */
-static inline bool vp_test_run_until(uv_loop_t *loop, const volatile bool *flag, unsigned timeout_ms)
+static inline bool vp_test_run_until(uv_loop_t *loop, const volatile bool *flag,
+                                     unsigned timeout_ms)
 {
     bool expired = false;
     uv_timer_t deadline;

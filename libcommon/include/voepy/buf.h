@@ -19,7 +19,10 @@ struct buf {
     size_t limit; /* 0 = unlimited */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT      \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 void buf_init(struct buf *b, size_t limit);
 int buf_append(struct buf *b, const void *p, size_t n);

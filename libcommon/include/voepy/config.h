@@ -32,12 +32,18 @@ struct config_var {
     const char *help;
 };
 
-#define CONFIG_STR(type, member, name, def, flags, help)                                        \
-    {name, CONFIG_TYPE_STR, offsetof(type, member), def, 0, 0, flags, help}
-#define CONFIG_INT(type, member, name, def, min, max, help)                                     \
-    {name, CONFIG_TYPE_INT, offsetof(type, member), def, min, max, 0, help}
-#define CONFIG_BOOL(type, member, name, def, help)                                              \
-    {name, CONFIG_TYPE_BOOL, offsetof(type, member), def, 0, 0, 0, help}
+#define CONFIG_STR(type, member, name, def, flags, help)                      \
+    {                                                                         \
+        name, CONFIG_TYPE_STR, offsetof(type, member), def, 0, 0, flags, help \
+    }
+#define CONFIG_INT(type, member, name, def, min, max, help)                   \
+    {                                                                         \
+        name, CONFIG_TYPE_INT, offsetof(type, member), def, min, max, 0, help \
+    }
+#define CONFIG_BOOL(type, member, name, def, help)                         \
+    {                                                                      \
+        name, CONFIG_TYPE_BOOL, offsetof(type, member), def, 0, 0, 0, help \
+    }
 
 /*
  * Fill cfg from the environment. On a bad value returns VP_E_CONFIG and writes a

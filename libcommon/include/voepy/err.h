@@ -16,55 +16,55 @@
 #include <stddef.h>
 
 /* X(NAME, number, "api_code", http_status, "default message") */
-#define VP_ERROR_TABLE(X)                                                                      \
-    X(OK, 0, "ok", 200, "OK.")                                                                 \
-    /* client errors, named by the product contract */                                         \
-    X(INVALID_REQUEST, 1, "invalid_request", 400, "The request is malformed.")                 \
-    X(UNAUTHORIZED, 2, "unauthorized", 401, "Missing or invalid API key.")                     \
-    X(BALANCE_INSUFFICIENT, 3, "balance_insufficient", 402,                                    \
-      "Tenant balance is exhausted; top up to place new calls.")                               \
-    X(FORBIDDEN, 4, "forbidden", 403, "The key may not perform this operation.")               \
-    X(FROM_NUMBER_NOT_OWNED, 5, "from_number_not_owned", 403,                                  \
-      "The from number is not an active number on this account.")                              \
-    X(COUNTRY_BLOCKED, 6, "country_blocked", 403, "The destination country is blocked.")       \
-    X(COUNTRY_NOT_ALLOWED, 7, "country_not_allowed", 403,                                      \
-      "The destination country is not on the allow list.")                                     \
-    X(PREFIX_BLOCKED, 8, "prefix_blocked", 403, "The destination prefix is blocked.")          \
-    X(NOT_FOUND, 9, "not_found", 404, "No such resource.")                                     \
-    X(METHOD_NOT_ALLOWED, 10, "method_not_allowed", 405,                                       \
-      "The method is not allowed on this path.")                                               \
-    X(CALL_ALREADY_ENDED, 11, "call_already_ended", 409, "The call has already ended.")        \
-    X(CALL_NOT_IN_REQUIRED_STATE, 12, "call_not_in_required_state", 409,                       \
-      "The call is not in a state that allows this action.")                                   \
-    X(RECORDING_NOT_READY, 13, "recording_not_ready", 409, "The recording is not available.")  \
-    X(IDEMPOTENCY_KEY_IN_USE, 14, "idempotency_key_in_use", 409,                               \
-      "A request with this Idempotency-Key is still being processed.")                         \
-    X(NUMBER_NOT_AVAILABLE, 15, "number_not_available", 409,                                   \
-      "The phone number is not available for purchase.")                                       \
-    X(CONFLICT, 16, "conflict", 409, "The request conflicts with the current state.")          \
-    X(PAYLOAD_TOO_LARGE, 17, "payload_too_large", 413, "The request body is too large.")       \
-    X(UNSUPPORTED_MEDIA_TYPE, 18, "unsupported_media_type", 415,                               \
-      "Request bodies must be application/json.")                                              \
-    X(INVALID_PARAMETER, 19, "invalid_parameter", 422, "A parameter has an invalid value.")    \
-    X(IDEMPOTENCY_KEY_REUSED, 20, "idempotency_key_reused", 422,                               \
-      "This Idempotency-Key was used with a different request.")                               \
-    X(RATE_LIMITED, 21, "rate_limited", 429, "Too many requests.")                             \
-    X(BLOCKED_DESTINATION, 22, "blocked_destination", 429,                                     \
-      "The destination failed repeatedly and is blocked for a while.")                         \
+#define VP_ERROR_TABLE(X)                                                                       \
+    X(OK, 0, "ok", 200, "OK.")                                                                  \
+    /* client errors, named by the product contract */                                          \
+    X(INVALID_REQUEST, 1, "invalid_request", 400, "The request is malformed.")                  \
+    X(UNAUTHORIZED, 2, "unauthorized", 401, "Missing or invalid API key.")                      \
+    X(BALANCE_INSUFFICIENT, 3, "balance_insufficient", 402,                                     \
+      "Tenant balance is exhausted; top up to place new calls.")                                \
+    X(FORBIDDEN, 4, "forbidden", 403, "The key may not perform this operation.")                \
+    X(FROM_NUMBER_NOT_OWNED, 5, "from_number_not_owned", 403,                                   \
+      "The from number is not an active number on this account.")                               \
+    X(COUNTRY_BLOCKED, 6, "country_blocked", 403, "The destination country is blocked.")        \
+    X(COUNTRY_NOT_ALLOWED, 7, "country_not_allowed", 403,                                       \
+      "The destination country is not on the allow list.")                                      \
+    X(PREFIX_BLOCKED, 8, "prefix_blocked", 403, "The destination prefix is blocked.")           \
+    X(NOT_FOUND, 9, "not_found", 404, "No such resource.")                                      \
+    X(METHOD_NOT_ALLOWED, 10, "method_not_allowed", 405,                                        \
+      "The method is not allowed on this path.")                                                \
+    X(CALL_ALREADY_ENDED, 11, "call_already_ended", 409, "The call has already ended.")         \
+    X(CALL_NOT_IN_REQUIRED_STATE, 12, "call_not_in_required_state", 409,                        \
+      "The call is not in a state that allows this action.")                                    \
+    X(RECORDING_NOT_READY, 13, "recording_not_ready", 409, "The recording is not available.")   \
+    X(IDEMPOTENCY_KEY_IN_USE, 14, "idempotency_key_in_use", 409,                                \
+      "A request with this Idempotency-Key is still being processed.")                          \
+    X(NUMBER_NOT_AVAILABLE, 15, "number_not_available", 409,                                    \
+      "The phone number is not available for purchase.")                                        \
+    X(CONFLICT, 16, "conflict", 409, "The request conflicts with the current state.")           \
+    X(PAYLOAD_TOO_LARGE, 17, "payload_too_large", 413, "The request body is too large.")        \
+    X(UNSUPPORTED_MEDIA_TYPE, 18, "unsupported_media_type", 415,                                \
+      "Request bodies must be application/json.")                                               \
+    X(INVALID_PARAMETER, 19, "invalid_parameter", 422, "A parameter has an invalid value.")     \
+    X(IDEMPOTENCY_KEY_REUSED, 20, "idempotency_key_reused", 422,                                \
+      "This Idempotency-Key was used with a different request.")                                \
+    X(RATE_LIMITED, 21, "rate_limited", 429, "Too many requests.")                              \
+    X(BLOCKED_DESTINATION, 22, "blocked_destination", 429,                                      \
+      "The destination failed repeatedly and is blocked for a while.")                          \
     X(OPT_OUT, 23, "opt_out", 451, "The destination has opted out of calls from this account.") \
-    X(REQUEST_TIMEOUT, 24, "request_timeout", 408, "The request took too long to arrive.")     \
-    X(HEADERS_TOO_LARGE, 25, "headers_too_large", 431, "The request headers are too large.")   \
-    /* server and internal errors */                                                           \
-    X(INTERNAL, 40, "internal_error", 500, "Something went wrong on our side.")                \
-    X(UPSTREAM, 41, "upstream_error", 502, "Carrier-side failure.")                            \
-    X(UNAVAILABLE, 42, "service_unavailable", 503, "The service is temporarily unavailable.")  \
-    X(TIMEOUT, 43, "timeout", 504, "The operation timed out.")                                 \
-    X(IO, 44, "io_error", 500, "An I/O operation failed.")                                     \
-    X(CLOSED, 45, "closed", 503, "The connection was closed.")                                 \
-    X(DB, 46, "database_error", 500, "The database refused the operation.")                    \
-    X(PARSE, 47, "parse_error", 400, "The input could not be parsed.")                         \
-    X(OVERFLOW, 48, "overflow", 500, "A value or buffer exceeded its limit.")                  \
-    X(CANCELED, 49, "canceled", 500, "The operation was canceled.")                            \
+    X(REQUEST_TIMEOUT, 24, "request_timeout", 408, "The request took too long to arrive.")      \
+    X(HEADERS_TOO_LARGE, 25, "headers_too_large", 431, "The request headers are too large.")    \
+    /* server and internal errors */                                                            \
+    X(INTERNAL, 40, "internal_error", 500, "Something went wrong on our side.")                 \
+    X(UPSTREAM, 41, "upstream_error", 502, "Carrier-side failure.")                             \
+    X(UNAVAILABLE, 42, "service_unavailable", 503, "The service is temporarily unavailable.")   \
+    X(TIMEOUT, 43, "timeout", 504, "The operation timed out.")                                  \
+    X(IO, 44, "io_error", 500, "An I/O operation failed.")                                      \
+    X(CLOSED, 45, "closed", 503, "The connection was closed.")                                  \
+    X(DB, 46, "database_error", 500, "The database refused the operation.")                     \
+    X(PARSE, 47, "parse_error", 400, "The input could not be parsed.")                          \
+    X(OVERFLOW, 48, "overflow", 500, "A value or buffer exceeded its limit.")                   \
+    X(CANCELED, 49, "canceled", 500, "The operation was canceled.")                             \
     X(CONFIG, 50, "config_error", 500, "The configuration is invalid.")
 
 enum vp_err {

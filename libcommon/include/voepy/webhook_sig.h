@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WEBHOOK_SECRET_MAX 128
-#define WEBHOOK_SIG_MAX    64 /* "v1," + 44 base64 chars + NUL */
+#define WEBHOOK_SECRET_MAX  128
+#define WEBHOOK_SIG_MAX     64 /* "v1," + 44 base64 chars + NUL */
 #define WEBHOOK_TOLERANCE_S 300
 
 /* A new secret "whsec_<base64 of 32 random bytes>". */
@@ -27,7 +27,6 @@ int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp_s, co
  * VP_E_INVALID_PARAMETER (malformed input).
  */
 int webhook_verify(const char *secret, const char *msg_id, const char *timestamp,
-                   const char *signature_header, const char *body, size_t body_len,
-                   int64_t now_s);
+                   const char *signature_header, const char *body, size_t body_len, int64_t now_s);
 
 #endif

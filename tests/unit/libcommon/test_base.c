@@ -182,7 +182,7 @@ static void test_e164(void **state)
     assert_true(e164_valid("+15125550100"));
     assert_true(e164_valid("+123456"));
     assert_true(e164_valid("+123456789012345"));
-    assert_false(e164_valid("+12345"));           /* 5 digits */
+    assert_false(e164_valid("+12345"));            /* 5 digits */
     assert_false(e164_valid("+1234567890123456")); /* 16 digits */
     assert_false(e164_valid("15125550100"));
     assert_false(e164_valid("+0125550100"));
