@@ -1,0 +1,144 @@
+-- How resources look at the API (spec/voepy-calls.txt), rendered once, here, so that the
+-- gateway's answers, stored idempotent replays and event payloads all agree.
+-- json (not jsonb) keeps the documented field order.
+
+CREATE FUNCTION voepy_leg_json(l call_legs) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', l.id, 'call_id', l.call_id, 'direction', l.direction, 'status', l.status,
+        'from', l.from_uri, 'to', l.to_uri, 'codec', l.codec,
+        'created_at', voepy_ts(l.created_at), 'answered_at', voepy_ts(l.answered_at),
+        'ended_at', voepy_ts(l.ended_at), 'end_reason', l.end_reason,
+        'rtp', json_build_object('packets_in', l.rtp_packets_in, 'packets_out', l.rtp_packets_out))
+$$;
+
+CREATE FUNCTION voepy_recording_json(r recordings) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', r.id, 'call_id', r.call_id, 'channels', r.channels, 'format', r.format,
+        'duration_seconds', r.duration_seconds, 'size_bytes', r.size_bytes,
+        'download_url', NULL::text, 'status', r.status, 'created_at', voepy_ts(r.created_at))
+$$;
+
+-- Whole seconds of answered time (the spec's duration_seconds), NULL until answered.
+CREATE FUNCTION voepy_call_duration(c calls) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN c.answered_at IS NULL THEN NULL
+                ELSE floor(extract(epoch FROM (coalesce(c.ended_at, now()) - c.answered_at)))::int END
+$$;
+
+-- The Call resource; p_full adds legs and recordings (GET /v1/calls/{id}). json_build_object
+-- keeps the field order of the spec; the two variants differ only by the trailing arrays.
+CREATE FUNCTION voepy_call_json(c calls, p_full boolean) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    head text;
+BEGIN
+    head := json_build_object(
+        'id', c.id, 'direction', c.direction, 'status', c.status,
+        'from', c.from_number, 'to', c.to_number, 'route_id', c.route_id,
+        'initiated_at', voepy_ts(c.initiated_at), 'answered_at', voepy_ts(c.answered_at),
+        'ended_at', voepy_ts(c.ended_at), 'duration_seconds', voepy_call_duration(c),
+        'end_reason', c.end_reason, 'end_initiator', c.end_initiator,
+        'customer_reference', c.customer_reference, 'timeout_secs', c.timeout_secs,
+        'time_limit_secs', c.time_limit_secs, 'billed_seconds', c.billed_seconds,
+        'cost_cents', c.cost_cents, 'rating_status', c.rating_status)::text;
+    IF NOT p_full THEN
+        RETURN head::json;
+    END IF;
+    RETURN (left(head, -1) || ', "legs" : ' ||
+            (SELECT coalesce(json_agg(voepy_leg_json(l) ORDER BY l.created_at, l.id), '[]'::json)
+               FROM call_legs l WHERE l.call_id = c.id)::text ||
+            ', "recordings" : ' ||
+            (SELECT coalesce(json_agg(voepy_recording_json(r) ORDER BY r.created_at, r.id), '[]'::json)
+               FROM recordings r WHERE r.call_id = c.id AND r.deleted_at IS NULL)::text ||
+            '}')::json;
+END $$;
+
+-- Event data for call.* events: the call's fields with call_id, customer_reference echoed.
+CREATE FUNCTION voepy_call_event_data(c calls) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'call_id', c.id, 'direction', c.direction, 'status', c.status,
+        'from', c.from_number, 'to', c.to_number, 'route_id', c.route_id,
+        'customer_reference', c.customer_reference,
+        'initiated_at', voepy_ts(c.initiated_at), 'answered_at', voepy_ts(c.answered_at),
+        'ended_at', voepy_ts(c.ended_at), 'duration_seconds', voepy_call_duration(c),
+        'end_reason', c.end_reason, 'end_initiator', c.end_initiator)
+$$;
+
+CREATE FUNCTION voepy_number_json(n phone_numbers) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', n.id, 'phone_number', n.phone_number, 'country', n.country,
+        'status', n.status, 'purchased_at', voepy_ts(n.purchased_at),
+        'created_at', voepy_ts(n.created_at))
+$$;
+
+CREATE FUNCTION voepy_route_json(r routes) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', r.id, 'name', r.name, 'sip_uri', r.sip_uri, 'transport', r.transport,
+        'platform_default', r.is_platform_default, 'created_at', voepy_ts(r.created_at))
+$$;
+
+CREATE FUNCTION voepy_tenant_json(t tenants) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', t.id, 'name', t.name, 'status', t.status, 'default_route_id', t.default_route_id,
+        'credit_limit_cents', t.credit_limit_cents,
+        'allow_caller_id_forwarding', t.allow_caller_id_forwarding,
+        'balance_cents', (SELECT a.balance_cents FROM ledger_accounts a
+                           WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
+        'created_at', voepy_ts(t.created_at))
+$$;
+
+-- A webhook endpoint as listed: never the secret (shown once, at creation).
+CREATE FUNCTION voepy_webhook_json(w webhook_endpoints) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', w.id, 'url', w.url, 'name', w.name, 'events', to_json(w.events),
+        'active', w.active, 'disabled_reason', w.disabled_reason,
+        'created_at', voepy_ts(w.created_at))
+$$;
+
+-- Idempotency. idem_begin claims (tenant, method, path, key) for this transaction and
+-- returns nothing, or returns the stored answer of an earlier request with the same key
+-- (replay), or raises idempotency_key_reused when that request had another body. A
+-- concurrent request with the same key waits on the claim until the first commits, then
+-- replays its answer. idem_finish stores the answer, in the same transaction.
+CREATE FUNCTION idem_begin(p_tenant text, p_method text, p_path text, p_key text, p_hash text)
+RETURNS TABLE (status int, body text) LANGUAGE plpgsql AS $$
+DECLARE
+    k idempotency_keys;
+BEGIN
+    IF p_key IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM idempotency_keys i
+     WHERE i.tenant_id = p_tenant AND i.method = p_method AND i.path = p_path AND i.key = p_key
+       AND i.expires_at < now();
+    INSERT INTO idempotency_keys (tenant_id, method, path, key, request_hash, response_status, response_body)
+    VALUES (p_tenant, p_method, p_path, p_key, p_hash, 0, '')
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN; -- claimed: the caller acts
+    END IF;
+    SELECT * INTO k FROM idempotency_keys i
+     WHERE i.tenant_id = p_tenant AND i.method = p_method AND i.path = p_path AND i.key = p_key;
+    IF k.request_hash <> p_hash THEN
+        PERFORM voepy_raise('idempotency_key_reused', 'Idempotency-Key',
+                            'This Idempotency-Key was already used with a different request.');
+    END IF;
+    status := k.response_status;
+    body := k.response_body;
+    RETURN NEXT;
+END $$;
+
+CREATE FUNCTION idem_finish(p_tenant text, p_method text, p_path text, p_key text,
+                            p_status int, p_body text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE idempotency_keys SET response_status = p_status, response_body = p_body
+     WHERE p_key IS NOT NULL AND tenant_id = p_tenant AND method = p_method AND path = p_path
+       AND key = p_key;
+$$;
