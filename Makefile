@@ -1,0 +1,46 @@
+# voepy: the two commands of the README, and their parts.
+#   make up      install what is missing, build, run the whole platform on this machine
+#   make down    stop it (data is kept under $(VOEPY_DATA_DIR), default .voepy/)
+#   make check   install, build (plain and ASan+UBSan), run every test
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build build-asan up down check unit integration format format-check clean
+
+all: build
+
+deps:
+	@deploy/local/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVOEPY_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+up: build
+	@deploy/local/up.sh
+
+down:
+	@deploy/local/down.sh
+
+check:
+	@tests/check.sh
+
+unit: build
+	@tests/with-services.sh ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+integration: build
+	@VOEPY_BUILD_DIR=$(BUILD) tests/integration/run.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+clean:
+	@rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,458 @@
+"""voepy's integration harness: real PostgreSQL, Redis, the five services and SIP peers.
+
+Everything runs on 127.0.0.1 with ports chosen at run time, under a temporary directory
+that is removed afterwards (kept when VOEPY_KEEP_TMP=1, for post-mortems). Python 3
+standard library only.
+
+    with Platform() as p:                       # PG + Redis + migrations + all services
+        tenant = p.create_tenant("acme")         # via the operator API
+        status, body = p.api("GET", "/v1/calls", key=tenant["api_key"])
+
+Environment:
+    VOEPY_BUILD_DIR   where the binaries are (default: build); build-asan for ASan runs
+    VOEPY_KEEP_TMP    keep the temporary directory
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LIB_SH = os.path.join(ROOT, "deploy", "local", "lib.sh")
+SIP_DIR = os.path.join(ROOT, "tests", "integration", "sip")
+
+SERVICES = ("api-gateway", "call-control", "media-fork", "rating", "webhook-dispatcher")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def build_dir():
+    d = os.environ.get("VOEPY_BUILD_DIR", "build")
+    return d if os.path.isabs(d) else os.path.join(ROOT, d)
+
+
+def binary(name):
+    """Path of a built voepy binary (services/<name>/voepy-<name> or tools/...)."""
+    for sub in ("services/%s/voepy-%s" % (name, name), "tools/%s/voepy-%s" % (name, name)):
+        path = os.path.join(build_dir(), sub)
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError("voepy-%s not built in %s" % (name, build_dir()))
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port that nothing listens on now (TCP and UDP both free when kind is None)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until it returns a truthy value; raise AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def sh_lib(cmd, env=None):
+    """Run a function of deploy/local/lib.sh (the one way PG and Redis are started)."""
+    subprocess.run(["bash", "-c", ". %s; %s" % (LIB_SH, cmd)], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def verify_standard_webhook(secret, headers, body, now=None, tolerance=300):
+    """A receiver's check of a Standard Webhooks signature; returns None or the reason."""
+    msg_id = headers.get("webhook-id")
+    ts = headers.get("webhook-timestamp")
+    sigs = headers.get("webhook-signature")
+    if not (msg_id and ts and sigs):
+        return "missing headers"
+    now = int(time.time()) if now is None else now
+    if abs(now - int(ts)) > tolerance:
+        return "timestamp out of tolerance"
+    key = base64.b64decode(secret[len("whsec_"):])
+    mac = hmac.new(key, ("%s.%s." % (msg_id, ts)).encode() + body, hashlib.sha256).digest()
+    expected = base64.b64encode(mac).decode()
+    for part in sigs.split(" "):
+        version, _, sig = part.partition(",")
+        if version == "v1" and hmac.compare_digest(sig, expected):
+            return None
+    return "no matching signature"
+
+
+class Process:
+    """A child process with its output in a log file; checked for sanitizer reports."""
+
+    def __init__(self, name, argv, env, log_path, cwd=ROOT):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM, then SIGKILL after timeout; returns the exit code."""
+        self.signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def sanitizer_report(self):
+        out = self.output()
+        for marker in SANITIZER_MARKERS:
+            i = out.find(marker)
+            if i >= 0:
+                return out[max(0, i - 200): i + 3000]
+        return None
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records deliveries.
+
+    respond(path_request) -> status decides the answer (default 200)."""
+
+    def __init__(self, respond=None):
+        self.requests = []
+        self.lock = threading.Lock()
+        self.respond = respond or (lambda req: 200)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                req = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                       "body": body, "at": time.time()}
+                status = receiver.respond(req)
+                req["status"] = status
+                with receiver.lock:
+                    receiver.requests.append(req)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d/hooks" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self):
+        """Parsed bodies of the deliveries answered 2xx, in arrival order."""
+        with self.lock:
+            return [json.loads(r["body"]) for r in self.requests if 200 <= r["status"] < 300]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Sipp:
+    """SIPp as a far end (uas) or a caller (uac), with every message traced to a file."""
+
+    def __init__(self, tmp, scenario, port=None, media_port=None, extra=(), target=None,
+                 calls=None, rtp_echo=True, name="sipp"):
+        self.port = port or free_port()
+        self.media_port = media_port or free_port()
+        self.trace = os.path.join(tmp, "%s-%d-messages.log" % (name, self.port))
+        sf = scenario if os.path.isabs(scenario) else os.path.join(SIP_DIR, scenario)
+        argv = ["sipp", "-sf", sf, "-i", "127.0.0.1", "-p", str(self.port),
+                "-mp", str(self.media_port), "-buff_size", "4194304", "-nostdin",
+                "-trace_msg", "-message_file", self.trace, "-trace_err",
+                "-error_file", os.path.join(tmp, "%s-%d-errors.log" % (name, self.port))]
+        if rtp_echo:
+            argv.append("-rtp_echo")
+        if calls:
+            argv += ["-m", str(calls)]
+        argv += list(extra)
+        if target:
+            argv.append(target)
+        self.process = Process(name, argv, dict(os.environ),
+                               os.path.join(tmp, "%s-%d.log" % (name, self.port)), cwd=tmp)
+        time.sleep(0.2)
+
+    @property
+    def uri(self):
+        return "sip:127.0.0.1:%d" % self.port
+
+    def messages(self):
+        try:
+            with open(self.trace, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def received(self, method=None):
+        """Requests SIPp received, in order (retransmissions included): a list of
+        (method, call_id) pairs, filtered by method when given."""
+        out = []
+        for block in re.split(r"^-{20,} [^\n]*\n", self.messages(), flags=re.M):
+            head, _, msg = block.partition("\n\n")
+            if "message received" not in head:
+                continue
+            m = re.match(r"([A-Z]+) sip:", msg.lstrip())
+            if not m or (method and m.group(1) != method):
+                continue
+            cid = re.search(r"^Call-ID:\s*(\S+)", msg, flags=re.M | re.I)
+            out.append((m.group(1), cid.group(1) if cid else None))
+        return out
+
+    def count_received(self, method):
+        return len(self.received(method))
+
+    def stop(self):
+        return self.process.stop(timeout=5)
+
+
+class Platform:
+    """PostgreSQL + Redis + migrations + voepy services, all on loopback."""
+
+    def __init__(self, services=SERVICES, env=None, name="voepy"):
+        self.services = tuple(services)
+        self.extra_env = dict(env or {})
+        self.tmp = tempfile.mkdtemp(prefix="voepy-it-%s-" % name)
+        os.chmod(self.tmp, 0o755)
+        self.pg_dir = os.path.join(self.tmp, "pg")
+        self.redis_dir = os.path.join(self.tmp, "redis")
+        self.pg_port = free_port()
+        self.redis_port = free_port()
+        self.admin_token = "admin-" + base64.b32encode(os.urandom(15)).decode().lower()
+        self.api_port = free_port()
+        self.sip_port = free_port()
+        self.ops_ports = {s: free_port() for s in SERVICES}
+        base = 20000 + (os.getpid() * 200 + len(os.listdir(tempfile.gettempdir())) * 2) % 30000
+        self.rtp_range = (base - base % 2, base - base % 2 + 199)
+        self.procs = {}
+        self.pg_dsn = "host=127.0.0.1 port=%d dbname=voepy user=voepy" % self.pg_port
+        self.receivers = []
+        self.sipps = []
+        self.started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        env = dict(os.environ, VOEPY_PG_FSYNC="off")
+        sh_lib("vp_pg_start %s %d" % (self.pg_dir, self.pg_port), env)
+        sh_lib("vp_redis_start %s %d" % (self.redis_dir, self.redis_port))
+        self.migrate()
+        for s in self.services:
+            self.start_service(s)
+        for s in self.services:
+            self.wait_ready(s)
+        self.started = True
+
+    def migrate(self):
+        subprocess.run([binary("migrate"), "--dir", os.path.join(ROOT, "proto", "sql"),
+                        "--dsn", self.pg_dsn], check=True, stdout=subprocess.DEVNULL)
+
+    def service_env(self, service, **overrides):
+        env = dict(os.environ)
+        env.update({
+            "VOEPY_LOG_LEVEL": "debug",
+            "VOEPY_PG_DSN": self.pg_dsn,
+            "VOEPY_REDIS_HOST": "127.0.0.1",
+            "VOEPY_REDIS_PORT": str(self.redis_port),
+            "VOEPY_OPS_HOST": "127.0.0.1",
+            "VOEPY_OPS_PORT": str(self.ops_ports[service]),
+            "VOEPY_NODE_ID": "%s-it" % service,
+            "VOEPY_DRAIN_TIMEOUT_MS": "5000",
+            "VOEPY_API_HOST": "127.0.0.1",
+            "VOEPY_API_PORT": str(self.api_port),
+            "VOEPY_ADMIN_TOKEN": self.admin_token,
+            "VOEPY_SIP_HOST": "127.0.0.1",
+            "VOEPY_SIP_PORT": str(self.sip_port),
+            "VOEPY_MEDIA_IP": "127.0.0.1",
+            "VOEPY_RTP_PORT_MIN": str(self.rtp_range[0]),
+            "VOEPY_RTP_PORT_MAX": str(self.rtp_range[1]),
+            "VOEPY_URL_ALLOW_PRIVATE": "true",
+            "VOEPY_WEBHOOK_RETRY_SCHEDULE": "0,1,1,2,2,3,3,3",
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        })
+        env.update(self.extra_env)
+        env.update({k: str(v) for k, v in overrides.items()})
+        return env
+
+    def start_service(self, service, **env):
+        log = os.path.join(self.tmp, "%s.log" % service)
+        self.procs[service] = Process(service, [binary(service)],
+                                      self.service_env(service, **env), log)
+        return self.procs[service]
+
+    def ops(self, service, path):
+        return http_request("127.0.0.1", self.ops_ports[service], "GET", path)
+
+    def wait_ready(self, service, timeout=20):
+        def ready():
+            p = self.procs[service]
+            if not p.alive():
+                raise AssertionError("%s exited early:\n%s" % (service, p.output()[-4000:]))
+            try:
+                return self.ops(service, "/readyz")[0] == 200
+            except OSError:
+                return False
+        wait_until(ready, timeout, what="%s /readyz" % service)
+
+    def kill(self, service, sig=signal.SIGKILL):
+        p = self.procs[service]
+        p.signal(sig)
+        p.proc.wait(10)
+
+    def restart(self, service, **env):
+        """Start a service again (after kill), keeping the earlier log."""
+        self.start_service(service, **env)
+        self.wait_ready(service)
+
+    def stop(self):
+        problems = []
+        for s in reversed(list(self.procs)):
+            p = self.procs[s]
+            was_alive = p.alive()
+            rc = p.stop()
+            if was_alive and rc != 0:
+                problems.append("%s exited with %s" % (s, rc))
+            report = p.sanitizer_report()
+            if report:
+                problems.append("%s sanitizer report:\n%s" % (s, report))
+        for sp in self.sipps:
+            sp.stop()
+        for r in self.receivers:
+            r.close()
+        sh_lib("vp_redis_stop %s %d" % (self.redis_dir, self.redis_port))
+        sh_lib("vp_pg_stop %s" % self.pg_dir)
+        if os.environ.get("VOEPY_KEEP_TMP") or problems:
+            print("voepy harness: logs kept in %s" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    # -- helpers for tests -----------------------------------------------------------------
+    def sql(self, query, *params):
+        """Run SQL with psql; returns rows as lists of strings (NULL -> None)."""
+        argv = ["psql", self.pg_dsn, "-X", "-q", "-t", "-A", "-F", "\x1f", "-v", "ON_ERROR_STOP=1"]
+        for i, v in enumerate(params):
+            argv += ["-v", "p%d=%s" % (i + 1, v)]
+        out = subprocess.run(argv + ["-c", query], check=True, capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            if line == "":
+                continue
+            rows.append([None if c == "" else c for c in line.split("\x1f")])
+        return rows
+
+    def api(self, method, path, body=None, key=None, headers=None, raw=None):
+        """Call the public API; returns (status, parsed JSON or None, raw bytes, headers)."""
+        h = dict(headers or {})
+        if key:
+            h["Authorization"] = "Bearer %s" % key
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        status, rheaders, rbody = http_request("127.0.0.1", self.api_port, method, path, data, h)
+        try:
+            parsed = json.loads(rbody) if rbody else None
+        except ValueError:
+            parsed = None
+        return status, parsed, rbody, rheaders
+
+    def admin(self, method, path, body=None, headers=None):
+        return self.api(method, path, body, key=self.admin_token, headers=headers)
+
+    def receiver(self, respond=None):
+        r = WebhookReceiver(respond)
+        self.receivers.append(r)
+        return r
+
+    def sipp(self, scenario, **kw):
+        sp = Sipp(self.tmp, scenario, **kw)
+        self.sipps.append(sp)
+        return sp
+
+    # -- a first tenant, as most tests need one ---------------------------------------------
+    def create_route(self, sip_uri, transport="udp", name="trunk", platform_default=False):
+        st, body, raw, _ = self.admin("POST", "/admin/v1/routes",
+                                      {"name": name, "sip_uri": sip_uri, "transport": transport,
+                                       "platform_default": platform_default})
+        assert st == 201, (st, raw)
+        return body
+
+    def create_tenant(self, name="acme", **fields):
+        st, body, raw, _ = self.admin("POST", "/admin/v1/tenants", dict(name=name, **fields))
+        assert st == 201, (st, raw)
+        return body
+
+    def wait_call(self, key, call_id, pred, timeout=20):
+        """Poll GET /v1/calls/{id} until pred(call) holds; returns the call."""
+        def check():
+            st, call, _, _ = self.api("GET", "/v1/calls/%s" % call_id, key=key)
+            return call if st == 200 and pred(call) else None
+        return wait_until(check, timeout, interval=0.1, what="call %s" % call_id)
+
+
+def http_request(host, port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
