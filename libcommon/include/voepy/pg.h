@@ -48,19 +48,35 @@ struct pg_opts {
  */
 typedef void(pg_result_cb)(int status, const struct pg_result *res, void *arg);
 
+/*
+ * Connections start from the loop, never inside this call. VP_E_CONFIG for a conninfo
+ * libpq refuses, a name outside [A-Za-z0-9_.-], or a host list holding names (each would
+ * be resolved with blocking getaddrinfo: give hostaddr instead).
+ */
 int pg_pool_create(struct pg_pool **pp, uv_loop_t *loop, const struct pg_opts *opts);
-/* Register a prepared statement for every connection (before or after connecting). */
+/*
+ * Register a prepared statement for every connection (before or after connecting).
+ * Registering the same name and SQL again is a no-op; VP_E_CONFLICT for the same name
+ * with other SQL. A statement the server refuses to prepare is logged and running it
+ * fails with VP_E_DB (SQLSTATE 26000).
+ */
 int pg_prepare(struct pg_pool *p, const char *name, const char *sql);
 /*
  * Run a registered statement by name, or any SQL text when name_or_sql is not a
  * registered name. Parameters are text (NULL = SQL NULL). Returns 0 (cb will run exactly
- * once) or VP_E_UNAVAILABLE when the queue is full (cb will not run).
+ * once, never inside this call) or VP_E_UNAVAILABLE when the queue is full or the pool is
+ * closing, VP_E_INVALID_PARAMETER for a NULL statement or callback or a bad nparams (cb
+ * will not run).
  */
 int pg_exec(struct pg_pool *p, const char *name_or_sql, int nparams, const char *const *params,
             pg_result_cb *cb, void *arg);
 /* True when at least one connection is up. */
 bool pg_pool_ready(const struct pg_pool *p);
-/* Fail queued queries with VP_E_CANCELED, close connections, free, then closed() runs. */
+/*
+ * Fail queued and running queries with VP_E_CANCELED, close connections, free, then
+ * closed() runs from the loop. Every query callback has run when this returns (pg_exec
+ * from inside them returns VP_E_UNAVAILABLE). May be called from a pg callback; call once.
+ */
 void pg_pool_close(struct pg_pool *p, void (*closed)(void *arg), void *arg);
 
 /* Result accessors. Values are text; NULL for SQL NULL or out-of-range row/column. */
@@ -71,8 +87,10 @@ const char *pg_value(const struct pg_result *res, int row, int col);
 const char *pg_get(const struct pg_result *res, int row, const char *col);
 long long pg_affected(const struct pg_result *res); /* rows affected by INSERT/UPDATE/DELETE */
 /*
- * For a status of VP_E_DB: the VP_E_* error the SQL raised ("voepy:<code>"), else
- * VP_E_DB; fills e (when given) with the code, field (DETAIL) and message.
+ * For a status of VP_E_DB: the VP_E_* error the SQL raised ("voepy:<code>"; an unknown
+ * code gives VP_E_INTERNAL), else VP_E_DB; fills e (when given) with the code, field
+ * (DETAIL) and message (HINT, else the error table's default: server text never goes
+ * into e, read it with pg_result_message). 0 for a result that is not an error.
  */
 int pg_result_error(const struct pg_result *res, struct vp_error *e);
 const char *pg_result_sqlstate(const struct pg_result *res);
