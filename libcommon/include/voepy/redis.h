@@ -31,15 +31,32 @@ struct redis_opts {
     const char *name;            /* CLIENT SETNAME and metrics label */
 };
 
-/* reply is NULL unless status == 0; it is freed after the callback returns. */
+/*
+ * reply is NULL unless status == 0; it is freed after the callback returns. An error
+ * reply from Redis ("-ERR ...") is status 0 with reply->type == REDIS_REPLY_ERROR.
+ */
 typedef void(redis_reply_cb)(int status, struct redisReply *reply, void *arg);
 typedef void(redis_state_cb)(bool connected, void *arg);
 
+/*
+ * Zero fields of opts take the defaults above, except cmd_timeout_ms (0 = no timeout).
+ * Returns VP_E_INVALID_PARAMETER for a bad port, an empty host or password, or a name
+ * that CLIENT SETNAME or a metrics label would refuse (spaces, quotes, > 64 chars).
+ * Metrics: voepy_redis_connected{name} (gauge), voepy_redis_reconnects_total{name}
+ * (connection attempts after a failed attempt or a lost connection).
+ */
 int redis_create(struct redis **rp, uv_loop_t *loop, const struct redis_opts *opts);
-/* Called on every connect and disconnect. */
+/*
+ * Called on every connect (true: connected, AUTH and CLIENT SETNAME done) and every loss
+ * of a ready connection (false). Failed attempts and redis_close() do not call it.
+ */
 void redis_on_state(struct redis *r, redis_state_cb *cb, void *arg);
 bool redis_connected(const struct redis *r);
-/* Returns 0 (cb will run exactly once, if given) or VP_E_UNAVAILABLE (cb will not run). */
+/*
+ * Returns 0 (cb will run exactly once, if given) or VP_E_UNAVAILABLE (cb will not run).
+ * Also VP_E_INVALID_PARAMETER (cb will not run) for a format hiredis cannot expand and
+ * for (P)SUBSCRIBE, (P)UNSUBSCRIBE and MONITOR, which do not answer once per command.
+ */
 int redis_cmd(struct redis *r, redis_reply_cb *cb, void *arg, const char *fmt, ...);
 int redis_cmdv(struct redis *r, redis_reply_cb *cb, void *arg, int argc, const char **argv,
                const size_t *argvlen);
