@@ -111,6 +111,12 @@ static void conn_arm_timer(struct http_conn *c)
     uv_timer_start(&c->timer, timer_cb, ms, 0);
 }
 
+static const char *conn_state_name(enum http_conn_state s)
+{
+    static const char *names[] = {"idle", "headers", "body", "handler", "linger", "closed"};
+    return s <= CONN_CLOSED ? names[s] : "unknown";
+}
+
 /* The one place the state changes. Once closed, later transitions are ignored. */
 static void conn_set_state(struct http_conn *c, enum http_conn_state to)
 {
@@ -125,7 +131,8 @@ static void conn_set_state(struct http_conn *c, enum http_conn_state to)
     if (c->state == CONN_CLOSED)
         return;
     if (!(legal[c->state] & (1u << to))) {
-        log_error("http.bad_state", "connection state %d -> %d", (int)c->state, (int)to);
+        log_error("http.bad_state", "connection %s -> %s", conn_state_name(c->state),
+                  conn_state_name(to));
         abort();
     }
     c->state = to;

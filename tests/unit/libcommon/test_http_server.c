@@ -36,6 +36,10 @@ struct handler_state {
 };
 static struct handler_state H;
 
+/* Two of these are more than the kernel (4 MiB send buffer at most) and the server's write
+ * queue limit (1 MiB) hold together, so the third pipelined request has to wait. */
+#define BIG_BODY (3 * 1024 * 1024)
+
 static void echo(struct http_request *r)
 {
     size_t blen;
@@ -79,6 +83,11 @@ static void handler(struct http_request *r, void *arg)
         http_respond_error(r, &e);
     } else if (strcmp(path, "/query") == 0) {
         query(r);
+    } else if (strcmp(path, "/big") == 0) {
+        char *big = malloc(BIG_BODY);
+        memset(big, 'b', BIG_BODY);
+        http_respond(r, 200, "text/plain", big, BIG_BODY);
+        free(big);
     } else if (strcmp(path, "/close") == 0) {
         http_response_header(r, "Connection", "close");
         http_respond(r, 204, NULL, NULL, 0);
@@ -156,7 +165,9 @@ struct client {
     int fd;
     char in[16384];
     size_t len;
-    bool eof; /* the server closed (orderly, or with a reset) */
+    bool eof;          /* the server closed (orderly, or with a reset) */
+    size_t total;      /* bytes received by cl_drain_bytes() */
+    bool small_window; /* a 4 KiB receive buffer: the server cannot push much ahead */
 };
 
 static void cl_connect(struct client *cl)
@@ -164,8 +175,11 @@ static void cl_connect(struct client *cl)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cl->port)};
     struct timeval tv = {.tv_sec = 3};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rcvbuf = 4096;
     cl->fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (cl->small_window)
+        setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         cl->eof = true;
 }
@@ -225,6 +239,23 @@ static void cl_read_eof(struct client *cl)
         ;
 }
 
+/* Read (and count, without keeping) until want bytes arrived or the server stops. */
+static void cl_drain_bytes(struct client *cl, size_t want)
+{
+    static char scratch[65536];
+    while (cl->total < want) {
+        ssize_t n = recv(cl->fd, scratch, sizeof(scratch), 0);
+        if (n <= 0)
+            return;
+        if (cl->len + (size_t)n < sizeof(cl->in) - 1) { /* keep the start for the asserts */
+            memcpy(cl->in + cl->len, scratch, (size_t)n);
+            cl->len += (size_t)n;
+            cl->in[cl->len] = '\0';
+        }
+        cl->total += (size_t)n;
+    }
+}
+
 static void cl_sleep(unsigned ms)
 {
     usleep(ms * 1000);
@@ -246,9 +277,11 @@ static void client_async_cb(uv_async_t *a)
     cl->done = true;
 }
 
-static void client_start(struct client *cl, struct fixture *f, void (*script)(struct client *))
+static void client_start_opt(struct client *cl, struct fixture *f, void (*script)(struct client *),
+                             bool small_window)
 {
     memset(cl, 0, sizeof(*cl));
+    cl->small_window = small_window;
     cl->port = http_server_port(f->srv);
     cl->script = script;
     uv_async_init(&f->loop, &cl->async, client_async_cb);
@@ -259,6 +292,11 @@ static void client_start(struct client *cl, struct fixture *f, void (*script)(st
 static void async_closed_cb(uv_handle_t *h)
 {
     ((struct client *)h->data)->done = true;
+}
+
+static void client_start(struct client *cl, struct fixture *f, void (*script)(struct client *))
+{
+    client_start_opt(cl, f, script, false);
 }
 
 /* Run the loop until the client thread finished its script. */
@@ -384,6 +422,30 @@ static void test_pipeline_many_in_order(void **state)
         p = strstr(p, want);
         assert_non_null(p);
     }
+}
+
+static void script_slow_reader(struct client *cl)
+{
+    cl_send(cl, "GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET /big HTTP/1.1\r\nHost: t\r\n\r\n"
+                "GET /last HTTP/1.1\r\nHost: t\r\n\r\n");
+    cl_sleep(200); /* answers pile up in the server's write queue meanwhile */
+    cl_drain_bytes(cl, 2 * BIG_BODY + 200);
+    cl->len = 0;
+    cl_read_responses(cl, 1);
+}
+
+/* A client that does not read stops the parsing of its pipelined requests, not the server. */
+static void test_pipeline_slow_reader(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    client_start_opt(&cl, f, script_slow_reader, true);
+    run_for(&f->loop, 100);
+    assert_string_equal(H.order, "/big /big "); /* the third waits for the queue to drain */
+    client_wait(&cl, f);
+    assert_string_equal(H.order, "/big /big /last ");
+    assert_true(cl.total >= 2 * BIG_BODY + 200);
+    assert_non_null(strstr(cl.in, "GET /last q="));
 }
 
 /* ---- bodies ---- */
@@ -641,6 +703,13 @@ static void script_handler_close(struct client *cl)
     cl_read_eof(cl);
 }
 
+static void script_upgrade(struct client *cl)
+{
+    cl_send(cl, "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+                "\x81\x05hello");
+    cl_read_eof(cl);
+}
+
 static void test_connection_close(void **state)
 {
     struct fixture *f = *state;
@@ -655,6 +724,12 @@ static void test_connection_close(void **state)
     assert_int_equal(strncmp(cl.in, "HTTP/1.1 204 No Content\r\n", 25), 0);
     assert_null(strstr(cl.in, "Content-Length"));
     assert_non_null(strstr(cl.in, "Connection: close\r\n\r\n"));
+    assert_true(cl.eof);
+    /* No upgrades: the request is answered, then the connection closes. */
+    run_client(&cl, f, script_upgrade);
+    assert_int_equal(count_responses(cl.in), 1);
+    assert_non_null(strstr(cl.in, "Connection: close\r\n"));
+    assert_non_null(strstr(cl.in, "GET /ws q="));
     assert_true(cl.eof);
 }
 
@@ -888,6 +963,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keepalive_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_async_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_many_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_slow_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_length_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
