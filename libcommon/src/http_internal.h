@@ -19,6 +19,12 @@
 
 /* At most this many headers per request; more is answered with 431. */
 #define HTTP_MAX_HEADERS 100
+/* Requests one connection handles per wake-up before it yields to the loop. */
+#define HTTP_REQUESTS_PER_WAKEUP 16
+/* One read; buffered input per connection is bounded by max_header_bytes + this. */
+#define HTTP_READ_CHUNK 65536
+/* Parsing of a connection's next request waits while more answer bytes are queued. */
+#define HTTP_WRITE_QUEUE_LIMIT (1024 * 1024)
 
 enum http_conn_state {
     CONN_IDLE,    /* between requests: idle timer (header timer on a fresh connection) */
@@ -83,16 +89,29 @@ struct http_request {
 /* How the response speaks about the connection. */
 enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE };
 
-/* http_request.c */
-struct http_request *http__request_new(struct http_conn *c, size_t max_header, size_t max_body);
+/*
+ * http_server.c: a connection's transport, for the parser side. All may be called from
+ * inside http__conn_process(); none frees the connection (that happens in uv_close's
+ * callback), so the caller re-checks c->state afterwards.
+ */
+const struct http_server_opts *http__conn_opts(const struct http_conn *c);
+/* The one place the state changes (and the state's timer is armed). */
+void http__conn_set_state(struct http_conn *c, enum http_conn_state to);
+/* Answer with an error status of the server's own (400, 408, 413, 431), then close. */
+void http__conn_fail(struct http_conn *c, int status);
+/* Queue b's bytes (taken over) for writing. */
+void http__conn_write(struct http_conn *c, struct buf *b);
+/* Continue the connection from the loop (an idle handle), not the caller's stack. */
+void http__conn_kick(struct http_conn *c);
+void http__conn_update_reading(struct http_conn *c);
+/* Hand the complete request to the server's handler. */
+void http__conn_dispatch(struct http_conn *c);
+
+/* http_request.c: from bytes to requests, and the request object. */
+extern const llhttp_settings_t http__settings;
+/* Parse what conn->in holds, dispatching complete requests (bounded per call). */
+void http__conn_process(struct http_conn *c);
 void http__request_free(struct http_request *r);
-/* After the head is parsed: split the URL, note the method. 0 or VP_E_PARSE. */
-int http__request_head_done(struct http_request *r, llhttp_t *p);
-int http__on_url(llhttp_t *p, const char *at, size_t n);
-int http__on_header_field(llhttp_t *p, const char *at, size_t n);
-int http__on_header_value(llhttp_t *p, const char *at, size_t n);
-int http__on_header_value_complete(llhttp_t *p);
-int http__on_body(llhttp_t *p, const char *at, size_t n);
 /* Status line and headers (Date, Content-Length, Connection, the handler's); r may be NULL. */
 void http__render_head(struct buf *out, const struct http_request *r, int status,
                        const char *content_type, size_t len, enum http_conn_header conn);

@@ -1,7 +1,14 @@
 /*
- * http_request.c - the request object: what llhttp hands us, accumulated (data arrives
- * in pieces across reads), the accessors a handler uses, the per-request arena, and the
- * response head.
+ * http_request.c - from bytes to requests: driving llhttp over a connection's buffered
+ * input, the request object it fills (data arrives in pieces across reads and is
+ * accumulated), the accessors a handler uses, the per-request arena, and the response
+ * head. Sockets, timers and writing live in http_server.c.
+ *
+ * llhttp pauses twice per request: when the head is complete (so that we know exactly
+ * how many bytes the head took, and can refuse a too-large body or answer "100 Continue"
+ * before the body is read), and when the message is complete (the handler has it;
+ * unparsed bytes of pipelined requests stay in conn->in until the answer is queued,
+ * which keeps answers in order).
  *
  * Every string a handler receives lives in the request's arena and is freed with the
  * request after http_respond().
@@ -63,7 +70,7 @@ char *http_request_strdup(struct http_request *r, const char *s)
     return arena_strndup(r, s, strlen(s));
 }
 
-struct http_request *http__request_new(struct http_conn *c, size_t max_header, size_t max_body)
+static struct http_request *request_new(struct http_conn *c, size_t max_header, size_t max_body)
 {
     struct http_request *r = VP_NEW(r);
     r->conn = c;
@@ -107,25 +114,25 @@ static int append(llhttp_t *p, struct buf *b, const char *at, size_t n, int stat
     return HPE_USER;
 }
 
-int http__on_url(llhttp_t *p, const char *at, size_t n)
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     struct http_conn *c = p->data;
     return append(p, &c->req->url, at, n, 431);
 }
 
-int http__on_header_field(llhttp_t *p, const char *at, size_t n)
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct http_conn *c = p->data;
     return append(p, &c->req->field, at, n, 431);
 }
 
-int http__on_header_value(llhttp_t *p, const char *at, size_t n)
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct http_conn *c = p->data;
     return append(p, &c->req->value, at, n, 431);
 }
 
-int http__on_body(llhttp_t *p, const char *at, size_t n)
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     struct http_conn *c = p->data;
     return append(p, &c->req->body, at, n, 413);
@@ -164,7 +171,7 @@ static int add_header(struct http_request *r, const char *name, const char *valu
  * The field and value buffers hold the pieces of the current header line. Trailers of a
  * chunked body arrive the same way after the head; they are dropped.
  */
-int http__on_header_value_complete(llhttp_t *p)
+static int on_header_value_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
     struct http_request *r = c->req;
@@ -184,7 +191,8 @@ int http__on_header_value_complete(llhttp_t *p)
     return HPE_USER;
 }
 
-int http__request_head_done(struct http_request *r, llhttp_t *p)
+/* After the head is parsed: split the URL, note method and version. 0 or VP_E_PARSE. */
+static int request_head_done(struct http_request *r, llhttp_t *p)
 {
     const char *url = r->url.data ? r->url.data : "";
     const char *q = strchr(url, '?');
@@ -430,4 +438,143 @@ void http__render_head(struct buf *out, const struct http_request *r, int status
     if (r && r->resp_headers.len)
         buf_append(out, r->resp_headers.data, r->resp_headers.len);
     buf_puts(out, "\r\n");
+}
+
+static bool conn_can_parse(const struct http_conn *c)
+{
+    return c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY;
+}
+
+/* ---- driving the parser over a connection's input ---- */
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    const struct http_server_opts *o = http__conn_opts(c);
+    c->req = request_new(c, o->max_header_bytes, o->max_body_bytes);
+    http__conn_set_state(c, CONN_HEADERS);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    c->pause = PAUSE_HEADERS;
+    return HPE_PAUSED;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    c->req->keep_alive = llhttp_should_keep_alive(p);
+    c->pause = PAUSE_MESSAGE;
+    return HPE_PAUSED;
+}
+
+const llhttp_settings_t http__settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static bool wants_continue(const struct http_conn *c)
+{
+    const char *expect = http_request_header(c->req, "expect");
+    bool body = (c->parser.flags & F_CHUNKED) || c->parser.content_length > 0;
+    return expect && strcasecmp(expect, "100-continue") == 0 && !c->req->http10 && body;
+}
+
+/* 0, or the status that refuses this head before any of the body is read. */
+static int head_refusal(struct http_conn *c)
+{
+    const struct http_server_opts *o = http__conn_opts(c);
+    if (c->header_bytes > o->max_header_bytes)
+        return 431;
+    if (request_head_done(c->req, &c->parser) < 0)
+        return 400;
+    if ((c->parser.flags & F_CONTENT_LENGTH) && c->parser.content_length > o->max_body_bytes)
+        return 413;
+    return 0;
+}
+
+/* The head is parsed (paused at on_headers_complete): check it before any body. */
+static void headers_done(struct http_conn *c)
+{
+    int status = head_refusal(c);
+    if (status) {
+        http__conn_fail(c, status);
+        return;
+    }
+    if (llhttp_get_upgrade(&c->parser))
+        c->req->close = true; /* no upgrades: what follows would not be HTTP/1.1 */
+    if (wants_continue(c)) {
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "HTTP/1.1 100 Continue\r\n\r\n");
+        http__conn_write(c, &b);
+    }
+    http__conn_set_state(c, CONN_BODY);
+    llhttp_resume(&c->parser);
+    c->resumed = true;
+}
+
+/* Feed buffered input to llhttp once; the head is fed at most one byte past its limit. */
+static void conn_execute(struct http_conn *c, unsigned *budget)
+{
+    const struct http_server_opts *o = http__conn_opts(c);
+    bool in_head = c->state == CONN_IDLE || c->state == CONN_HEADERS;
+    size_t avail = c->in.len - c->in_off;
+    if (in_head && avail > o->max_header_bytes + 1 - c->header_bytes)
+        avail = o->max_header_bytes + 1 - c->header_bytes;
+    const char *p = c->in.data ? c->in.data + c->in_off : "";
+    c->pause = PAUSE_NONE;
+    c->fail_status = 0;
+    enum llhttp_errno e = llhttp_execute(&c->parser, p, avail);
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    size_t used = e == HPE_OK || !pos ? avail : (size_t)(pos - p);
+    c->in_off += used;
+    if (in_head)
+        c->header_bytes += used;
+    if (e == HPE_PAUSED && c->pause == PAUSE_HEADERS) {
+        headers_done(c);
+    } else if (e == HPE_PAUSED && c->pause == PAUSE_MESSAGE) {
+        (*budget)--;
+        http__conn_dispatch(c);
+    } else if (e != HPE_OK) {
+        http__conn_fail(c, c->fail_status ? c->fail_status : 400); /* ours, else llhttp's */
+    } else if (in_head && c->header_bytes > o->max_header_bytes) {
+        http__conn_fail(c, 431);
+    }
+}
+
+void http__conn_process(struct http_conn *c)
+{
+    if (c->processing)
+        return;
+    c->processing = true;
+    unsigned budget = HTTP_REQUESTS_PER_WAKEUP;
+    while (conn_can_parse(c) && (c->in_off < c->in.len || c->resumed)) {
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= HTTP_WRITE_QUEUE_LIMIT) {
+            c->write_blocked = true; /* write_cb kicks us when the client caught up */
+            break;
+        }
+        if (budget == 0) {
+            http__conn_kick(c);
+            break;
+        }
+        c->resumed = false;
+        conn_execute(c, &budget);
+    }
+    c->processing = false;
+    if (conn_can_parse(c) || c->state == CONN_HANDLER) {
+        buf_consume(&c->in, c->in_off);
+        c->in_off = 0;
+        if (c->in.len == 0 && c->in.cap > 2 * HTTP_READ_CHUNK)
+            buf_free(&c->in); /* an idle connection keeps no big buffer */
+    }
+    http__conn_update_reading(c);
 }

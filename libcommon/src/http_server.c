@@ -10,8 +10,8 @@
  *
  * Work per wake-up is bounded: REQUESTS_PER_WAKEUP requests per connection, then the
  * connection is put on the server's kick list and continued from an idle handle. Input
- * is buffered up to max_header_bytes + READ_CHUNK per connection (reading stops beyond),
- * and parsing stops while more than WRITE_QUEUE_LIMIT answer bytes wait to be sent.
+ * is buffered up to max_header_bytes + HTTP_READ_CHUNK per connection (reading stops beyond),
+ * and parsing stops while more than HTTP_WRITE_QUEUE_LIMIT answer bytes wait to be sent.
  */
 #include "http_internal.h"
 #include "voepy/alloc.h"
@@ -24,10 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define REQUESTS_PER_WAKEUP 16
-#define READ_CHUNK          65536
-#define WRITE_QUEUE_LIMIT   (1024 * 1024)
-#define LINGER_MS           2000
+#define LINGER_MS 2000
 
 enum server_state { SRV_RUNNING, SRV_DRAINING, SRV_CLOSING };
 
@@ -52,7 +49,7 @@ struct http_server {
     void (*closed)(void *arg);
     void *closed_arg;
     struct metric *m_conns, *m_duration;
-    char rbuf[READ_CHUNK]; /* every read lands here, then is copied to conn->in */
+    char rbuf[HTTP_READ_CHUNK]; /* every read lands here, then is copied to conn->in */
 };
 
 struct write_req {
@@ -61,9 +58,7 @@ struct write_req {
     char *data;
 };
 
-static void conn_process(struct http_conn *c);
 static void conn_close(struct http_conn *c);
-static void conn_fail(struct http_conn *c, int status);
 
 /* ---- metrics ---- */
 
@@ -77,6 +72,11 @@ static void server_count(struct http_server *s, int status, const struct http_re
 }
 
 /* ---- connection state ---- */
+
+const struct http_server_opts *http__conn_opts(const struct http_conn *c)
+{
+    return &c->srv->opts;
+}
 
 static unsigned min_u(unsigned a, unsigned b)
 {
@@ -118,7 +118,7 @@ static const char *conn_state_name(enum http_conn_state s)
 }
 
 /* The one place the state changes. Once closed, later transitions are ignored. */
-static void conn_set_state(struct http_conn *c, enum http_conn_state to)
+void http__conn_set_state(struct http_conn *c, enum http_conn_state to)
 {
     static const unsigned legal[] = {
         [CONN_IDLE] = 1u << CONN_HEADERS | 1u << CONN_LINGER | 1u << CONN_CLOSED,
@@ -139,11 +139,6 @@ static void conn_set_state(struct http_conn *c, enum http_conn_state to)
     conn_arm_timer(c);
 }
 
-static bool conn_can_parse(const struct http_conn *c)
-{
-    return c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY;
-}
-
 static void kick_cb(uv_idle_t *h)
 {
     struct http_server *s = h->data;
@@ -155,12 +150,12 @@ static void kick_cb(uv_idle_t *h)
         list = c->kick_next;
         c->kick_next = NULL;
         c->kicked = false;
-        conn_process(c);
+        http__conn_process(c);
     }
 }
 
 /* Continue this connection from the loop, not from the caller's stack. */
-static void conn_kick(struct http_conn *c)
+void http__conn_kick(struct http_conn *c)
 {
     if (c->kicked || c->state == CONN_CLOSED)
         return;
@@ -200,15 +195,15 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     if (nread == 0 || c->state == CONN_LINGER)
         return; /* lingering: discard what the client still sends */
     buf_append(&c->in, b->base, (size_t)nread);
-    conn_process(c);
+    http__conn_process(c);
 }
 
 /* Read while lingering, or while buffered input stays under its bound. */
-static void conn_update_reading(struct http_conn *c)
+void http__conn_update_reading(struct http_conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
-    size_t limit = c->srv->opts.max_header_bytes + READ_CHUNK;
+    size_t limit = c->srv->opts.max_header_bytes + HTTP_READ_CHUNK;
     bool want = c->state == CONN_LINGER || c->in.len - c->in_off < limit;
     if (want && !c->reading)
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
@@ -231,14 +226,14 @@ static void write_cb(uv_write_t *req, int status)
     if (c->state == CONN_IDLE)
         conn_arm_timer(c); /* a slow reader that makes progress is not idle */
     if (c->write_blocked &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_QUEUE_LIMIT) {
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < HTTP_WRITE_QUEUE_LIMIT) {
         c->write_blocked = false;
-        conn_kick(c);
+        http__conn_kick(c);
     }
 }
 
 /* Queue b's bytes (taken over) for writing. */
-static void conn_write(struct http_conn *c, struct buf *b)
+void http__conn_write(struct http_conn *c, struct buf *b)
 {
     struct write_req *w = VP_NEW(w);
     size_t len;
@@ -259,7 +254,7 @@ static void conn_send(struct http_conn *c, const struct http_request *r, int sta
     http__render_head(&out, r, status, ctype, len, ch);
     if (!(r && r->head) && status != 204 && status != 304)
         buf_append(&out, body, len);
-    conn_write(c, &out);
+    http__conn_write(c, &out);
 }
 
 /* ---- closing ---- */
@@ -297,7 +292,7 @@ static void conn_close(struct http_conn *c)
         http__request_free(c->req);
     }
     c->req = NULL;
-    conn_set_state(c, CONN_CLOSED);
+    http__conn_set_state(c, CONN_CLOSED);
     conn_unkick(c);
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
     uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
@@ -321,7 +316,7 @@ static void conn_linger(struct http_conn *c)
 {
     if (c->state == CONN_CLOSED || c->state == CONN_LINGER)
         return;
-    conn_set_state(c, CONN_LINGER);
+    http__conn_set_state(c, CONN_LINGER);
     conn_unkick(c);
     buf_free(&c->in);
     c->in_off = 0;
@@ -330,20 +325,20 @@ static void conn_linger(struct http_conn *c)
         conn_close(c);
         return;
     }
-    conn_update_reading(c);
+    http__conn_update_reading(c);
 }
 
 static void timer_cb(uv_timer_t *t)
 {
     struct http_conn *c = t->data;
     if (c->state == CONN_HEADERS || c->state == CONN_BODY)
-        conn_fail(c, 408);
+        http__conn_fail(c, 408);
     else
         conn_close(c); /* idle keep-alive or lingering: silently */
 }
 
 /* Answer a request the server refuses itself, then close. */
-static void conn_fail(struct http_conn *c, int status)
+void http__conn_fail(struct http_conn *c, int status)
 {
     int err = status == 408   ? VP_E_REQUEST_TIMEOUT
               : status == 413 ? VP_E_PAYLOAD_TOO_LARGE
@@ -362,134 +357,12 @@ static void conn_fail(struct http_conn *c, int status)
     conn_linger(c);
 }
 
-/* ---- parsing ---- */
-
-static int on_message_begin(llhttp_t *p)
+/* The request is complete: the handler has it until http_respond(). */
+void http__conn_dispatch(struct http_conn *c)
 {
-    struct http_conn *c = p->data;
-    const struct http_server_opts *o = &c->srv->opts;
-    c->req = http__request_new(c, o->max_header_bytes, o->max_body_bytes);
-    conn_set_state(c, CONN_HEADERS);
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    struct http_conn *c = p->data;
-    c->pause = PAUSE_HEADERS;
-    return HPE_PAUSED;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    struct http_conn *c = p->data;
-    c->req->keep_alive = llhttp_should_keep_alive(p);
-    c->pause = PAUSE_MESSAGE;
-    return HPE_PAUSED;
-}
-
-static const llhttp_settings_t settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = http__on_url,
-    .on_header_field = http__on_header_field,
-    .on_header_value = http__on_header_value,
-    .on_header_value_complete = http__on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = http__on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static bool wants_continue(const struct http_conn *c)
-{
-    const char *expect = http_request_header(c->req, "expect");
-    bool body = (c->parser.flags & F_CHUNKED) || c->parser.content_length > 0;
-    return expect && strcasecmp(expect, "100-continue") == 0 && !c->req->http10 && body;
-}
-
-/* The head is parsed (paused at on_headers_complete): check it before any body. */
-static void headers_done(struct http_conn *c)
-{
-    const struct http_server_opts *o = &c->srv->opts;
-    if (c->header_bytes > o->max_header_bytes)
-        return conn_fail(c, 431);
-    if (http__request_head_done(c->req, &c->parser) < 0)
-        return conn_fail(c, 400);
-    if ((c->parser.flags & F_CONTENT_LENGTH) && c->parser.content_length > o->max_body_bytes)
-        return conn_fail(c, 413);
-    if (llhttp_get_upgrade(&c->parser))
-        c->req->close = true; /* no upgrades: what follows would not be HTTP/1.1 */
-    if (wants_continue(c)) {
-        struct buf b = BUF_INIT;
-        buf_puts(&b, "HTTP/1.1 100 Continue\r\n\r\n");
-        conn_write(c, &b);
-    }
-    conn_set_state(c, CONN_BODY);
-    llhttp_resume(&c->parser);
-    c->resumed = true;
-}
-
-static void dispatch(struct http_conn *c)
-{
-    conn_set_state(c, CONN_HANDLER);
+    http__conn_set_state(c, CONN_HANDLER);
     c->nrequests++;
     c->srv->handler(c->req, c->srv->arg);
-}
-
-/* Feed buffered input to llhttp once; the head is fed at most one byte past its limit. */
-static void conn_execute(struct http_conn *c, unsigned *budget)
-{
-    const struct http_server_opts *o = &c->srv->opts;
-    bool in_head = c->state == CONN_IDLE || c->state == CONN_HEADERS;
-    size_t avail = c->in.len - c->in_off;
-    if (in_head && avail > o->max_header_bytes + 1 - c->header_bytes)
-        avail = o->max_header_bytes + 1 - c->header_bytes;
-    const char *p = c->in.data ? c->in.data + c->in_off : "";
-    c->pause = PAUSE_NONE;
-    c->fail_status = 0;
-    enum llhttp_errno e = llhttp_execute(&c->parser, p, avail);
-    const char *pos = llhttp_get_error_pos(&c->parser);
-    size_t used = e == HPE_OK || !pos ? avail : (size_t)(pos - p);
-    c->in_off += used;
-    if (in_head)
-        c->header_bytes += used;
-    if (e == HPE_PAUSED && c->pause == PAUSE_HEADERS) {
-        headers_done(c);
-    } else if (e == HPE_PAUSED && c->pause == PAUSE_MESSAGE) {
-        (*budget)--;
-        dispatch(c);
-    } else if (e != HPE_OK) {
-        conn_fail(c, c->fail_status ? c->fail_status : 400); /* ours, else llhttp's */
-    } else if (in_head && c->header_bytes > o->max_header_bytes) {
-        conn_fail(c, 431);
-    }
-}
-
-static void conn_process(struct http_conn *c)
-{
-    if (c->processing)
-        return;
-    c->processing = true;
-    unsigned budget = REQUESTS_PER_WAKEUP;
-    while (conn_can_parse(c) && (c->in_off < c->in.len || c->resumed)) {
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= WRITE_QUEUE_LIMIT) {
-            c->write_blocked = true; /* write_cb kicks us when the client caught up */
-            break;
-        }
-        if (budget == 0) {
-            conn_kick(c);
-            break;
-        }
-        c->resumed = false;
-        conn_execute(c, &budget);
-    }
-    c->processing = false;
-    if (conn_can_parse(c) || c->state == CONN_HANDLER) {
-        buf_consume(&c->in, c->in_off);
-        c->in_off = 0;
-        if (c->in.len == 0 && c->in.cap > 2 * READ_CHUNK)
-            buf_free(&c->in); /* an idle connection keeps no big buffer */
-    }
-    conn_update_reading(c);
 }
 
 /* ---- answering ---- */
@@ -525,12 +398,12 @@ void http_respond(struct http_request *r, int status, const char *content_type, 
         conn_linger(c);
         return;
     }
-    conn_set_state(c, CONN_IDLE);
+    http__conn_set_state(c, CONN_IDLE);
     c->header_bytes = 0;
     llhttp_resume(&c->parser);
     c->resumed = true;
     if (!c->processing)
-        conn_kick(c); /* next pipelined request: from the loop, not the caller's stack */
+        http__conn_kick(c); /* next pipelined request: from the loop, not the caller's stack */
 }
 
 void http_respond_error(struct http_request *r, const struct vp_error *e)
@@ -576,8 +449,10 @@ static void accept_cb(uv_stream_t *l, int status)
         log_warn("http.accept_failed", "%s: %s", s->name, uv_strerror(status));
         return;
     }
-    if (s->nconns >= s->opts.max_connections)
-        return refuse(s);
+    if (s->nconns >= s->opts.max_connections) {
+        refuse(s);
+        return;
+    }
     struct http_conn *c = VP_NEW(c);
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
@@ -591,15 +466,17 @@ static void accept_cb(uv_stream_t *l, int status)
     s->nconns++;
     metric_add(s->m_conns, 1);
     buf_init(&c->in, 0);
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0)
-        return conn_close(c);
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_remote(c);
-    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    llhttp_init(&c->parser, HTTP_REQUEST, &http__settings);
     c->parser.data = c;
     c->state = CONN_IDLE;
     conn_arm_timer(c);
-    conn_update_reading(c);
+    http__conn_update_reading(c);
 }
 
 /* ---- server life ---- */

@@ -56,8 +56,10 @@ static const char *lifecycle_not_ready(const struct ops *o)
 static void serve_readyz(struct ops *o, struct http_request *r)
 {
     const char *state = lifecycle_not_ready(o);
-    if (state)
-        return respond_json(r, 503, state);
+    if (state) {
+        respond_json(r, 503, state);
+        return;
+    }
     struct buf b = BUF_INIT;
     size_t failing = 0;
     buf_puts(&b, "{\"status\":\"not_ready\",\"failing\":[");
@@ -102,10 +104,10 @@ static void ops_handler_cb(struct http_request *r, void *arg)
     bool known = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
                  strcmp(path, "/metrics") == 0;
     if (!known)
-        return reject(r, VP_E_NOT_FOUND);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reject(r, VP_E_METHOD_NOT_ALLOWED);
-    if (strcmp(path, "/healthz") == 0)
+        reject(r, VP_E_NOT_FOUND);
+    else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        reject(r, VP_E_METHOD_NOT_ALLOWED);
+    else if (strcmp(path, "/healthz") == 0)
         respond_json(r, 200, "{\"status\":\"ok\"}");
     else if (strcmp(path, "/readyz") == 0)
         serve_readyz(o, r);
