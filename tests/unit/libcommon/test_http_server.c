@@ -441,7 +441,9 @@ static void test_pipeline_slow_reader(void **state)
     struct client cl;
     client_start_opt(&cl, f, script_slow_reader, true);
     run_for(&f->loop, 100);
-    assert_string_equal(H.order, "/big /big "); /* the third waits for the queue to drain */
+    /* One or two answers fill what the kernel and our queue take: the third one waits. */
+    assert_true(strncmp(H.order, "/big ", 5) == 0);
+    assert_null(strstr(H.order, "/last"));
     client_wait(&cl, f);
     assert_string_equal(H.order, "/big /big /last ");
     assert_true(cl.total >= 2 * BIG_BODY + 200);
