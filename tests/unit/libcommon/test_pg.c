@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "voepy/err.h"
+#include "voepy/metrics.h"
 #include "voepy/pg.h"
 
 #define MAXCOLS 4
@@ -257,18 +258,18 @@ static void test_concurrent(void **state)
     open_pool(&t, &(struct pg_opts){.conninfo = dsn(), .size = 2, .name = "conc"});
     assert_int_equal(pg_prepare(t.pool, "twice", "SELECT $1::int * 2, pg_backend_pid()"), 0);
 
-    /* Two sleeps at once finish together only if both connections run them. */
+    /* Two 0.5 s sleeps end within 1 s only if both connections run them. */
     memset(rs, 0, 2 * sizeof(rs[0]));
     uint64_t t0 = uv_hrtime();
     for (int i = 0; i < 2; i++)
         assert_int_equal(
-            pg_exec(t.pool, "SELECT pg_sleep(0.3), pg_backend_pid()", 0, NULL, rec_cb, &rs[i]), 0);
+            pg_exec(t.pool, "SELECT pg_sleep(0.5), pg_backend_pid()", 0, NULL, rec_cb, &rs[i]), 0);
     assert_true(vp_test_run_until(&t.loop, &rs[1].done, 5000));
     assert_true(vp_test_run_until(&t.loop, &rs[0].done, 5000));
     assert_int_equal(rs[0].status, 0);
     assert_int_equal(rs[1].status, 0);
     assert_string_not_equal(rs[0].val[1], rs[1].val[1]);
-    assert_true(ms_since(t0, rs[0].done_ns > rs[1].done_ns ? rs[0].done_ns : rs[1].done_ns) < 550);
+    assert_true(ms_since(t0, rs[0].done_ns > rs[1].done_ns ? rs[0].done_ns : rs[1].done_ns) < 950);
 
     /* Registered after connect: each connection prepares it before its first use. */
     assert_int_equal(pg_prepare(t.pool, "thrice", "SELECT $1::int * 3, pg_backend_pid()"), 0);
@@ -293,7 +294,15 @@ static void test_concurrent(void **state)
             snprintf(pids[npids++], sizeof(pids[0]), "%s", rs[i].val[1]);
         }
     }
+    /* Every outcome is counted, and the gauges follow the connections' states. */
+    assert_int_equal(
+        metric_value(metrics_counter("voepy_pg_queries_total", "", "pool=\"conc\",status=\"ok\"")),
+        NCONC + 2);
+    assert_int_equal(
+        metric_value(metrics_gauge("voepy_pg_connections", "", "pool=\"conc\",state=\"idle\"")), 2);
     finish(&t);
+    assert_int_equal(
+        metric_value(metrics_gauge("voepy_pg_connections", "", "pool=\"conc\",state=\"idle\"")), 0);
 }
 
 static void test_max_queue(void **state)
@@ -424,6 +433,21 @@ static void test_timeout(void **state)
     assert_int_equal(slow.calls, 1);
     assert_int_equal(queued.calls, 1);
     finish(&t);
+}
+
+/* Closing right after a timeout: the cancel request may still be on its worker. */
+static void test_close_while_cancelling(void **state)
+{
+    (void)state;
+    struct t t;
+    struct rec slow = {0}, r;
+    open_pool(&t, &(struct pg_opts){.conninfo = dsn(), .size = 1, .query_timeout_ms = 200});
+    run_ok(&t, "SELECT 1", 0, NULL, &r);
+    assert_int_equal(pg_exec(t.pool, "SELECT pg_sleep(33)", 0, NULL, rec_cb, &slow), 0);
+    assert_true(vp_test_run_until(&t.loop, &slow.done, 5000));
+    assert_int_equal(slow.status, VP_E_TIMEOUT);
+    finish(&t);
+    assert_int_equal(slow.calls, 1);
 }
 
 static void test_terminated(void **state)
@@ -649,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_voepy_error),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_close_while_cancelling),
         cmocka_unit_test(test_terminated),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_connect_timeout),
