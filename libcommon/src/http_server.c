@@ -527,7 +527,7 @@ static char *label_escape(const char *name)
 {
     struct buf b = BUF_INIT;
     buf_puts(&b, "server=\"");
-    for (const char *p = name; *p; p++) {
+    for (const char *p = name; *p && p - name < 64; p++) { /* fits server_count()'s buffer */
         if (*p == '\\' || *p == '"')
             buf_putc(&b, '\\');
         if (*p == '\n')
@@ -636,10 +636,18 @@ void http_server_drain(struct http_server *s, void (*done)(void *arg), void *arg
     s->drained = done;
     s->drained_arg = arg;
     listener_close(s);
-    /* Idle connections go now; the others finish their request and close after it. */
-    for (struct http_conn *c = s->conns; c; c = c->next)
-        if (c->state == CONN_IDLE)
+    /*
+     * Idle connections go now (after the answer they may still be sending); the others
+     * finish their request and close after it.
+     */
+    for (struct http_conn *c = s->conns; c; c = c->next) {
+        if (c->state != CONN_IDLE)
+            continue;
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0)
+            conn_linger(c);
+        else
             conn_close(c);
+    }
 }
 
 void http_server_close(struct http_server *s, void (*closed)(void *arg), void *arg)

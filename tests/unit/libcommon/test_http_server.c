@@ -894,6 +894,32 @@ static void test_drain(void **state)
     assert_true(busy.eof);
 }
 
+static void script_big_then_eof(struct client *cl)
+{
+    cl_send(cl, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    cl_sleep(200); /* the answer is still being sent when the drain starts */
+    cl_drain_bytes(cl, BIG_BODY);
+    cl->len = 0;
+    cl_read_eof(cl);
+}
+
+/* Draining closes idle connections only after the answer they are sending. */
+static void test_drain_flushes_answer(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    client_start_opt(&cl, f, script_big_then_eof, true);
+    while (H.calls == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    run_for(&f->loop, 20);
+    http_server_drain(f->srv, flag_cb, &f->drained);
+    client_wait(&cl, f);
+    assert_true(vp_test_run_until(&f->loop, &f->drained, 3000));
+    assert_true(cl.eof);
+    assert_true(cl.total + cl.len > BIG_BODY + 100);
+    assert_true(cl.len > 0 && cl.in[cl.len - 1] == 'b'); /* the body's last bytes came */
+}
+
 static void script_two_conns(struct client *cl)
 {
     cl_send(cl, "GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -981,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_respond_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_after_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_flushes_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_exposed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_bad_address, setup, teardown),
