@@ -1,0 +1,158 @@
+/*
+ * api.h - what the api-gateway's files share: the gateway context, the per-request
+ * state, and the helpers every handler uses.
+ *
+ * A request goes: dispatch (route, method, content type, Idempotency-Key) -> auth
+ * (tenant key or admin token) -> the route's handler (validate, one SQL function) ->
+ * reply (status and body from SQL, or an error envelope). Every path ends in exactly one
+ * reply_*() call, which logs the request, counts it and answers it.
+ *
+ * Convention: helpers that can refuse the request (input_*, reply_pg_ok) answer it
+ * themselves and return non-zero (false); the handler then just returns.
+ *
+ * Memory: struct api_req and the strings hung on it live in the request's arena
+ * (http_request_alloc) and are freed by the http server once the answer is sent; the
+ * parsed body (json_t) is released by reply_*() before that.
+ */
+#ifndef VOEPY_GW_API_H
+#define VOEPY_GW_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "router.h"
+#include "voepy/crypto.h"
+#include "voepy/json.h"
+#include "voepy/pg.h"
+
+struct http_request;
+struct outbox;
+struct redis;
+
+/* The gateway: long-lived, owned by main.c. */
+struct api {
+    uv_loop_t *loop;
+    struct pg_pool *pg;
+    struct redis *redis;
+    struct outbox *outbox;
+    uint8_t admin_token_hash[CRYPTO_SHA256_LEN]; /* compared in constant time */
+    bool allow_private_urls;                     /* VOEPY_URL_ALLOW_PRIVATE */
+};
+
+/* One request, from dispatch to reply. */
+struct api_req {
+    struct http_request *http;
+    struct api *api;
+    struct router_match match;
+    const char *method;
+    const char *path;
+    const char *tenant_id;                /* set by auth for tenant routes; NULL for admin routes */
+    json_t *body;                         /* the parsed body (input_body), released by reply */
+    const char *idem_key;                 /* Idempotency-Key, or NULL */
+    char req_hash[CRYPTO_SHA256_HEX_LEN]; /* SHA-256 of method, path and body */
+    uint64_t start_ns;
+    void (*auth_next)(struct api_req *r); /* where auth_request() continues */
+    void *data;                           /* the handler's own state, in the arena */
+};
+
+/* ---- dispatch.c ---- */
+/* The http_server handler; arg is the struct api. */
+void api_dispatch_cb(struct http_request *hr, void *arg);
+
+/* ---- auth.c ---- */
+/* Hash the admin token once at start (the token itself is not kept). */
+void auth_admin_init(struct api *api, const char *admin_token);
+/*
+ * Authenticate r for its route, then call next(r). On failure r is answered (401, 403
+ * for a suspended tenant, 503 when the database is away) and next is not called.
+ */
+void auth_request(struct api_req *r, void (*next)(struct api_req *r));
+
+/* ---- input.c ---- */
+/* Path parameter i of the route ("{id}"). */
+const char *input_param(const struct api_req *r, size_t i);
+/* Path parameter 0 when it is a voepy id of kind; else answers 404 and returns NULL. */
+const char *input_id(struct api_req *r, const char *kind, const char *what);
+/* Parse the body as one JSON object and validate it; on error answer and return it. */
+int input_body(struct api_req *r, const struct jfield *fields, size_t n, bool allow_empty);
+/* The body, compact, in the arena (to pass to SQL as jsonb). */
+const char *input_body_text(struct api_req *r);
+/* A query parameter, or NULL; a present but empty value counts as absent. */
+const char *input_query(struct api_req *r, const char *name);
+/* ?limit= within 1..max (def when absent), as text into out[16]. */
+int input_limit(struct api_req *r, long def, long max, char out[16]);
+/* ?cursor= (opaque, checked for size and alphabet only); NULL when absent. */
+int input_cursor(struct api_req *r, const char **cursor);
+/* A query parameter that must be E.164 ("+" may arrive decoded as a space). */
+int input_query_e164(struct api_req *r, const char *name, const char **out);
+/*
+ * A URL a customer gives us (webhook, audio_url): http(s) that parses, and, when its host
+ * is a literal address, not one the SSRF guard refuses (private targets only with
+ * VOEPY_URL_ALLOW_PRIVATE). Names are resolved and checked again at fetch time by the
+ * service that connects.
+ */
+int input_url_check(struct api_req *r, const char *field, const char *url);
+/* Fill params[0..2] with the request path, Idempotency-Key and request hash. */
+void input_idem_params(const struct api_req *r, const char **params);
+/* Read and check the Idempotency-Key header and compute the request hash. */
+int input_idem_prepare(struct api_req *r);
+/* printf into the arena. */
+char *input_printf(struct api_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- reply.c ---- */
+/* Answer with a JSON body (status 204 sends none). body may be NULL for 204. */
+void reply_send(struct api_req *r, int status, const char *body, size_t len);
+void reply_error(struct api_req *r, const struct vp_error *e);
+/* Answer with err; a NULL fmt uses the error table's message. Returns err. */
+int reply_fail(struct api_req *r, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Add a response header (before the answer). */
+void reply_header(struct api_req *r, const char *name, const char *value);
+/*
+ * Run sql with text params; cb gets r as arg (NULL cb = reply_pg_cb). When the pool
+ * refuses the query, r is answered with 503 and cb will not run.
+ */
+void reply_query(struct api_req *r, const char *sql, int nparams, const char *const *params,
+                 pg_result_cb *cb);
+/*
+ * For custom pg callbacks: true when status is 0 and res holds a row; otherwise answers
+ * r with the mapped error (domain errors as raised, database trouble as 500/503).
+ */
+bool reply_pg_ok(struct api_req *r, int status, const struct pg_result *res);
+/* Answer with the row's http_status and http_body (and mark replays). */
+void reply_pg_row(struct api_req *r, const struct pg_result *res);
+/* The generic callback: reply_pg_ok, then reply_pg_row. */
+void reply_pg_cb(int status, const struct pg_result *res, void *arg);
+/* True when the row is an idempotent replay (column replayed = 't'). */
+bool reply_pg_replayed(const struct pg_result *res);
+
+/* ---- handlers: admin.c, admin_catalog.c, numbers.c, calls.c, webhooks.c ---- */
+void admin_tenant_create(struct api_req *r);
+void admin_tenant_update(struct api_req *r);
+void admin_tenant_get(struct api_req *r);
+void admin_tenant_credit(struct api_req *r);
+void admin_route_create(struct api_req *r);
+void admin_route_list(struct api_req *r);
+void admin_numbers_add(struct api_req *r);
+void admin_rate_create(struct api_req *r);
+
+void numbers_available(struct api_req *r);
+void numbers_buy(struct api_req *r);
+void numbers_list(struct api_req *r);
+void numbers_get(struct api_req *r);
+void numbers_release(struct api_req *r);
+
+void calls_create(struct api_req *r);
+void calls_get(struct api_req *r);
+void calls_list(struct api_req *r);
+void calls_hangup(struct api_req *r);
+
+void webhooks_create(struct api_req *r);
+void webhooks_list(struct api_req *r);
+void webhooks_get(struct api_req *r);
+void webhooks_delete(struct api_req *r);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * webhooks.c - /v1/webhooks: a tenant's endpoints for event deliveries.
+ *
+ * The signing secret (Standard Webhooks, "whsec_...") is made here and shown in the
+ * creation answer only; the endpoint row keeps it because the dispatcher signs with it.
+ * The URL is checked for shape and literal private addresses now; the dispatcher checks
+ * the resolved address again on every delivery.
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "voepy/buf.h"
+#include "voepy/http_server.h"
+#include "voepy/webhook_sig.h"
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT     200
+
+/* Event types an endpoint may subscribe to ("*" = all). */
+static const char *const event_types[] = {
+    "*",
+    "call.started",
+    "call.ringing",
+    "call.answered",
+    "call.bridged",
+    "call.ended",
+    "call.gather_complete",
+    "call.transcript_chunk",
+    "call.amd_complete",
+    "recording.completed",
+    "recording.failed",
+    NULL,
+};
+
+static const struct jfield create_fields[] = {
+    {.name = "url", .type = JF_URL, .flags = JF_REQUIRED},
+    {.name = "events", .type = JF_ARRAY, .flags = JF_NULLABLE, .min = 1, .max = 32},
+    {.name = "name", .type = JF_STRING, .flags = JF_NULLABLE, .min = 0, .max = 200},
+};
+
+static bool event_known(const char *s)
+{
+    for (const char *const *t = event_types; *t; t++)
+        if (strcmp(*t, s) == 0)
+            return true;
+    return false;
+}
+
+/* events as a PostgreSQL array literal in the arena; NULL when absent (= all). */
+static int events_param(struct api_req *r, const char **out)
+{
+    const json_t *events = json_object_get(r->body, "events");
+    *out = NULL;
+    if (!json_is_array(events))
+        return 0;
+    struct buf b;
+    buf_init(&b, 0);
+    buf_putc(&b, '{');
+    size_t i;
+    const json_t *v;
+    json_array_foreach(events, i, v)
+    {
+        char field[32];
+        snprintf(field, sizeof(field), "events[%zu]", i);
+        int err = !json_is_string(v)                   ? VP_E_INVALID_REQUEST
+                  : !event_known(json_string_value(v)) ? VP_E_INVALID_PARAMETER
+                                                       : 0;
+        if (err) {
+            buf_free(&b);
+            return reply_fail(r, err, field,
+                              "%s must be an event type such as call.answered, "
+                              "or \"*\" for all.",
+                              field);
+        }
+        buf_printf(&b, "%s\"%s\"", i ? "," : "", json_string_value(v));
+    }
+    buf_putc(&b, '}');
+    *out = http_request_strdup(r->http, b.data);
+    buf_free(&b);
+    return 0;
+}
+
+void webhooks_create(struct api_req *r)
+{
+    const char *events;
+    if (input_body(r, create_fields, sizeof(create_fields) / sizeof(create_fields[0]), false))
+        return;
+    const char *url = vjson_str(r->body, "url");
+    if (input_url_check(r, "url", url) || events_param(r, &events))
+        return;
+    char *secret = http_request_alloc(r->http, WEBHOOK_SECRET_MAX);
+    webhook_secret_new(secret);
+    const char *params[8] = {r->tenant_id, url, events, vjson_str(r->body, "name"), secret};
+    input_idem_params(r, params + 5);
+    reply_query(r, "SELECT * FROM api_webhook_create($1, $2, $3::text[], $4, $5, $6, $7, $8)", 8,
+                params, NULL);
+}
+
+void webhooks_list(struct api_req *r)
+{
+    const char *cursor;
+    char limit[16];
+    if (input_cursor(r, &cursor) || input_limit(r, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, limit))
+        return;
+    const char *params[] = {r->tenant_id, cursor, limit};
+    reply_query(r, "SELECT * FROM api_webhooks_list($1, $2, $3::int)", 3, params, NULL);
+}
+
+void webhooks_get(struct api_req *r)
+{
+    const char *id = input_id(r, "whk", "webhook endpoint");
+    if (!id)
+        return;
+    const char *params[] = {r->tenant_id, id};
+    reply_query(r, "SELECT * FROM api_webhook_get($1, $2)", 2, params, NULL);
+}
+
+void webhooks_delete(struct api_req *r)
+{
+    const char *id = input_id(r, "whk", "webhook endpoint");
+    if (!id)
+        return;
+    const char *params[5] = {r->tenant_id, id};
+    input_idem_params(r, params + 2);
+    reply_query(r, "SELECT * FROM api_webhook_delete($1, $2, $3, $4, $5)", 5, params, NULL);
+}
