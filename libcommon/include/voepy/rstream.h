@@ -29,7 +29,8 @@ struct rstream_msg {
     const char *id;     /* entry id "1700000000000-0" */
     const char *body;   /* NUL-terminated */
     size_t len;
-    unsigned deliveries; /* 1 on first delivery, more when claimed or re-read */
+    unsigned deliveries; /* 1 on first delivery, more when claimed or re-read (Redis'
+                            counter from XPENDING; 2 when that lookup failed) */
 };
 
 typedef void(rstream_msg_cb)(struct rstream_consumer *c, struct rstream_msg *msg, void *arg);
@@ -63,7 +64,12 @@ unsigned rstream_inflight(const struct rstream_consumer *c);
 bool rstream_consumer_connected(const struct rstream_consumer *c);
 /* Stop reading new messages; done() runs when nothing is in flight any more. */
 void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg), void *arg);
-/* Release in-flight messages, close connections, free, then closed() runs. */
+/*
+ * Release in-flight messages, close connections, free, then closed() runs. Messages
+ * handed out are freed here: do not ack or release them afterwards. XACKs already issued
+ * get up to a second to be answered before the connection is cut (an ack lost that way
+ * means one more delivery later).
+ */
 void rstream_consumer_close(struct rstream_consumer *c, void (*closed)(void *arg), void *arg);
 
 #endif
