@@ -1,4 +1,96 @@
-int main(void)
+/*
+ * voepy-rating: prices every ended call and charges it to the tenant's balance.
+ *
+ * main only reads the configuration, wires the rater (rater.h) and an outbox relay to
+ * the service base, and runs the loop until SIGTERM (drain: finish the calls in hand) or
+ * SIGINT (stop now; unacknowledged events are rated again by the next consumer).
+ */
+#include "rater.h"
+
+#include "voepy/config.h"
+#include "voepy/err.h"
+#include "voepy/lifecycle.h"
+#include "voepy/log.h"
+#include "voepy/outbox.h"
+#include "voepy/service.h"
+
+struct rating_config {
+    struct service_common common;
+    long max_inflight;
+};
+
+static const struct config_var vars[] = {
+    SERVICE_COMMON_VARS(struct rating_config, common, "9103"),
+    CONFIG_INT(struct rating_config, max_inflight, "VOEPY_RATING_MAX_INFLIGHT", "64", 1, 4096,
+               "calls rated at the same time"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+struct rating_app {
+    struct service svc;
+    struct rater *rater;
+    struct outbox *outbox;
+    struct lifecycle *lc;
+    int lc_id;
+};
+
+static void drained_cb(void *arg)
 {
+    struct rating_app *app = arg;
+    lifecycle_drained(app->lc, app->lc_id);
+}
+
+static void app_drain(struct lifecycle *lc, int id, void *arg)
+{
+    struct rating_app *app = arg;
+    app->lc = lc;
+    app->lc_id = id;
+    rater_drain(app->rater, drained_cb, app);
+}
+
+static void app_stop(void *arg)
+{
+    struct rating_app *app = arg;
+    rater_stop(app->rater);
+    outbox_close(app->outbox, NULL, NULL);
+    app->rater = NULL;
+    app->outbox = NULL;
+}
+
+static int app_start(struct rating_app *app, const struct rating_config *cfg)
+{
+    struct service *s = &app->svc;
+    /* every service relays the outbox: several relays share the work under leases */
+    struct outbox_opts oo = {.partitions = (unsigned)cfg->common.event_partitions};
+    int err = outbox_create(&app->outbox, s->loop, s->pg, s->redis, &oo);
+    if (err)
+        return err;
+    struct rater_opts ro = {.partitions = (unsigned)cfg->common.event_partitions,
+                            .consumer = s->node_id,
+                            .max_inflight = (unsigned)cfg->max_inflight};
+    err = rater_create(&app->rater, s, &ro);
+    if (err)
+        return err;
+    lifecycle_add(s->lc,
+                  &(struct lifecycle_hooks){.drain = app_drain, .stop = app_stop, .arg = app});
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct rating_config cfg;
+    static struct rating_app app;
+    service_load_config("rating", &cfg, vars, NVARS, argc, argv);
+    int err = service_start(&app.svc, "rating", &cfg.common, SERVICE_PG | SERVICE_REDIS);
+    if (!err) {
+        config_print(&cfg, vars, NVARS);
+        err = app_start(&app, &cfg);
+        if (err)
+            log_error("rating.start_failed", "cannot start: %s", vp_err_message(err));
+    }
+    if (err)
+        return 1;
+    int rc = service_run(&app.svc);
+    config_free(&cfg, vars, NVARS);
+    return rc;
 }

@@ -1,0 +1,219 @@
+#include "rater.h"
+#include "rate_job.h"
+
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+#include "voepy/metrics.h"
+#include "voepy/redis.h"
+#include "voepy/rstream.h"
+#include "voepy/service.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+/* An event in hand: its stream entry (NULL once the consumer has closed) and its job. */
+struct held {
+    struct rater *r;
+    struct rstream_msg *msg;
+    struct held *prev, *next;
+};
+
+struct rater {
+    struct service *svc;
+    struct rstream_consumer *consumer;
+    char **streams;
+    size_t nstreams;
+    struct held *held; /* list of events whose job runs */
+    bool stopping;
+    bool consumer_closed;
+    struct metric *m_rated, *m_failed, *m_cents, *m_retries, *m_duplicates;
+};
+
+static void free_rater(struct rater *r)
+{
+    for (size_t i = 0; i < r->nstreams; i++)
+        free(r->streams[i]);
+    free(r->streams);
+    free(r);
+}
+
+/* Free once stopped, closed, and no job can call back any more. */
+static void maybe_free(struct rater *r)
+{
+    if (r->stopping && r->consumer_closed && !r->held)
+        free_rater(r);
+}
+
+static void held_unlink(struct held *h)
+{
+    struct rater *r = h->r;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        r->held = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    free(h);
+    maybe_free(r);
+}
+
+static void count(struct rater *r, const struct rate_outcome *o)
+{
+    switch (o->result) {
+    case RATE_CHARGED:
+        metric_inc(r->m_rated);
+        metric_add(r->m_cents, o->cost_cents);
+        vlog_kv(VLOG_INFO, "rating.rated", "call rated", "call_id", o->call_id, NULL);
+        log_debug("rating.price", "%s: %" PRId64 " s, %" PRId64 " cents", o->call_id,
+                  o->billed_seconds, o->cost_cents);
+        break;
+    case RATE_UNPRICED:
+        metric_inc(r->m_failed);
+        vlog_kv(VLOG_WARN, "rating.failed", o->reason, "call_id", o->call_id, NULL);
+        break;
+    case RATE_SKIPPED:
+        vlog_kv(VLOG_WARN, "rating.skipped", o->reason, "call_id", o->call_id, NULL);
+        break;
+    case RATE_RETRY:
+        metric_inc(r->m_retries);
+        vlog_kv(VLOG_WARN, "rating.retry", o->reason, "call_id", o->call_id, NULL);
+        break;
+    case RATE_ALREADY:
+        metric_inc(r->m_duplicates);
+        log_debug("rating.duplicate", "%s was already rated", o->call_id);
+        break;
+    }
+}
+
+/* The SQL has committed (or failed): acknowledge, or leave the entry for a retry. */
+static void job_done_cb(const struct rate_outcome *o, void *arg)
+{
+    struct held *h = arg;
+    count(h->r, o);
+    if (h->msg && o->result == RATE_RETRY)
+        rstream_release(h->r->consumer, h->msg);
+    else if (h->msg)
+        rstream_ack(h->r->consumer, h->msg);
+    held_unlink(h);
+}
+
+static void start_job(struct rater *r, struct rstream_msg *msg, const char *call_id)
+{
+    struct held *h = VP_NEW(h);
+    h->r = r;
+    h->msg = msg;
+    int err = rate_job_start(r->svc->pg, call_id, job_done_cb, h);
+    if (err == VP_E_INVALID_PARAMETER) {
+        vlog_kv(VLOG_WARN, "rating.bad_event", "unusable call_id", "entry", msg->id, NULL);
+        rstream_ack(r->consumer, msg);
+    } else if (err) {
+        rstream_release(r->consumer, msg); /* the pool is saturated: later */
+    }
+    if (err) {
+        free(h);
+        return;
+    }
+    h->next = r->held;
+    if (r->held)
+        r->held->prev = h;
+    r->held = h;
+}
+
+static void msg_cb(struct rstream_consumer *c, struct rstream_msg *msg, void *arg)
+{
+    struct rater *r = arg;
+    json_t *ev = json_loadb(msg->body, msg->len, 0, NULL);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *call_id = json_string_value(json_object_get(ev, "call_id"));
+    if (!type) {
+        vlog_kv(VLOG_WARN, "rating.bad_event", "not an event envelope", "stream", msg->stream,
+                "entry", msg->id, NULL);
+        rstream_ack(c, msg);
+    } else if (strcmp(type, "call.ended") != 0) {
+        rstream_ack(c, msg); /* not ours */
+    } else {
+        start_job(r, msg, call_id);
+    }
+    json_decref(ev);
+}
+
+static int make_streams(struct rater *r, unsigned partitions)
+{
+    if (partitions == 0)
+        return VP_E_INVALID_PARAMETER;
+    r->nstreams = partitions;
+    r->streams = vp_calloc(partitions, sizeof(char *));
+    for (unsigned p = 0; p < partitions; p++)
+        r->streams[p] = vp_asprintf("voepy:events:%u", p);
+    return 0;
+}
+
+static void make_metrics(struct rater *r)
+{
+    r->m_rated = metrics_counter("voepy_rating_calls_rated_total",
+                                 "Ended calls priced and charged (free ones included).", NULL);
+    r->m_failed = metrics_counter("voepy_rating_calls_failed_total",
+                                  "Ended calls that could not be priced (no rate).", NULL);
+    r->m_cents = metrics_counter("voepy_rating_cents_charged_total",
+                                 "Cents charged to tenant balances for calls.", NULL);
+    r->m_retries =
+        metrics_counter("voepy_rating_retries_total",
+                        "Rating attempts left for later after a database failure.", NULL);
+    r->m_duplicates = metrics_counter("voepy_rating_duplicates_total",
+                                      "call.ended events for calls already rated.", NULL);
+}
+
+int rater_create(struct rater **rp, struct service *svc, const struct rater_opts *opts)
+{
+    struct rater *r = VP_NEW(r);
+    r->svc = svc;
+    make_metrics(r);
+    int err = make_streams(r, opts->partitions);
+    if (!err)
+        err = rate_job_prepare(svc->pg);
+    if (err)
+        goto out;
+    struct redis_opts ro;
+    service_redis_opts(svc, &ro, "rating-events");
+    struct rstream_consumer_opts co = {
+        .group = "rating",
+        .consumer = opts->consumer,
+        .streams = (const char *const *)r->streams,
+        .nstreams = r->nstreams,
+        .max_inflight = opts->max_inflight ? opts->max_inflight : 64,
+        .claim_idle_ms = 30000, /* a dead rater's calls are taken over after 30 s */
+        .claim_interval_ms = 5000,
+    };
+    err = rstream_consumer_create(&r->consumer, svc->loop, &ro, &co, msg_cb, r);
+out:
+    if (err) {
+        free_rater(r);
+        return err;
+    }
+    *rp = r;
+    return 0;
+}
+
+void rater_drain(struct rater *r, void (*done)(void *arg), void *arg)
+{
+    rstream_consumer_drain(r->consumer, done, arg);
+}
+
+static void consumer_closed_cb(void *arg)
+{
+    struct rater *r = arg;
+    r->consumer_closed = true;
+    maybe_free(r);
+}
+
+void rater_stop(struct rater *r)
+{
+    r->stopping = true;
+    /* the consumer frees the entries it handed out: jobs must not touch them after this */
+    for (struct held *h = r->held; h; h = h->next)
+        h->msg = NULL;
+    rstream_consumer_close(r->consumer, consumer_closed_cb, r);
+}
