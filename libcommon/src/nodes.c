@@ -221,6 +221,8 @@ const char *nodes_pick(struct nodes *n, const char *service)
 
 void nodes_close(struct nodes *n, void (*closed)(void *arg), void *arg)
 {
+    if (n->closing)
+        return;
     n->closing = true;
     n->closed = closed;
     n->closed_arg = arg;

@@ -610,7 +610,8 @@ static void timer_closed_cb(uv_handle_t *h)
 
 void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg), void *arg)
 {
-    assert(c->state == RS_RUNNING);
+    if (c->state != RS_RUNNING)
+        return; /* already draining or closing: the first call's done() stands */
     c->state = RS_DRAINING;
     c->drain_done = done;
     c->drain_arg = arg;

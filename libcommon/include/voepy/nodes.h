@@ -19,21 +19,28 @@ struct nodes;
 struct redis;
 
 struct nodes_opts {
-    const char *service;    /* "call-control" */
-    const char *node_id;    /* this node */
+    const char *service;     /* "call-control" */
+    const char *node_id;     /* this node */
     const char *const *info; /* key, value, key, value, ..., NULL for the details hash */
-    unsigned interval_ms;   /* default 1000 */
-    unsigned dead_after_ms; /* default 5000 */
+    unsigned interval_ms;    /* default 1000 */
+    unsigned dead_after_ms;  /* default 5000 */
 };
 
-/* Start heartbeating this node (opts->node_id NULL: only watch opts->service). */
-int nodes_create(struct nodes **np, uv_loop_t *loop, struct redis *redis, const struct nodes_opts *opts);
+/*
+ * Start heartbeating this node (opts->node_id NULL: only watch opts->service). The redis
+ * connection is borrowed: it must outlive n (close n first). VP_E_INVALID_PARAMETER for a
+ * missing service, ids with spaces, dead_after_ms <= interval_ms, or an info key without
+ * a value.
+ */
+int nodes_create(struct nodes **np, uv_loop_t *loop, struct redis *redis,
+                 const struct nodes_opts *opts);
 
 /* Also track the alive nodes of another service (media-fork, for call-control). */
 void nodes_watch(struct nodes *n, const char *service);
 /*
  * Alive nodes of a watched service, as of the last refresh (refreshed every interval_ms).
- * Returns the count; ids[i] stay valid until the next refresh (use them at once).
+ * Returns the count written (at most max); ids[i] stay valid until the next refresh (use
+ * them at once).
  */
 size_t nodes_alive(struct nodes *n, const char *service, const char **ids, size_t max);
 /* Pick one alive node of service round-robin; NULL when none. */

@@ -41,28 +41,32 @@ int rstream_add(struct redis *r, const char *stream, const char *body, size_t le
                 rstream_added_cb *cb, void *arg);
 
 struct rstream_consumer_opts {
-    const char *group;               /* consumer group, created at "$" ... see below */
-    const char *consumer;            /* this consumer's name (stable across restarts) */
-    const char *const *streams;      /* streams to read */
+    const char *group;          /* consumer group, created at "$" ... see below */
+    const char *consumer;       /* this consumer's name (stable across restarts) */
+    const char *const *streams; /* streams to read */
     size_t nstreams;
-    unsigned block_ms;               /* XREADGROUP BLOCK, default 1000 */
-    unsigned batch;                  /* COUNT per read, default 32 */
-    unsigned max_inflight;           /* default 256 */
-    unsigned claim_idle_ms;          /* default 30000; 0 disables claiming */
-    unsigned claim_interval_ms;      /* default 5000 */
+    unsigned block_ms;          /* XREADGROUP BLOCK, default 1000 */
+    unsigned batch;             /* COUNT per read, default 32 */
+    unsigned max_inflight;      /* default 256 */
+    unsigned claim_idle_ms;     /* default 30000; 0 disables claiming */
+    unsigned claim_interval_ms; /* default 5000 */
     /* Groups are created with MKSTREAM at id "0" so nothing written before is missed. */
 };
 
 int rstream_consumer_create(struct rstream_consumer **cp, uv_loop_t *loop,
-                            const struct redis_opts *ropts, const struct rstream_consumer_opts *opts,
-                            rstream_msg_cb *cb, void *arg);
+                            const struct redis_opts *ropts,
+                            const struct rstream_consumer_opts *opts, rstream_msg_cb *cb,
+                            void *arg);
 /* Acknowledge (XACK) and free msg. */
 void rstream_ack(struct rstream_consumer *c, struct rstream_msg *msg);
 /* Free msg without acknowledging; it stays pending and comes back by claim or restart. */
 void rstream_release(struct rstream_consumer *c, struct rstream_msg *msg);
 unsigned rstream_inflight(const struct rstream_consumer *c);
 bool rstream_consumer_connected(const struct rstream_consumer *c);
-/* Stop reading new messages; done() runs when nothing is in flight any more. */
+/*
+ * Stop reading new messages; done() runs (from the loop, never inside this call or an
+ * ack) when nothing is in flight and every XACK is answered. Later calls do nothing.
+ */
 void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg), void *arg);
 /*
  * Release in-flight messages, close connections, free, then closed() runs. Messages
