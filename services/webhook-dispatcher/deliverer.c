@@ -1,0 +1,245 @@
+#include "deliverer.h"
+#include "attempt.h"
+#include "wh_request.h"
+
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/http_client.h"
+#include "voepy/log.h"
+#include "voepy/metrics.h"
+#include "voepy/pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQL_CLAIM   "wh_claim"
+#define SQL_PENDING "wh_pending_count"
+#define GAUGE_MS    5000
+#define LEASE_GRACE 30000 /* URL check, recording, slack: beyond the HTTP timeout */
+
+enum claim_state { CLAIM_IDLE, CLAIM_RUNNING };
+
+struct deliverer {
+    struct attempt_env env;
+    struct deliverer_opts opts;
+    enum claim_state claim;
+    bool again;    /* kicked while a claim ran */
+    bool draining; /* no new claims */
+    bool stopped;
+    unsigned inflight; /* attempts started and not done */
+    unsigned queries;  /* claim and gauge queries without an answer */
+    unsigned handles;  /* timers and the HTTP client not yet closed */
+    char limit[16], per_endpoint[16], lease[16];
+    uv_timer_t poll, gauge;
+    void (*drain_done)(void *arg);
+    void *drain_arg;
+    struct metric *m_pending, *m_inflight;
+};
+
+static void claim(struct deliverer *d);
+
+static void maybe_free(struct deliverer *d)
+{
+    if (d->stopped && !d->inflight && !d->queries && !d->handles)
+        free(d);
+}
+
+static void check_drained(struct deliverer *d)
+{
+    if (d->draining && !d->inflight && d->claim == CLAIM_IDLE && d->drain_done) {
+        void (*done)(void *) = d->drain_done;
+        d->drain_done = NULL;
+        done(d->drain_arg);
+    }
+}
+
+static void count_result(const char *outcome)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "result=\"%s\"", outcome ? outcome : "abandoned");
+    metric_inc(metrics_counter("voepy_webhook_attempts_total",
+                               "Delivery attempts by what became of the delivery.", labels));
+}
+
+static void attempt_finished_cb(const char *outcome, void *arg)
+{
+    struct deliverer *d = arg;
+    d->inflight--;
+    metric_set(d->m_inflight, d->inflight);
+    count_result(outcome);
+    if (d->stopped) {
+        maybe_free(d);
+        return;
+    }
+    check_drained(d);
+    claim(d); /* room for one more */
+}
+
+static void claimed_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct deliverer *d = arg;
+    d->queries--;
+    d->claim = CLAIM_IDLE;
+    if (d->stopped) {
+        maybe_free(d); /* rows stay leased: they come back when the leases end */
+        return;
+    }
+    if (status)
+        log_warn("webhook.claim_failed", "claiming deliveries failed: %s",
+                 res ? pg_result_message(res) : vp_err_message(status));
+    int n = status ? 0 : pg_ntuples(res);
+    for (int i = 0; i < n; i++) {
+        d->inflight++;
+        attempt_start(&d->env, res, i, attempt_finished_cb, d);
+    }
+    metric_set(d->m_inflight, d->inflight);
+    bool full = n > 0 && (unsigned)n == (unsigned)strtoul(d->limit, NULL, 10);
+    if (d->again || full) {
+        d->again = false;
+        claim(d);
+    }
+    check_drained(d);
+}
+
+static void claim(struct deliverer *d)
+{
+    if (d->stopped || d->draining)
+        return;
+    if (d->claim == CLAIM_RUNNING) {
+        d->again = true;
+        return;
+    }
+    if (d->inflight >= d->opts.max_inflight)
+        return; /* a finishing attempt claims again */
+    snprintf(d->limit, sizeof(d->limit), "%u", d->opts.max_inflight - d->inflight);
+    const char *params[] = {d->limit, d->per_endpoint, d->lease};
+    if (pg_exec(d->env.pg, SQL_CLAIM, 3, params, claimed_cb, d) == 0) {
+        d->claim = CLAIM_RUNNING;
+        d->queries++;
+    }
+}
+
+static void poll_cb(uv_timer_t *t)
+{
+    claim(t->data);
+}
+
+static void pending_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct deliverer *d = arg;
+    d->queries--;
+    const char *v = status ? NULL : pg_value(res, 0, 0);
+    if (v)
+        metric_set(d->m_pending, strtoll(v, NULL, 10));
+    maybe_free(d);
+}
+
+static void gauge_cb(uv_timer_t *t)
+{
+    struct deliverer *d = t->data;
+    if (pg_exec(d->env.pg, SQL_PENDING, 0, NULL, pending_cb, d) == 0)
+        d->queries++;
+}
+
+void deliverer_kick(struct deliverer *d)
+{
+    claim(d);
+}
+
+void deliverer_drain(struct deliverer *d, void (*done)(void *arg), void *arg)
+{
+    d->draining = true;
+    d->drain_done = done;
+    d->drain_arg = arg;
+    uv_timer_stop(&d->poll);
+    check_drained(d);
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    struct deliverer *d = h->data;
+    d->handles--;
+    maybe_free(d);
+}
+
+static void http_closed_cb(void *arg)
+{
+    struct deliverer *d = arg;
+    d->handles--;
+    maybe_free(d);
+}
+
+void deliverer_stop(struct deliverer *d)
+{
+    d->stopped = true;
+    d->env.stopping = true;
+    d->drain_done = NULL;
+    uv_close((uv_handle_t *)&d->poll, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->gauge, handle_closed_cb);
+    httpc_close(d->env.http, http_closed_cb, d); /* attempts in HTTP end now, unrecorded */
+}
+
+static int prepare(struct pg_pool *pg)
+{
+    int err = pg_prepare(pg, SQL_CLAIM, "SELECT * FROM wh_claim($1::int, $2::int, $3::int)");
+    if (!err)
+        err = pg_prepare(pg, SQL_PENDING, "SELECT wh_pending_count()");
+    if (!err)
+        err = attempt_prepare(pg);
+    return err;
+}
+
+static void init_metrics(struct deliverer *d)
+{
+    d->env.m_latency = metrics_histogram("voepy_webhook_attempt_duration_seconds",
+                                         "Time from request to response of attempts.", NULL,
+                                         metrics_latency_buckets, metrics_latency_nbuckets);
+    d->m_pending = metrics_gauge("voepy_webhook_pending", "Deliveries waiting to be sent.", NULL);
+    d->m_inflight = metrics_gauge("voepy_webhook_inflight", "Attempts in flight here.", NULL);
+}
+
+static void init_env(struct deliverer *d, uv_loop_t *loop, struct pg_pool *pg)
+{
+    d->env.loop = loop;
+    d->env.pg = pg;
+    d->env.schedule = d->opts.schedule;
+    d->env.timeout_ms = d->opts.timeout_ms;
+    d->env.allow_private = d->opts.allow_private;
+    unsigned lease = d->opts.lease_ms ? d->opts.lease_ms : d->opts.timeout_ms + LEASE_GRACE;
+    snprintf(d->lease, sizeof(d->lease), "%u", lease);
+    snprintf(d->per_endpoint, sizeof(d->per_endpoint), "%u", d->opts.per_endpoint);
+}
+
+int deliverer_create(struct deliverer **dp, uv_loop_t *loop, struct pg_pool *pg,
+                     const struct deliverer_opts *opts)
+{
+    if (!opts->max_inflight || !opts->per_endpoint || !opts->timeout_ms || !opts->poll_ms ||
+        !opts->schedule.n || (opts->lease_ms && opts->lease_ms <= opts->timeout_ms))
+        return VP_E_INVALID_PARAMETER;
+    int err = prepare(pg);
+    if (err)
+        return err;
+    struct deliverer *d = VP_NEW(d);
+    d->opts = *opts;
+    init_env(d, loop, pg);
+    struct httpc_opts ho = {.max_total_connections = opts->max_inflight,
+                            /* endpoints often share a host: the per-endpoint cap is SQL's */
+                            .max_host_connections =
+                                opts->per_endpoint > 16 ? opts->per_endpoint : 16,
+                            .user_agent = WH_USER_AGENT};
+    err = httpc_create(&d->env.http, loop, &ho);
+    if (err) {
+        free(d);
+        return err;
+    }
+    init_metrics(d);
+    uv_timer_init(loop, &d->poll);
+    uv_timer_init(loop, &d->gauge);
+    d->poll.data = d->gauge.data = d;
+    d->handles = 3;
+    uv_timer_start(&d->poll, poll_cb, 0, opts->poll_ms);
+    uv_timer_start(&d->gauge, gauge_cb, 0, GAUGE_MS);
+    *dp = d;
+    return 0;
+}
