@@ -123,9 +123,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = 1;
-    if (service_start(&gw.svc, "api-gateway", &cfg.common, SERVICE_PG | SERVICE_REDIS) == 0 &&
-        gateway_start(&gw, &cfg) == 0)
-        rc = 0;
+    if (service_start(&gw.svc, "api-gateway", &cfg.common, SERVICE_PG | SERVICE_REDIS) == 0) {
+        config_print(&cfg, vars, NVARS); /* logging is set up now; secrets are masked */
+        if (gateway_start(&gw, &cfg) == 0)
+            rc = 0;
+    }
     if (rc != 0 && !gw.svc.lc)
         return rc;
     if (rc != 0)

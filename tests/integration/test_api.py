@@ -12,12 +12,14 @@ import hashlib
 import itertools
 import json
 import re
+import signal
 import subprocess
+import threading
 import time
 import unittest
 import uuid
 
-from harness import Platform, http_request
+from harness import Platform, http_request, wait_until
 
 MAX_BODY = 16384
 _numbers = itertools.count(1000)
@@ -751,8 +753,9 @@ class Api(unittest.TestCase):
         self.assertTrue(mine, lines[-5:])
         self.assertEqual((mine[-1]["method"], mine[-1]["status"]), ("GET", "200"))
         self.assertIn("duration_ms", mine[-1])
-        # The admin token and API keys never reach the log.
+        # The effective configuration is logged; the admin token and API keys never are.
         out = self.p.procs["api-gateway"].output()
+        self.assertIn('"config.effective"', out)
         self.assertNotIn(self.p.admin_token, out)
         self.assertNotIn(key, out)
 
@@ -783,6 +786,49 @@ class ApiStartup(unittest.TestCase):
             self.assertEqual(proc.stop(), 0)
             self.assertIn("api.drained", proc.output())
             self.assertIsNone(proc.sanitizer_report())
+        finally:
+            p.stop()
+
+    def test_drain_finishes_requests_in_flight(self):
+        p = Platform(services=("api-gateway",), name="api-drain")
+        p.start()
+        try:
+            num = next_number()
+            key = p.create_tenant("drain")["api_key"]
+            self.assertEqual(p.admin("POST", "/admin/v1/numbers", {"numbers": [num]})[0], 201)
+            # Hold the number's row lock so that buying it waits inside PostgreSQL.
+            locker = subprocess.Popen(
+                ["psql", p.pg_dsn, "-X", "-q", "-c",
+                 "BEGIN; SELECT 1 FROM phone_numbers WHERE phone_number = '%s' FOR UPDATE;"
+                 " SELECT pg_sleep(2); COMMIT;" % num], stdout=subprocess.DEVNULL)
+            wait_until(lambda: p.sql("SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE query LIKE '%%pg_sleep(2)%%' AND state = 'active'"
+                                     " AND pid <> pg_backend_pid()") == [["1"]], 10,
+                       what="the lock holder")
+            result = {}
+            t = threading.Thread(target=lambda: result.update(
+                r=p.api("POST", "/v1/phone_numbers", {"phone_number": num}, key=key)))
+            t.start()
+            wait_until(lambda: p.sql("SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE query LIKE '%%api_number_buy%%'"
+                                     " AND wait_event_type = 'Lock'") == [["1"]], 10,
+                       what="the request waiting on the lock")
+            proc = p.procs["api-gateway"]
+            proc.signal(signal.SIGTERM)
+
+            def refused():
+                try:
+                    http_request("127.0.0.1", p.api_port, "GET", "/v1/calls", timeout=1)
+                    return False
+                except ConnectionRefusedError:
+                    return True
+            wait_until(refused, 5, what="the listener to close")
+            t.join(10)
+            locker.wait(10)
+            st, body, raw, _ = result["r"]
+            self.assertEqual((st, body["status"]), (201, "active"), raw)
+            self.assertEqual(proc.proc.wait(10), 0)
+            self.assertIn("api.drained", proc.output())
         finally:
             p.stop()
 
