@@ -32,6 +32,7 @@
 
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     5000
+#define CMD_TIMEOUT_MS     5000
 #define CONNECT_TIMEOUT_MS 2000
 
 /*
@@ -560,7 +561,10 @@ int redis_create(struct redis **rp, uv_loop_t *loop, const struct redis_opts *op
     r->name = o->name ? vp_strdup(o->name) : NULL;
     r->numeric_host = is_ip_literal(r->host);
     r->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : CONNECT_TIMEOUT_MS;
-    r->cmd_timeout_ms = o->cmd_timeout_ms;
+    /* Zero takes the default: a zeroed opts struct must never mean "wait forever". */
+    r->cmd_timeout_ms = o->cmd_timeout_ms == REDIS_NO_TIMEOUT ? 0
+                        : o->cmd_timeout_ms                   ? o->cmd_timeout_ms
+                                                              : CMD_TIMEOUT_MS;
     r->gai.data = r;
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->cmd_timer);

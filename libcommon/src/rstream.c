@@ -689,7 +689,10 @@ static void copy_opts(struct rstream_consumer *c, const struct rstream_consumer_
     c->block_ms = o->block_ms ? o->block_ms : 1000;
     c->batch = o->batch ? o->batch : 32;
     c->max_inflight = o->max_inflight ? o->max_inflight : 256;
-    c->claim_idle_ms = o->claim_idle_ms; /* 0: no claiming */
+    /* Zero takes the default, so a zeroed opts struct still takes over dead consumers. */
+    c->claim_idle_ms = o->claim_idle_ms == RSTREAM_NO_CLAIM ? 0
+                       : o->claim_idle_ms                   ? o->claim_idle_ms
+                                                            : 30000;
     c->claim_interval_ms = o->claim_interval_ms ? o->claim_interval_ms : 5000;
 }
 
@@ -700,7 +703,8 @@ static int open_connections(struct rstream_consumer *c, const struct redis_opts 
     struct redis_opts o = ropts ? *ropts : (struct redis_opts){0};
     const char *base = o.name ? o.name : "rstream";
     char *rd_name = vp_asprintf("%s-read", base), *ctl_name = vp_asprintf("%s-ctl", base);
-    unsigned extra = o.cmd_timeout_ms ? o.cmd_timeout_ms : RD_TIMEOUT_XTRA;
+    unsigned extra = (o.cmd_timeout_ms && o.cmd_timeout_ms != REDIS_NO_TIMEOUT) ? o.cmd_timeout_ms
+                                                                                : RD_TIMEOUT_XTRA;
     o.name = ctl_name;
     int rc = redis_create(&c->ctl, c->loop, &o);
     if (rc)

@@ -22,12 +22,15 @@
 struct redis;
 struct redisReply; /* hiredis' reply; include <hiredis/hiredis.h> to read one */
 
+/* cmd_timeout_ms value for a connection whose commands may wait forever. */
+#define REDIS_NO_TIMEOUT 0xffffffffu
+
 struct redis_opts {
     const char *host;            /* default "127.0.0.1" */
     int port;                    /* default 6379 */
     const char *password;        /* AUTH when set */
     unsigned connect_timeout_ms; /* default 2000 */
-    unsigned cmd_timeout_ms;     /* default 5000; 0 = none (blocking readers) */
+    unsigned cmd_timeout_ms;     /* default 5000; REDIS_NO_TIMEOUT = none */
     const char *name;            /* CLIENT SETNAME and metrics label */
 };
 
@@ -39,7 +42,7 @@ typedef void(redis_reply_cb)(int status, struct redisReply *reply, void *arg);
 typedef void(redis_state_cb)(bool connected, void *arg);
 
 /*
- * Zero fields of opts take the defaults above, except cmd_timeout_ms (0 = no timeout).
+ * Zero fields of opts take the defaults above.
  * Returns VP_E_INVALID_PARAMETER for a bad port, an empty host or password, or a name
  * that CLIENT SETNAME or a metrics label would refuse (spaces, quotes, > 64 chars).
  * Metrics: voepy_redis_connected{name} (gauge), voepy_redis_reconnects_total{name}

@@ -40,6 +40,9 @@ typedef void(rstream_added_cb)(int status, const char *entry_id, void *arg);
 int rstream_add(struct redis *r, const char *stream, const char *body, size_t len, long maxlen,
                 rstream_added_cb *cb, void *arg);
 
+/* claim_idle_ms value for a consumer that never takes over others' entries. */
+#define RSTREAM_NO_CLAIM 0xffffffffu
+
 struct rstream_consumer_opts {
     const char *group;          /* consumer group, created at "$" ... see below */
     const char *consumer;       /* this consumer's name (stable across restarts) */
@@ -48,7 +51,7 @@ struct rstream_consumer_opts {
     unsigned block_ms;          /* XREADGROUP BLOCK, default 1000 */
     unsigned batch;             /* COUNT per read, default 32 */
     unsigned max_inflight;      /* default 256 */
-    unsigned claim_idle_ms;     /* default 30000; 0 disables claiming */
+    unsigned claim_idle_ms;     /* default 30000; RSTREAM_NO_CLAIM disables claiming */
     unsigned claim_interval_ms; /* default 5000 */
     /* Groups are created with MKSTREAM at id "0" so nothing written before is missed. */
 };
