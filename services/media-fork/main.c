@@ -1,4 +1,146 @@
-int main(void)
+/*
+ * voepy-media-fork: the media plane. Reads configuration, wires the engine (legs, ports,
+ * the 20 ms clock), the command inbox and the node heartbeat, runs the loop, shuts down.
+ *
+ * SIGTERM drains: new allocations are refused (media.failed "draining"), connect and
+ * release keep working, and the process stops once every leg is released (and the node
+ * has left the registry) or the drain timeout passes. Then the inbox, the heartbeat and
+ * the engine close, in that order.
+ */
+#include <stdlib.h>
+
+#include "engine.h"
+#include "inbox.h"
+#include "voepy/err.h"
+#include "voepy/lifecycle.h"
+#include "voepy/log.h"
+#include "voepy/nodes.h"
+#include "voepy/redis.h"
+#include "voepy/service.h"
+
+struct mf_config {
+    struct service_common common;
+    char *media_ip;
+    long port_min, port_max, idle_secs;
+};
+
+static const struct config_var vars[] = {
+    SERVICE_COMMON_VARS(struct mf_config, common, "9102"),
+    CONFIG_STR(struct mf_config, media_ip, "VOEPY_MEDIA_IP", "127.0.0.1", 0,
+               "address bound for RTP and put in SDP"),
+    CONFIG_INT(struct mf_config, port_min, "VOEPY_RTP_PORT_MIN", "20000", 1024, 65535,
+               "lowest RTP/RTCP port"),
+    CONFIG_INT(struct mf_config, port_max, "VOEPY_RTP_PORT_MAX", "29999", 1024, 65535,
+               "highest RTP/RTCP port"),
+    CONFIG_INT(struct mf_config, idle_secs, "VOEPY_MEDIA_IDLE_SECS", "60", 1, 86400,
+               "release a leg after this long without RTP or commands"),
+};
+
+struct media_fork {
+    struct service svc;
+    struct mf_config cfg;
+    struct engine *engine;
+    struct inbox *inbox;
+    struct nodes *nodes;
+    struct lifecycle *lc;
+    int lc_id;
+};
+
+/*
+ * Draining, in order: the engine refuses new legs and reports when the last one is
+ * released; then the inbox stops reading and finishes its replies; then the node leaves
+ * the registry (its ZREM goes out while Redis is still open); then we are drained.
+ */
+static void nodes_closed_cb(void *arg)
 {
-    return 0;
+    struct media_fork *mf = arg;
+    log_info("media.drained", "no legs left, replies written, node deregistered");
+    lifecycle_drained(mf->lc, mf->lc_id);
+}
+
+static void inbox_drained_cb(void *arg)
+{
+    struct media_fork *mf = arg;
+    struct nodes *n = mf->nodes;
+    mf->nodes = NULL;
+    nodes_close(n, nodes_closed_cb, mf);
+}
+
+static void engine_drained_cb(void *arg)
+{
+    struct media_fork *mf = arg;
+    inbox_drain(mf->inbox, inbox_drained_cb, mf);
+}
+
+static void drain_hook(struct lifecycle *lc, int id, void *arg)
+{
+    struct media_fork *mf = arg;
+    engine_drain(mf->engine, engine_drained_cb, mf);
+}
+
+/* Stop (after the drain, or at once on SIGINT or the drain timeout). */
+static void stop_hook(void *arg)
+{
+    struct media_fork *mf = arg;
+    inbox_close(mf->inbox, NULL, NULL);
+    if (mf->nodes)
+        nodes_close(mf->nodes, NULL, NULL);
+    engine_close(mf->engine, NULL, NULL);
+}
+
+static int start_engine(struct media_fork *mf)
+{
+    struct engine_opts eo = {
+        .media_ip = mf->cfg.media_ip,
+        .port_min = (unsigned)mf->cfg.port_min,
+        .port_max = (unsigned)mf->cfg.port_max,
+        .idle_ms = (unsigned)mf->cfg.idle_secs * 1000u,
+    };
+    int err = engine_create(&mf->engine, mf->svc.loop, &eo);
+    if (err)
+        log_error("media.config", "VOEPY_MEDIA_IP must be an IP address of this host and "
+                                  "VOEPY_RTP_PORT_MIN..MAX must hold an even/odd port pair");
+    return err;
+}
+
+static int start_inbox(struct media_fork *mf)
+{
+    struct redis_opts ro;
+    service_redis_opts(&mf->svc, &ro, "media-fork-inbox");
+    ro.cmd_timeout_ms = 5000; /* acks and claims; the blocking reader adds its BLOCK time */
+    struct inbox_opts io = {
+        .node_id = mf->svc.node_id, .ropts = &ro, .redis = mf->svc.redis, .engine = mf->engine};
+    return inbox_create(&mf->inbox, mf->svc.loop, &io);
+}
+
+static int start_heartbeat(struct media_fork *mf)
+{
+    const char *info[] = {"media_ip", mf->cfg.media_ip, NULL};
+    struct nodes_opts no = {.service = "media-fork", .node_id = mf->svc.node_id, .info = info};
+    return nodes_create(&mf->nodes, mf->svc.loop, mf->svc.redis, &no);
+}
+
+int main(int argc, char **argv)
+{
+    static struct media_fork mf;
+    service_load_config("media-fork", &mf.cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
+    config_print(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
+    int err = service_start(&mf.svc, "media-fork", &mf.cfg.common, SERVICE_REDIS);
+    if (!err)
+        err = start_engine(&mf);
+    if (!err)
+        err = start_inbox(&mf);
+    if (!err)
+        err = start_heartbeat(&mf);
+    if (err) {
+        log_error("media.start_failed", "cannot start: %s", vp_err_message(err));
+        return 1;
+    }
+    mf.lc = mf.svc.lc;
+    mf.lc_id = lifecycle_add(mf.lc, &(struct lifecycle_hooks){drain_hook, stop_hook, &mf});
+    log_info("media.ready", "media on %s, ports %ld-%ld", mf.cfg.media_ip, mf.cfg.port_min,
+             mf.cfg.port_max);
+    int rc = service_run(&mf.svc);
+    config_free(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
+    return rc;
 }

@@ -1,0 +1,41 @@
+/*
+ * inbox.h - this node's command stream: voepy:mf:{node}, group "mf", consumer = node id.
+ *
+ * Each command is applied to the engine at once (in stream order), then answered on the
+ * reply_to stream (media.allocated / media.failed / media.released), and acknowledged
+ * only when the reply is stored in Redis: a command whose reply could not be written
+ * stays pending, comes back, and, every op being idempotent, is answered again with the
+ * same result. Commands that cannot be parsed are logged and acknowledged (a poison
+ * message must not come back forever); when op and leg_id could be read, the asker still
+ * gets a media.failed with error "invalid_request". Legs the engine reaps for idleness
+ * are reported with media.released (reason "idle") to the stream their allocate named.
+ */
+#ifndef MF_INBOX_H
+#define MF_INBOX_H
+
+#include <uv.h>
+
+struct inbox;
+struct engine;
+struct redis;
+struct redis_opts;
+
+struct inbox_opts {
+    const char *node_id;            /* stream voepy:mf:{node_id}; consumer name */
+    const struct redis_opts *ropts; /* for the consumer's own (blocking) connections */
+    struct redis *redis;            /* shared connection for replies (XADD) */
+    struct engine *engine;
+    unsigned claim_idle_ms; /* re-deliver unacknowledged commands after; default 5000 */
+};
+
+int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o);
+/*
+ * Stop reading commands (call once the engine has no legs left, when nothing more can
+ * be asked of this node); done(arg) runs once every reply in flight is stored and every
+ * command acknowledged. inbox_close() is still needed afterwards.
+ */
+void inbox_drain(struct inbox *in, void (*done)(void *arg), void *arg);
+/* Stop consuming; replies in flight finish without touching the inbox. Frees, then closed. */
+void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg);
+
+#endif

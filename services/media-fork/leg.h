@@ -1,0 +1,86 @@
+/*
+ * leg.h - one call leg's media endpoint: an RTP/RTCP port pair, the far end, counters.
+ *
+ * A leg is created by `allocate` (ports bound, receiving at once), given the far end by
+ * `connect` (address, codec, what to send), driven by the engine's shared 20 ms tick,
+ * and closed by `release` or the idle reaper. States:
+ *
+ *   LEG_ALLOCATED --connect--> LEG_CONNECTED --connect--> LEG_CONNECTED (new far end/mode)
+ *        |                          |
+ *        +--------- close ----------+--> LEG_CLOSING (handles closing; then freed)
+ *
+ * Packet path (leg_rx.c, leg_tx.c): datagram -> rtp_parse -> source check / latching ->
+ * counters -> delivery to the leg's consumers (the echo ring now; recorder, WebSocket
+ * fork and bridge peer later). Each tick -> the mode's source fills one frame -> stamped
+ * with our SSRC/seq/ts -> uv_udp_try_send (dropped, never queued, when the socket is
+ * full). Nothing on this path allocates.
+ *
+ * Ownership: the engine owns legs. leg_close() may be called from anywhere except the
+ * leg's own receive callbacks; the memory is freed once libuv has closed both handles,
+ * after which ctx->leg_freed() runs.
+ */
+#ifndef MF_LEG_H
+#define MF_LEG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "leg_ids.h"
+
+struct leg;
+struct media_ctx;
+struct codec;
+
+enum leg_state {
+    LEG_ALLOCATED, /* ports bound, receiving and counting; no far end, nothing sent */
+    LEG_CONNECTED, /* far end known: sending per mode */
+    LEG_CLOSING,   /* released: handles closing, memory freed by their callbacks */
+};
+
+/* What a connected leg sends each 20 ms. */
+enum leg_mode {
+    LEG_MODE_SILENCE, /* a frame of codec silence every tick */
+    LEG_MODE_ECHO,    /* what arrived, re-stamped with our SSRC/seq/ts; nothing if nothing */
+};
+
+/* The far end, from its SDP (a `connect` command). */
+struct leg_remote {
+    struct sockaddr_storage addr; /* where to send until its packets show where it is */
+    const struct codec *codec;
+    uint8_t pt;        /* payload type to send and to accept for the mode */
+    unsigned ptime_ms; /* 20 */
+    enum leg_mode mode;
+};
+
+/*
+ * Take a port pair from ctx->ports, bind it on ctx->media_addr and start receiving.
+ * Returns 0, VP_E_UNAVAILABLE (no free port pair), VP_E_IO (binding failed) or
+ * VP_E_INVALID_PARAMETER (an id too long).
+ */
+int leg_open(struct leg **lp, struct media_ctx *ctx, const char *leg_id, const char *call_id,
+             const char *reply_to);
+/* Set or change the far end. Resets latching when the address changes. */
+void leg_connect(struct leg *l, const struct leg_remote *r);
+/* One 20 ms period: refill receive budgets, send the mode's frame. */
+void leg_tick(struct leg *l);
+/* Note a command for the leg (keeps the idle reaper away). */
+void leg_touch(struct leg *l);
+/* Stop all I/O and free the leg asynchronously. Idempotent. */
+void leg_close(struct leg *l);
+
+const char *leg_id(const struct leg *l);
+const char *leg_call_id(const struct leg *l);
+const char *leg_reply_to(const struct leg *l);
+uint16_t leg_port(const struct leg *l);
+enum leg_state leg_state(const struct leg *l);
+const struct leg_counters *leg_counters(const struct leg *l);
+/* Loop time (uv_now, ms) of the last valid RTP/RTCP or command. */
+uint64_t leg_last_activity(const struct leg *l);
+
+const char *leg_state_name(enum leg_state s);
+const char *leg_mode_name(enum leg_mode m);
+/* "echo" | "silence"; returns 0 or VP_E_INVALID_PARAMETER. */
+int leg_mode_parse(const char *s, enum leg_mode *m);
+
+#endif

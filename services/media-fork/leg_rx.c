@@ -1,0 +1,143 @@
+/*
+ * The receive path of a leg: both ports read into the engine's shared buffer, RTP is
+ * parsed, checked against the latched source, counted and delivered; RTCP is validated
+ * and counted. Work is bounded twice: libuv reads at most 32 datagrams per handle per
+ * wake-up, and a leg reads at most MEDIA_RX_PER_TICK per port per 20 ms tick, after which
+ * reading pauses until the next tick and the kernel drops the excess (a flood costs the
+ * flooder's socket buffer, not our CPU).
+ */
+#include "leg_internal.h"
+
+#include <string.h>
+
+#include "rtcp.h"
+#include "udp_pair.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+#include "voepy/metrics.h"
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct leg *l = h->data;
+    *buf = uv_buf_init((char *)l->ctx->rx_buf, sizeof(l->ctx->rx_buf));
+}
+
+static void refuse(struct leg *l, struct metric *reason)
+{
+    l->counters.invalid_in++;
+    metric_inc(reason);
+}
+
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/*
+ * Symmetric RTP: the first valid packet's source becomes where we send (the far end may
+ * sit behind NAT and its SDP address be private); after that, packets from elsewhere are
+ * refused so nobody can inject audio or steal the stream. A new `connect` to a different
+ * address latches again.
+ */
+static bool source_ok(struct leg *l, const struct sockaddr *from)
+{
+    if (l->latched)
+        return udp_addr_equal(&l->latch_addr, from);
+    memset(&l->latch_addr, 0, sizeof(l->latch_addr));
+    memcpy(&l->latch_addr, from, sa_len(from));
+    l->latched = true;
+    log_debug("media.latched", "leg %s latched its far end", l->id);
+    return true;
+}
+
+/* Hand a valid packet to whatever consumes this leg's audio. */
+static void deliver(struct leg *l, const struct rtp_hdr *h)
+{
+    if (l->ring && l->state == LEG_CONNECTED && l->remote.mode == LEG_MODE_ECHO &&
+        h->pt == l->remote.pt)
+        frame_ring_push(l->ring, h->payload, h->payload_len);
+}
+
+static void on_rtp(struct leg *l, const uint8_t *pkt, size_t len, const struct sockaddr *from)
+{
+    struct media_metrics *m = &l->ctx->metrics;
+    struct rtp_hdr h;
+    enum rtp_fault fault;
+    if (rtp_parse(pkt, len, &h, &fault)) {
+        refuse(l, m->invalid_fault[fault]);
+        return;
+    }
+    if (!source_ok(l, from)) {
+        refuse(l, m->invalid_source);
+        return;
+    }
+    l->counters.packets_in++;
+    l->counters.bytes_in += len;
+    metric_inc(m->packets_in);
+    metric_add(m->bytes_in, (int64_t)len);
+    l->last_activity = uv_now(l->ctx->loop);
+    deliver(l, &h);
+}
+
+/* Count one read against the port's budget; pause reading when it is spent. */
+static void charge(struct leg *l, uv_udp_t *h, unsigned *used, bool *paused)
+{
+    if (++*used < MEDIA_RX_PER_TICK)
+        return;
+    uv_udp_recv_stop(h);
+    *paused = true;
+    metric_inc(l->ctx->metrics.flood);
+}
+
+static void rtp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *from, unsigned flags)
+{
+    struct leg *l = h->data;
+    if (nread < 0 || !from || l->state == LEG_CLOSING)
+        return; /* 0 + NULL: nothing more to read; errors: nothing to count */
+    charge(l, h, &l->rx_rtp, &l->rtp_paused);
+    if (flags & UV_UDP_PARTIAL)
+        refuse(l, l->ctx->metrics.invalid_oversize);
+    else
+        on_rtp(l, (const uint8_t *)buf->base, (size_t)nread, from);
+}
+
+static void rtcp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                         const struct sockaddr *from, unsigned flags)
+{
+    struct leg *l = h->data;
+    if (nread < 0 || !from || l->state == LEG_CLOSING)
+        return;
+    charge(l, h, &l->rx_rtcp, &l->rtcp_paused);
+    struct rtcp_info info;
+    if ((flags & UV_UDP_PARTIAL) || rtcp_parse((const uint8_t *)buf->base, (size_t)nread, &info)) {
+        refuse(l, l->ctx->metrics.invalid_rtcp);
+        return;
+    }
+    /* RTCP keeps a leg alive (a call on hold may send RTCP only). */
+    l->counters.rtcp_in++;
+    metric_inc(l->ctx->metrics.rtcp_in);
+    l->last_activity = uv_now(l->ctx->loop);
+    if (!l->rtcp_seen) {
+        memcpy(&l->rtcp_addr, from, sa_len(from));
+        l->rtcp_seen = true;
+    }
+}
+
+int leg__rx_start(struct leg *l)
+{
+    if (uv_udp_recv_start(&l->rtp, alloc_cb, rtp_recv_cb) ||
+        uv_udp_recv_start(&l->rtcp, alloc_cb, rtcp_recv_cb))
+        return VP_E_IO;
+    return 0;
+}
+
+void leg__rx_tick(struct leg *l)
+{
+    l->rx_rtp = 0;
+    l->rx_rtcp = 0;
+    if (l->rtp_paused && uv_udp_recv_start(&l->rtp, alloc_cb, rtp_recv_cb) == 0)
+        l->rtp_paused = false;
+    if (l->rtcp_paused && uv_udp_recv_start(&l->rtcp, alloc_cb, rtcp_recv_cb) == 0)
+        l->rtcp_paused = false;
+}

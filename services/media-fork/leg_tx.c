@@ -1,0 +1,86 @@
+/*
+ * The send path of a leg: once per tick the leg's mode (its source) yields one frame,
+ * which is stamped with our own SSRC, sequence number and timestamp and sent with
+ * uv_udp_try_send from the engine's shared buffer. RTP is never queued: a packet the
+ * socket refuses is dropped and counted, since a late frame is useless.
+ *
+ * Sources to come (bridge peer, playback, mixer) plug into next_frame(); RTCP sender
+ * reports (RFC 3550 6.2, about every 5 s) will be sent from leg__tx_tick() to
+ * l->rtcp_addr (or the RTP address + 1) on the same clock.
+ */
+#include "leg_internal.h"
+
+#include <string.h>
+
+#include "codec.h"
+#include "voepy/crypto.h"
+#include "voepy/metrics.h"
+
+void leg__tx_init(struct leg *l)
+{
+    crypto_random(&l->ssrc, sizeof(l->ssrc));
+    crypto_random(&l->seq, sizeof(l->seq));
+    crypto_random(&l->ts, sizeof(l->ts));
+    l->marker_next = true;
+}
+
+/* Samples in one tick at the codec's clock: 160 for G.711. */
+static uint32_t tick_samples(const struct leg *l)
+{
+    return l->remote.codec->clock_rate / 1000u * MEDIA_TICK_MS;
+}
+
+/* This period's payload from the leg's mode, or NULL when there is nothing to send. */
+static const uint8_t *next_frame(struct leg *l, size_t *len)
+{
+    switch (l->remote.mode) {
+    case LEG_MODE_SILENCE:
+        *len = l->remote.codec->frame_bytes;
+        return codec_silence_frame(l->remote.codec);
+    case LEG_MODE_ECHO: {
+        const struct frame *f = l->ring ? frame_ring_pop(l->ring) : NULL;
+        *len = f ? f->len : 0;
+        return f ? f->data : NULL;
+    }
+    }
+    return NULL;
+}
+
+/* The latched source once the far end has spoken, else its SDP address. */
+static const struct sockaddr *destination(const struct leg *l)
+{
+    return (const struct sockaddr *)(l->latched ? &l->latch_addr : &l->remote.addr);
+}
+
+static void send_frame(struct leg *l, const uint8_t *payload, size_t len)
+{
+    uint8_t *out = l->ctx->tx_buf;
+    if (len > sizeof(l->ctx->tx_buf) - RTP_HEADER_LEN)
+        return;
+    rtp_write_header(out, l->marker_next, l->remote.pt, l->seq, l->ts, l->ssrc);
+    memcpy(out + RTP_HEADER_LEN, payload, len);
+    uv_buf_t b = uv_buf_init((char *)out, (unsigned)(RTP_HEADER_LEN + len));
+    int rc = uv_udp_try_send(&l->rtp, &b, 1, destination(l));
+    if (rc < 0) {
+        metric_inc(l->ctx->metrics.send_errors);
+        return; /* not sent: seq is not used up, the marker stays pending */
+    }
+    l->seq++;
+    l->marker_next = false;
+    l->counters.packets_out++;
+    l->counters.bytes_out += (uint64_t)rc;
+    metric_inc(l->ctx->metrics.packets_out);
+    metric_add(l->ctx->metrics.bytes_out, rc);
+}
+
+void leg__tx_tick(struct leg *l)
+{
+    size_t len = 0;
+    const uint8_t *payload = next_frame(l, &len);
+    if (payload)
+        send_frame(l, payload, len);
+    else
+        l->marker_next = true; /* silence gap: the next packet starts a talkspurt */
+    /* The timestamp follows the clock whether or not this period was sent. */
+    l->ts += tick_samples(l);
+}

@@ -1,0 +1,39 @@
+/*
+ * media_ctx.h - what every leg of one engine shares.
+ *
+ * Owned by the engine (engine.c), which outlives its legs: legs keep a pointer to it.
+ * The receive and send buffers are shared by all legs because the loop handles one
+ * datagram at a time and both paths finish with the buffer before returning (uv_udp
+ * reads into rx_buf and our callback consumes it; uv_udp_try_send copies tx_buf into
+ * the kernel). That is what keeps the packet path free of allocations.
+ */
+#ifndef MF_MEDIA_CTX_H
+#define MF_MEDIA_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "media_metrics.h"
+#include "rtp.h"
+
+struct port_pool;
+
+#define MEDIA_TICK_MS     20 /* the shared frame clock */
+#define MEDIA_RX_PER_TICK 16 /* datagrams a leg may read per port per tick (800/s) */
+
+struct media_ctx {
+    uv_loop_t *loop;
+    struct port_pool *ports;
+    struct sockaddr_storage media_addr; /* VOEPY_MEDIA_IP, port 0 */
+    struct media_metrics metrics;
+    unsigned legs_open; /* legs whose handles are not closed yet */
+    /* Called when a leg has closed its handles and is freed (engine bookkeeping). */
+    void (*leg_freed)(struct media_ctx *ctx);
+    /* A larger datagram arrives truncated (UV_UDP_PARTIAL) and is refused. */
+    uint8_t rx_buf[RTP_MAX_PACKET];
+    uint8_t tx_buf[RTP_MAX_PACKET];
+};
+
+#endif

@@ -1,0 +1,51 @@
+/* media-fork's metric series; see media_metrics.h. */
+#include "media_metrics.h"
+
+#include <stdio.h>
+
+#include "voepy/metrics.h"
+
+#define PKTS    "voepy_media_rtp_packets_total"
+#define BYTES   "voepy_media_rtp_bytes_total"
+#define INVALID "voepy_media_rtp_invalid_total"
+#define ALLOC   "voepy_media_allocation_failures_total"
+
+static struct metric *invalid(const char *reason)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    return metrics_counter(INVALID, "Datagrams refused on RTP/RTCP ports.", labels);
+}
+
+static void init_invalid(struct media_metrics *m)
+{
+    for (int f = RTP_FAULT_SHORT; f <= RTP_FAULT_RTCP; f++)
+        m->invalid_fault[f] = invalid(rtp_fault_name((enum rtp_fault)f));
+    m->invalid_source = invalid("source");
+    m->invalid_rtcp = invalid("rtcp_malformed");
+    m->invalid_oversize = invalid("oversize");
+}
+
+void media_metrics_init(struct media_metrics *m)
+{
+    m->legs = metrics_gauge("voepy_media_legs", "Legs holding an RTP/RTCP port pair.", NULL);
+    m->ports_free = metrics_gauge("voepy_media_ports_free", "Free RTP/RTCP port pairs.", NULL);
+    m->packets_in = metrics_counter(PKTS, "RTP packets.", "direction=\"in\"");
+    m->packets_out = metrics_counter(PKTS, "RTP packets.", "direction=\"out\"");
+    m->bytes_in = metrics_counter(BYTES, "RTP bytes (whole datagrams).", "direction=\"in\"");
+    m->bytes_out = metrics_counter(BYTES, "RTP bytes (whole datagrams).", "direction=\"out\"");
+    m->rtcp_in = metrics_counter("voepy_media_rtcp_packets_total", "RTCP compound packets.",
+                                 "direction=\"in\"");
+    init_invalid(m);
+    m->flood = metrics_counter("voepy_media_rx_throttled_total",
+                               "Times a leg hit its per-tick receive budget.", NULL);
+    m->send_errors = metrics_counter("voepy_media_rtp_send_errors_total",
+                                     "RTP packets dropped because the socket refused them.", NULL);
+    m->alloc_no_ports = metrics_counter(ALLOC, "Refused allocations.", "reason=\"no_ports\"");
+    m->alloc_draining = metrics_counter(ALLOC, "Refused allocations.", "reason=\"draining\"");
+    m->alloc_io = metrics_counter(ALLOC, "Refused allocations.", "reason=\"io_error\"");
+    m->reaped = metrics_counter("voepy_media_legs_reaped_total",
+                                "Legs released for lack of RTP and commands.", NULL);
+    m->tick_overruns = metrics_counter("voepy_media_tick_overruns_total",
+                                       "20 ms periods skipped because the loop was late.", NULL);
+}

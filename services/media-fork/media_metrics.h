@@ -1,0 +1,37 @@
+/*
+ * media_metrics.h - the Prometheus series of media-fork, looked up once.
+ *
+ * The packet path updates these through cached pointers (metrics.h: one integer add), so
+ * counting costs nothing measurable per packet.
+ */
+#ifndef MF_MEDIA_METRICS_H
+#define MF_MEDIA_METRICS_H
+
+#include "rtp.h"
+
+struct metric;
+
+struct media_metrics {
+    struct metric *legs;                     /* voepy_media_legs: legs holding ports */
+    struct metric *ports_free;               /* voepy_media_ports_free: free RTP/RTCP pairs */
+    struct metric *packets_in, *packets_out; /* voepy_media_rtp_packets_total{direction} */
+    struct metric *bytes_in, *bytes_out;     /* voepy_media_rtp_bytes_total{direction} */
+    struct metric *rtcp_in;                  /* voepy_media_rtcp_packets_total{direction} */
+    /* voepy_media_rtp_invalid_total{reason}: malformed RTP by rtp_fault, then others */
+    struct metric *invalid_fault[RTP_FAULT_RTCP + 1];
+    struct metric *invalid_source;   /* reason="source": not from the latched address */
+    struct metric *invalid_rtcp;     /* reason="rtcp_malformed" on the RTCP port */
+    struct metric *invalid_oversize; /* reason="oversize": larger than RTP_MAX_PACKET */
+    struct metric *flood;            /* voepy_media_rx_throttled_total: reading paused */
+    struct metric *send_errors;      /* voepy_media_rtp_send_errors_total */
+    struct metric *alloc_no_ports;   /* voepy_media_allocation_failures_total{reason} */
+    struct metric *alloc_draining;
+    struct metric *alloc_io;
+    struct metric *reaped;        /* voepy_media_legs_reaped_total */
+    struct metric *tick_overruns; /* voepy_media_tick_overruns_total */
+};
+
+/* Look every series up (idempotent: the registry returns existing series). */
+void media_metrics_init(struct media_metrics *m);
+
+#endif

@@ -1,0 +1,210 @@
+/* command_parse: the voepy:mf:{node} messages, valid and hostile; reply bodies. */
+#include "vp_test.h"
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "codec.h"
+#include "command.h"
+#include "reply.h"
+
+static int parse(const char *body, struct mf_command *c, struct vp_error *e)
+{
+    return command_parse(body, strlen(body), c, e);
+}
+
+static void test_allocate(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse("{\"op\":\"allocate\",\"leg_id\":\"voepy_leg_1\",\"call_id\":"
+                           "\"voepy_call_1\",\"tenant_id\":\"voepy_tenant_1\",\"reply_to\":"
+                           "\"voepy:cc:cc-1\",\"future_field\":[1,2]}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.op, MF_OP_ALLOCATE);
+    assert_string_equal(c.leg_id, "voepy_leg_1");
+    assert_string_equal(c.call_id, "voepy_call_1");
+    assert_string_equal(c.tenant_id, "voepy_tenant_1");
+    assert_string_equal(c.reply_to, "voepy:cc:cc-1");
+}
+
+static void expect_invalid(const char *body, const char *field)
+{
+    struct mf_command c;
+    struct vp_error e;
+    int rc = parse(body, &c, &e);
+    if (rc != VP_E_INVALID_PARAMETER || strcmp(e.field, field) != 0)
+        fail_msg("%s: rc %d field '%s' (want '%s')", body, rc, e.field, field);
+}
+
+static void test_allocate_refused(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse("", &c, &e), VP_E_PARSE);
+    assert_int_equal(parse("[1]", &c, &e), VP_E_PARSE);
+    assert_int_equal(parse("{\"op\":\"allocate\"", &c, &e), VP_E_PARSE);
+    assert_int_equal(parse("{\"op\":\"allocate\",\"op\":\"release\"}", &c, &e), VP_E_PARSE);
+    assert_int_equal(command_parse("{\"op\":1}xx", 8, &c, &e), VP_E_INVALID_PARAMETER);
+    expect_invalid("{}", "op");
+    expect_invalid("{\"op\":\"dance\",\"leg_id\":\"l\"}", "op");
+    expect_invalid("{\"op\":7}", "op");
+    expect_invalid("{\"op\":\"allocate\",\"reply_to\":\"voepy:cc:x\"}", "leg_id");
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"\",\"reply_to\":\"voepy:cc:x\"}", "leg_id");
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"a b\",\"reply_to\":\"voepy:cc:x\"}",
+                   "leg_id");
+    /* jansson refuses NUL inside strings outright. */
+    assert_int_equal(
+        parse("{\"op\":\"allocate\",\"leg_id\":\"a\\u0000b\",\"reply_to\":\"v\"}", &c, &e),
+        VP_E_PARSE);
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"l\\n\",\"reply_to\":\"voepy:cc:x\"}",
+                   "leg_id");
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":[],\"reply_to\":\"voepy:cc:x\"}", "leg_id");
+    char longid[200];
+    snprintf(longid, sizeof(longid),
+             "{\"op\":\"allocate\",\"leg_id\":\"%064d\",\"reply_to\":\"voepy:cc:x\"}", 0);
+    expect_invalid(longid, "leg_id");
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"l\"}", "reply_to");
+    /* reply_to must be a call-control inbox: nobody makes us write into other streams. */
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"l\",\"reply_to\":\"voepy:events:0\"}",
+                   "reply_to");
+    expect_invalid("{\"op\":\"allocate\",\"leg_id\":\"l\",\"reply_to\":\"voepy:cc:x\","
+                   "\"call_id\":5}",
+                   "call_id");
+    /* What was read before the failure is kept: the asker can still be answered. */
+    assert_int_equal(parse("{\"op\":\"allocate\",\"leg_id\":\"leg9\",\"reply_to\":\"voepy:cc:n\","
+                           "\"call_id\":false}",
+                           &c, &e),
+                     VP_E_INVALID_PARAMETER);
+    assert_int_equal(c.op, MF_OP_ALLOCATE);
+    assert_string_equal(c.leg_id, "leg9");
+    assert_string_equal(c.reply_to, "voepy:cc:n");
+}
+
+static void test_release(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse("{\"op\":\"release\",\"leg_id\":\"l1\"}", &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_RELEASE);
+    assert_string_equal(c.reply_to, "");
+    assert_int_equal(
+        parse("{\"op\":\"release\",\"leg_id\":\"l1\",\"reply_to\":\"voepy:cc:a\"}", &c, &e), 0);
+    assert_string_equal(c.reply_to, "voepy:cc:a");
+    expect_invalid("{\"op\":\"release\",\"leg_id\":\"l1\",\"reply_to\":\"x\"}", "reply_to");
+}
+
+#define CONNECT(extra)                                                                             \
+    "{\"op\":\"connect\",\"leg_id\":\"l1\",\"remote_ip\":\"127.0.0.1\",\"remote_port\":6000" extra \
+    "}"
+
+static void test_connect(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse(CONNECT(",\"payload_type\":0,\"codec\":\"PCMU\",\"ptime\":20,"
+                                   "\"mode\":\"echo\""),
+                           &c, &e),
+                     0);
+    assert_int_equal(c.op, MF_OP_CONNECT);
+    assert_int_equal(c.remote.addr.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&c.remote.addr)->sin_port), 6000);
+    assert_ptr_equal(c.remote.codec, codec_by_name("PCMU"));
+    assert_int_equal(c.remote.pt, 0);
+    assert_int_equal(c.remote.ptime_ms, 20);
+    assert_int_equal(c.remote.mode, LEG_MODE_ECHO);
+    /* Codec from the payload type alone; mode defaults to silence. */
+    assert_int_equal(parse(CONNECT(",\"payload_type\":8"), &c, &e), 0);
+    assert_ptr_equal(c.remote.codec, codec_by_name("PCMA"));
+    assert_int_equal(c.remote.mode, LEG_MODE_SILENCE);
+    /* Payload type from the codec alone, or a dynamic one given with it. */
+    assert_int_equal(parse(CONNECT(",\"codec\":\"pcma\""), &c, &e), 0);
+    assert_int_equal(c.remote.pt, 8);
+    assert_int_equal(parse(CONNECT(",\"codec\":\"PCMU\",\"payload_type\":96"), &c, &e), 0);
+    assert_int_equal(c.remote.pt, 96);
+    assert_int_equal(parse("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"::1\","
+                           "\"remote_port\":7000,\"codec\":\"PCMU\"}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.remote.addr.ss_family, AF_INET6);
+}
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    expect_invalid(CONNECT(""), "codec");
+    expect_invalid(CONNECT(",\"codec\":\"G729\""), "codec");
+    expect_invalid(CONNECT(",\"payload_type\":18"), "payload_type");
+    expect_invalid(CONNECT(",\"payload_type\":128"), "payload_type");
+    expect_invalid(CONNECT(",\"payload_type\":-1"), "payload_type");
+    expect_invalid(CONNECT(",\"codec\":\"PCMU\",\"payload_type\":72"), "payload_type");
+    expect_invalid(CONNECT(",\"payload_type\":\"0\""), "payload_type");
+    expect_invalid(CONNECT(",\"payload_type\":0.5"), "payload_type");
+    expect_invalid(CONNECT(",\"codec\":\"PCMU\",\"ptime\":30"), "ptime");
+    expect_invalid(CONNECT(",\"codec\":\"PCMU\",\"mode\":\"loud\""), "mode");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_port\":6000,\"codec\":\"PCMU\"}",
+                   "remote_ip");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"example.com\","
+                   "\"remote_port\":6000,\"codec\":\"PCMU\"}",
+                   "remote_ip");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                   "\"remote_port\":0,\"codec\":\"PCMU\"}",
+                   "remote_port");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                   "\"remote_port\":65536,\"codec\":\"PCMU\"}",
+                   "remote_port");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                   "\"codec\":\"PCMU\"}",
+                   "remote_port");
+}
+
+static void test_replies(void **state)
+{
+    (void)state;
+    char *s = reply_allocated("l\"1", "c1", "mf-1", "127.0.0.1", 20000);
+    json_t *o = json_loads(s, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "op")), "media.allocated");
+    assert_string_equal(json_string_value(json_object_get(o, "leg_id")), "l\"1");
+    assert_int_equal(json_integer_value(json_object_get(o, "port")), 20000);
+    assert_string_equal(json_string_value(json_object_get(o, "media_node")), "mf-1");
+    json_decref(o);
+    free(s);
+    struct leg_report r = {.leg_id = "l1",
+                           .call_id = "c1",
+                           .reason = "idle",
+                           .counters = {.packets_in = 150, .bytes_in = 25800, .packets_out = 3}};
+    s = reply_released(&r, "mf-1");
+    o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "op")), "media.released");
+    assert_int_equal(json_integer_value(json_object_get(o, "packets_in")), 150);
+    assert_int_equal(json_integer_value(json_object_get(o, "bytes_in")), 25800);
+    assert_int_equal(json_integer_value(json_object_get(o, "packets_out")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "bytes_out")), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "idle");
+    json_decref(o);
+    free(s);
+    s = reply_failed("l1", "", "mf-1", "no_ports", "allocate", NULL);
+    o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "error")), "no_ports");
+    assert_string_equal(json_string_value(json_object_get(o, "request")), "allocate");
+    assert_null(json_object_get(o, "detail"));
+    json_decref(o);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_allocate),        cmocka_unit_test(test_allocate_refused),
+        cmocka_unit_test(test_release),         cmocka_unit_test(test_connect),
+        cmocka_unit_test(test_connect_refused), cmocka_unit_test(test_replies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
