@@ -143,14 +143,24 @@ static void added_cb(int status, const char *entry_id, void *arg)
         mark(o);
 }
 
+/* The columns of claim_sql. */
+enum { COL_SEQ, COL_ID, COL_TYPE, COL_TENANT, COL_CALL, COL_OCCURRED, COL_DATA };
+
 /* {"id","type","occurred_at","tenant_id","call_id","data"}; data is already JSON text. */
 static void envelope(struct buf *b, const struct pg_result *res, int row)
 {
-    static const char *const keys[] = {"id", "type", "occurred_at", "tenant_id", "call_id"};
+    static const struct {
+        const char *key;
+        int col;
+    } fields[] = {{"id", COL_ID},
+                  {"type", COL_TYPE},
+                  {"occurred_at", COL_OCCURRED},
+                  {"tenant_id", COL_TENANT},
+                  {"call_id", COL_CALL}};
     buf_putc(b, '{');
-    for (int i = 0; i < 5; i++) {
-        const char *v = pg_value(res, row, i + 1);
-        buf_printf(b, "%s\"%s\":", i ? "," : "", keys[i]);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *v = pg_value(res, row, fields[i].col);
+        buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i].key);
         if (!v) {
             buf_puts(b, "null");
             continue;
@@ -160,19 +170,19 @@ static void envelope(struct buf *b, const struct pg_result *res, int row)
         buf_putc(b, '"');
     }
     buf_puts(b, ",\"data\":");
-    buf_puts(b, pg_value(res, row, 6));
+    buf_puts(b, pg_value(res, row, COL_DATA));
     buf_putc(b, '}');
 }
 
 static void publish_row(struct outbox *o, const struct pg_result *res, int row)
 {
-    const char *call = pg_value(res, row, 4), *tenant = pg_value(res, row, 3);
+    const char *call = pg_value(res, row, COL_CALL), *tenant = pg_value(res, row, COL_TENANT);
     char stream[48];
     snprintf(stream, sizeof(stream), "voepy:events:%u",
              outbox_partition(call ? call : tenant, o->opts.partitions));
     struct add_ctx *ctx = VP_NEW(ctx);
     ctx->o = o;
-    snprintf(ctx->seq, sizeof(ctx->seq), "%s", pg_value(res, row, 0));
+    snprintf(ctx->seq, sizeof(ctx->seq), "%s", pg_value(res, row, COL_SEQ));
     struct buf body = BUF_INIT;
     envelope(&body, res, row);
     o->pending++;

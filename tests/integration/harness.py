@@ -287,14 +287,22 @@ class Platform:
         return False
 
     def start(self):
-        env = dict(os.environ, VOEPY_PG_FSYNC="off")
-        sh_lib("vp_pg_start %s %d" % (self.pg_dir, self.pg_port), env)
-        sh_lib("vp_redis_start %s %d" % (self.redis_dir, self.redis_port))
-        self.migrate()
-        for s in self.services:
-            self.start_service(s)
-        for s in self.services:
-            self.wait_ready(s)
+        """Start everything; on any failure stop what was started, then re-raise."""
+        try:
+            env = dict(os.environ, VOEPY_PG_FSYNC="off")
+            sh_lib("vp_pg_start %s %d" % (self.pg_dir, self.pg_port), env)
+            sh_lib("vp_redis_start %s %d" % (self.redis_dir, self.redis_port))
+            self.migrate()
+            for s in self.services:
+                self.start_service(s)
+            for s in self.services:
+                self.wait_ready(s)
+        except BaseException:
+            try:
+                self.stop()
+            except AssertionError as e:
+                print("voepy harness: while cleaning up a failed start: %s" % e)
+            raise
         self.started = True
 
     def migrate(self):
@@ -360,6 +368,11 @@ class Platform:
         self.wait_ready(service)
 
     def stop(self):
+        """Stop services (SIGTERM, they drain), peers, Redis and PostgreSQL. Raises when a
+        service exited non-zero or left a sanitizer report. Safe to call twice."""
+        if getattr(self, "stopped", False):
+            return
+        self.stopped = True
         problems = []
         for s in reversed(list(self.procs)):
             p = self.procs[s]

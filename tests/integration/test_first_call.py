@@ -34,6 +34,7 @@ class FirstCall(unittest.TestCase):
     def setUpClass(cls):
         cls.p = Platform(name="first-call")
         cls.p.start()
+        cls.addClassCleanup(cls.p.stop)  # runs even when the rest of setUpClass fails
         p = cls.p
         cls.answer = p.sipp("e2e_uas_answer.xml", name="answer")
         cls.busy = p.sipp("e2e_uas_busy.xml", name="busy", rtp_echo=False)
@@ -58,10 +59,6 @@ class FirstCall(unittest.TestCase):
                                  key=cls.key)
         assert st == 201, raw
         cls.secret = body["secret"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.p.stop()
 
     def place(self, idem=None, **fields):
         body = dict({"from": FROM, "to": TO}, **fields)
