@@ -1,0 +1,427 @@
+/*
+ * An outbound INVITE dialog. The session reacts to its three client transactions (the
+ * INVITE's ICT, a CANCEL's NICT, a BYE's NICT) and to in-dialog requests; the owner hears
+ * about progress until it terminates the session, after which the session finishes the
+ * SIP side alone (CANCEL after the first provisional, ACK+BYE for a 2xx that crosses the
+ * CANCEL) and frees itself. Memory is freed in the guard timer's close callback, so a
+ * session may end inside any callback.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip_msg.h"
+#include "sip_ua_int.h"
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+#include "voepy/vtime.h"
+
+#define CANCEL_GUARD_MS (64 * DEFAULT_T1) /* RFC 3261 9.1: give up on the INVITE after */
+#define MAX_ROUTES      8
+
+enum sess_state {
+    SESS_CALLING,    /* INVITE sent, nothing heard */
+    SESS_PROCEEDING, /* a provisional answer came */
+    SESS_CONFIRMED,  /* 2xx received and ACKed */
+    SESS_TERMINATED, /* final failure, or hung up */
+};
+
+struct sip_session {
+    struct sip_ua *ua;
+    enum sess_state state;
+    bool detached;      /* the owner terminated: no more callbacks */
+    bool cancel_wanted; /* terminated before any provisional: CANCEL at the first */
+    bool freeing;
+    sip_session_cb *cb;
+    void *arg;
+    enum sip_proto proto;
+    char dest_ip[SIP_IP_MAX]; /* the INVITE's next hop */
+    int dest_port;
+    char hop_ip[SIP_IP_MAX]; /* in-dialog next hop (route set or remote target) */
+    int hop_port;
+    char call_id[SIP_TOKEN_MAX + 80];
+    char local_tag[SIP_TOKEN_MAX];
+    char remote_tag[128];
+    char branch[SIP_TOKEN_MAX]; /* the INVITE's (its CANCEL reuses it) */
+    char *ruri, *to_uri, *from_uri, *contact, *remote_target;
+    char *routes[MAX_ROUTES];
+    size_t nroutes;
+    unsigned cseq; /* last local CSeq; the INVITE's is 1 */
+    osip_transaction_t *invite_tr, *cancel_tr, *bye_tr;
+    osip_message_t *ack; /* the 2xx ACK, sent again for each 2xx retransmission */
+    uv_timer_t guard;
+};
+
+static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                  const osip_message_t *resp, int64_t at_ms);
+
+const char *sip_session_call_id(const struct sip_session *s)
+{
+    return s->call_id;
+}
+
+static void report(struct sip_session *s, enum sip_session_event ev, int status,
+                   const osip_message_t *m, int64_t at_ms)
+{
+    if (s->detached)
+        return;
+    struct sip_session_info info = {.status = status, .at_ms = at_ms};
+    if (m && sip_msg_has_sdp(m))
+        info.sdp = sip_msg_body(m, &info.sdp_len);
+    s->cb(s, ev, &info, s->arg);
+}
+
+/* A request of this dialog. to_tag/routes only inside a confirmed dialog. */
+static int build(struct sip_session *s, const char *method, const char *ruri, const char *branch,
+                 unsigned cseq, bool in_dialog, const char *sdp, osip_message_t **mp)
+{
+    char fresh[SIP_TOKEN_MAX];
+    if (!branch) {
+        sip_msg_new_branch(fresh, sizeof(fresh));
+        branch = fresh;
+    }
+    struct sip_req_spec spec = {.method = method,
+                                .ruri = ruri,
+                                .via_proto = sip_proto_name(s->proto),
+                                .via_host = sip_ua_advertised_host(s->ua),
+                                .via_port = sip_ua_port(s->ua),
+                                .branch = branch,
+                                .from_uri = s->from_uri,
+                                .from_tag = s->local_tag,
+                                .to_uri = s->to_uri,
+                                .to_tag = in_dialog ? s->remote_tag : NULL,
+                                .call_id = s->call_id,
+                                .cseq = cseq,
+                                .contact = strcmp(method, "INVITE") == 0 ? s->contact : NULL,
+                                .routes = in_dialog ? (const char *const *)s->routes : NULL,
+                                .nroutes = in_dialog ? s->nroutes : 0,
+                                .content_type = sdp ? "application/sdp" : NULL,
+                                .body = sdp};
+    return sip_msg_request(mp, &spec);
+}
+
+static bool finished(const struct sip_session *s)
+{
+    return s->state == SESS_TERMINATED && !s->invite_tr && !s->cancel_tr && !s->bye_tr;
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct sip_session *s = h->data;
+    free(s->ruri);
+    free(s->to_uri);
+    free(s->from_uri);
+    free(s->contact);
+    free(s->remote_target);
+    for (size_t i = 0; i < s->nroutes; i++)
+        free(s->routes[i]);
+    if (s->ack)
+        osip_message_free(s->ack);
+    free(s);
+}
+
+/* Unhook from the UA and the stack now; the memory goes with the timer's close. */
+static void release(struct sip_session *s)
+{
+    if (s->freeing)
+        return;
+    s->freeing = true;
+    strmap_del(s->ua->sessions, s->call_id);
+    sip_stack_disown(s->invite_tr);
+    sip_stack_disown(s->cancel_tr);
+    sip_stack_disown(s->bye_tr);
+    s->invite_tr = s->cancel_tr = s->bye_tr = NULL;
+    uv_close((uv_handle_t *)&s->guard, closed_cb);
+}
+
+static void maybe_release(struct sip_session *s)
+{
+    if (s->detached && finished(s))
+        release(s);
+}
+
+/* No final answer long after the CANCEL: forget the INVITE (RFC 3261 9.1). */
+static void guard_cb(uv_timer_t *t)
+{
+    struct sip_session *s = t->data;
+    if (!s->invite_tr)
+        return;
+    log_info("sip.invite_abandoned", "no final answer %d ms after CANCEL (call %s)",
+             CANCEL_GUARD_MS, s->call_id);
+    sip_stack_abort(sip_ua_stack(s->ua), s->invite_tr);
+    s->invite_tr = NULL;
+    s->state = SESS_TERMINATED;
+    maybe_release(s);
+}
+
+static void send_cancel(struct sip_session *s)
+{
+    osip_message_t *cancel = NULL;
+    if (s->cancel_tr || !s->invite_tr)
+        return;
+    if (build(s, "CANCEL", s->ruri, s->branch, 1, false, NULL, &cancel) == 0)
+        sip_stack_request(sip_ua_stack(s->ua), cancel, s->proto, s->dest_ip, s->dest_port, tr_cb, s,
+                          &s->cancel_tr);
+    uv_timer_start(&s->guard, guard_cb, CANCEL_GUARD_MS, 0);
+}
+
+static void send_bye(struct sip_session *s)
+{
+    osip_message_t *bye = NULL;
+    if (s->bye_tr)
+        return;
+    int err = build(s, "BYE", s->remote_target, NULL, ++s->cseq, true, NULL, &bye);
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(s->ua), bye, s->proto, s->hop_ip, s->hop_port, tr_cb,
+                                s, &s->bye_tr);
+    if (err)
+        log_warn("sip.bye_failed", "cannot send BYE for call %s: %s", s->call_id,
+                 vp_err_message(err));
+    s->state = SESS_TERMINATED; /* the dialog ends with the BYE, whatever its answer */
+}
+
+/* The dialog as the 2xx defines it: remote tag, target, route set, next hop. */
+static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
+{
+    const char *tag = sip_msg_to_tag(resp);
+    snprintf(s->remote_tag, sizeof(s->remote_tag), "%s", tag ? tag : "");
+    char *contact = sip_msg_contact_uri(resp);
+    free(s->remote_target);
+    s->remote_target = vp_strdup(contact ? contact : s->ruri);
+    osip_free(contact);
+    int n = osip_list_size(&resp->record_routes);
+    for (int i = n - 1; i >= 0 && s->nroutes < MAX_ROUTES; i--) {
+        char *rr = NULL;
+        osip_record_route_to_str(osip_list_get(&resp->record_routes, i), &rr);
+        if (rr)
+            s->routes[s->nroutes++] = vp_strdup(rr);
+        osip_free(rr);
+    }
+    const char *hop = s->nroutes ? s->routes[0] : s->remote_target;
+    return sip_msg_uri_hostport(hop, s->hop_ip, sizeof(s->hop_ip), &s->hop_port);
+}
+
+static void send_ack(struct sip_session *s)
+{
+    if (!s->ack && build(s, "ACK", s->remote_target, NULL, 1, true, NULL, &s->ack) != 0)
+        return;
+    sip_stack_send_direct(sip_ua_stack(s->ua), s->ack, s->proto, s->hop_ip, s->hop_port);
+}
+
+static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at_ms)
+{
+    if (s->state == SESS_CONFIRMED || s->ack) {
+        send_ack(s); /* the same 2xx again */
+        return;
+    }
+    if (confirm_dialog(s, resp) != 0) {
+        log_warn("sip.bad_target", "2xx for call %s names no usable next hop", s->call_id);
+        s->state = SESS_TERMINATED;
+        report(s, SIP_SESS_FAILED, 502, NULL, at_ms);
+        return;
+    }
+    send_ack(s);
+    s->state = SESS_CONFIRMED;
+    if (s->detached || s->cancel_wanted || s->cancel_tr) {
+        send_bye(s); /* a 2xx crossed our CANCEL: take the call down */
+        return;
+    }
+    report(s, SIP_SESS_ANSWERED, resp->status_code, resp, at_ms);
+}
+
+static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const osip_message_t *resp,
+                            int64_t at_ms)
+{
+    if (ev == SIP_TR_PROVISIONAL) {
+        if (s->state == SESS_CALLING)
+            s->state = SESS_PROCEEDING;
+        if (s->cancel_wanted)
+            send_cancel(s);
+        else if (resp->status_code > 100)
+            report(s, SIP_SESS_PROGRESS, resp->status_code, resp, at_ms);
+        return;
+    }
+    sip_stack_disown(s->invite_tr);
+    s->invite_tr = NULL;
+    uv_timer_stop(&s->guard);
+    if (ev == SIP_TR_FINAL && resp->status_code < 300) {
+        on_2xx(s, resp, at_ms);
+        return;
+    }
+    s->state = SESS_TERMINATED;
+    int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
+    report(s, SIP_SESS_FAILED, status, NULL, at_ms);
+}
+
+static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                  const osip_message_t *resp, int64_t at_ms)
+{
+    struct sip_session *s = owner;
+    if (tr == s->invite_tr) {
+        on_invite_event(s, ev, resp, at_ms);
+    } else if (ev != SIP_TR_PROVISIONAL && tr == s->cancel_tr) {
+        sip_stack_disown(tr);
+        s->cancel_tr = NULL;
+    } else if (ev != SIP_TR_PROVISIONAL && tr == s->bye_tr) {
+        sip_stack_disown(tr);
+        s->bye_tr = NULL;
+        s->state = SESS_TERMINATED;
+    }
+    maybe_release(s);
+}
+
+static int init_uris(struct sip_session *s, const struct sip_connect_opts *o)
+{
+    const char *host = sip_ua_advertised_host(s->ua);
+    int port = sip_ua_port(s->ua);
+    bool v6 = strchr(host, ':') != NULL;
+    s->ruri = vp_strdup(o->ruri);
+    s->to_uri = vp_strdup(o->to_uri);
+    s->from_uri = vp_asprintf("sip:%s@%s%s%s", o->from_user, v6 ? "[" : "", host, v6 ? "]" : "");
+    s->contact = vp_asprintf("sip:voepy@%s%s%s:%d%s", v6 ? "[" : "", host, v6 ? "]" : "", port,
+                             o->proto == SIP_TCP ? ";transport=tcp" : "");
+    s->remote_target = vp_strdup(o->ruri);
+    snprintf(s->dest_ip, sizeof(s->dest_ip), "%s", o->dest_ip);
+    s->dest_port = o->dest_port;
+    snprintf(s->hop_ip, sizeof(s->hop_ip), "%s", o->dest_ip);
+    s->hop_port = o->dest_port;
+    return 0;
+}
+
+int sip_session_connect(struct sip_session **sp, struct sip_ua *ua,
+                        const struct sip_connect_opts *o, sip_session_cb *cb, void *arg)
+{
+    if (ua->closing)
+        return VP_E_CLOSED;
+    if (!o->ruri || !o->to_uri || !o->from_user || !o->dest_ip || !o->sdp)
+        return VP_E_INVALID_PARAMETER;
+    struct sip_session *s = VP_NEW(s);
+    s->ua = ua;
+    s->cb = cb;
+    s->arg = arg;
+    s->proto = o->proto;
+    s->cseq = 1;
+    sip_msg_new_call_id(s->call_id, sizeof(s->call_id), sip_ua_advertised_host(ua));
+    sip_msg_new_tag(s->local_tag, sizeof(s->local_tag));
+    sip_msg_new_branch(s->branch, sizeof(s->branch));
+    init_uris(s, o);
+    uv_timer_init(ua->loop, &s->guard);
+    s->guard.data = s;
+    osip_message_t *invite = NULL;
+    int err = build(s, "INVITE", s->ruri, s->branch, 1, false, o->sdp, &invite);
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(ua), invite, s->proto, s->dest_ip, s->dest_port, tr_cb,
+                                s, &s->invite_tr);
+    if (!err)
+        err = strmap_put(ua->sessions, s->call_id, s);
+    if (err) {
+        s->detached = true;
+        s->state = SESS_TERMINATED;
+        release(s);
+        return err;
+    }
+    *sp = s;
+    return 0;
+}
+
+void sip_session_terminate(struct sip_session *s)
+{
+    s->detached = true;
+    switch (s->state) {
+    case SESS_CALLING:
+        s->cancel_wanted = true; /* RFC 3261 9.1: no CANCEL before a provisional */
+        break;
+    case SESS_PROCEEDING:
+        send_cancel(s);
+        break;
+    case SESS_CONFIRMED:
+        send_bye(s);
+        break;
+    case SESS_TERMINATED:
+        break;
+    }
+    maybe_release(s);
+}
+
+bool sip_session__matches(const struct sip_session *s, const osip_message_t *req)
+{
+    const char *ft = sip_msg_from_tag(req), *tt = sip_msg_to_tag(req);
+    if (!ft || !tt || !s->remote_tag[0])
+        return false;
+    /* Either orientation: SIPp's stock scenarios (and some UAs) send BYE with From and
+     * To as they were in our INVITE instead of swapped. */
+    return (strcmp(ft, s->remote_tag) == 0 && strcmp(tt, s->local_tag) == 0) ||
+           (strcmp(ft, s->local_tag) == 0 && strcmp(tt, s->remote_tag) == 0);
+}
+
+void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
+                             const osip_message_t *req, const struct sip_rx *rx)
+{
+    const char *m = req->sip_method;
+    if (strcmp(m, "BYE") == 0) {
+        sip_ua__respond(s->ua, tr, req, 200, s->local_tag);
+        bool was_up = s->state == SESS_CONFIRMED;
+        s->state = SESS_TERMINATED;
+        if (was_up)
+            report(s, SIP_SESS_CLOSED, 0, NULL, rx->at_ms);
+        maybe_release(s);
+    } else if (strcmp(m, "INVITE") == 0) {
+        sip_ua__respond(s->ua, tr, req, 488, s->local_tag); /* re-INVITEs: not yet */
+    } else if (strcmp(m, "INFO") == 0) {
+        sip_ua__respond(s->ua, tr, req, 200, s->local_tag);
+    } else {
+        sip_ua__respond(s->ua, tr, req, 501, s->local_tag);
+    }
+}
+
+void sip_session__on_stray_response(struct sip_session *s, const osip_message_t *resp,
+                                    const struct sip_rx *rx)
+{
+    (void)rx;
+    const char *method = sip_msg_cseq_method(resp);
+    if (resp->status_code < 200 || resp->status_code >= 300 || !method ||
+        strcmp(method, "INVITE") != 0 || !s->ack)
+        return;
+    const char *tag = sip_msg_to_tag(resp);
+    if (tag && strcmp(tag, s->remote_tag) != 0) {
+        log_warn("sip.forked_2xx", "ignored a 2xx from another fork of call %s", s->call_id);
+        return;
+    }
+    send_ack(s); /* our ACK was lost: the far end retransmits its 2xx */
+}
+
+void sip_session__on_transport_error(struct sip_session *s, enum sip_proto proto, const char *ip,
+                                     int port)
+{
+    bool to_dest = port == s->dest_port && strcmp(ip, s->dest_ip) == 0;
+    bool to_hop = port == s->hop_port && strcmp(ip, s->hop_ip) == 0;
+    if (proto != s->proto || (!to_dest && !to_hop) || s->freeing)
+        return;
+    struct sip_stack *st = sip_ua_stack(s->ua);
+    if (s->invite_tr) {
+        sip_stack_abort(st, s->invite_tr);
+        s->invite_tr = NULL;
+        s->state = SESS_TERMINATED;
+        report(s, SIP_SESS_FAILED, 503, NULL, vtime_now_ms());
+    }
+    if (s->cancel_tr)
+        sip_stack_abort(st, s->cancel_tr);
+    if (s->bye_tr)
+        sip_stack_abort(st, s->bye_tr);
+    s->cancel_tr = s->bye_tr = NULL;
+    if (s->state == SESS_CONFIRMED && s->detached)
+        s->state = SESS_TERMINATED;
+    maybe_release(s);
+}
+
+void sip_session__destroy(struct sip_session *s)
+{
+    s->detached = true;
+    if (s->state == SESS_PROCEEDING)
+        send_cancel(s);
+    else if (s->state == SESS_CONFIRMED)
+        send_bye(s);
+    s->state = SESS_TERMINATED;
+    release(s);
+}

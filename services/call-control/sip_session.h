@@ -1,0 +1,59 @@
+/*
+ * sip_session.h - one outbound INVITE dialog (UAC side), RFC 3261 12-17.
+ *
+ * sip_session_connect() sends the INVITE; the owner's callback reports provisional
+ * answers, the 2xx (the ACK is already sent: a 2xx ACK is end-to-end, outside any
+ * transaction, and is sent again for every retransmitted 2xx), a final failure, or the
+ * far end's BYE (already answered 200).
+ *
+ * sip_session_terminate() is the owner's last word: it hangs up whatever the state (a
+ * CANCEL as soon as the far end has answered provisionally, an ACK and a BYE for a 2xx
+ * that crosses the CANCEL, a BYE once confirmed), never calls back again, and frees the
+ * session once its transactions are done. It may be called from inside the callback.
+ */
+#ifndef CC_SIP_SESSION_H
+#define CC_SIP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sip_transport.h"
+
+struct sip_ua;
+struct sip_session;
+
+enum sip_session_event {
+    SIP_SESS_PROGRESS, /* 101-199: status, sdp when early media is offered */
+    SIP_SESS_ANSWERED, /* 2xx: status, sdp (the answer) */
+    SIP_SESS_FAILED,   /* final failure: status (408 on timeout, 503 on transport failure) */
+    SIP_SESS_CLOSED,   /* the far end hung up (BYE) */
+};
+
+struct sip_session_info {
+    int status;
+    const char *sdp; /* borrowed, NULL when none */
+    size_t sdp_len;
+    int64_t at_ms; /* when the message arrived (epoch ms), or when the timer fired */
+};
+
+typedef void(sip_session_cb)(struct sip_session *s, enum sip_session_event ev,
+                             const struct sip_session_info *info, void *arg);
+
+struct sip_connect_opts {
+    const char *ruri;      /* Request-URI, e.g. "sip:+15558675309@127.0.0.1:5080" */
+    const char *to_uri;    /* To, e.g. "sip:+15558675309@127.0.0.1" */
+    const char *from_user; /* user part of From: sip:<from_user>@<advertised host> */
+    enum sip_proto proto;
+    const char *dest_ip; /* next hop (an IP literal) and its port */
+    int dest_port;
+    const char *sdp; /* the offer */
+};
+
+/* Returns 0 (the INVITE is on its way) or VP_E_*; *sp is set on success only. */
+int sip_session_connect(struct sip_session **sp, struct sip_ua *ua,
+                        const struct sip_connect_opts *o, sip_session_cb *cb, void *arg);
+/* Hang up and let go (see above). s must not be used afterwards. */
+void sip_session_terminate(struct sip_session *s);
+const char *sip_session_call_id(const struct sip_session *s);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * Routing of what the stack cannot place in a transaction of ours: requests from peers,
+ * stray 2xx, transport failures. Sessions register under their Call-ID.
+ */
+#include "sip_ua_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip_msg.h"
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+
+#define SIP_ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS"
+
+void sip_ua__respond(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
+                     int status, const char *to_tag)
+{
+    char tag[SIP_TOKEN_MAX];
+    if (!to_tag) {
+        sip_msg_new_tag(tag, sizeof(tag));
+        to_tag = tag;
+    }
+    osip_message_t *resp = NULL;
+    if (sip_msg_response(&resp, req, status, to_tag) != 0)
+        return;
+    if (status == 200 && strcmp(req->sip_method, "OPTIONS") == 0)
+        osip_message_set_header(resp, "Allow", SIP_ALLOW_METHODS);
+    if (status == 405 || status == 501)
+        osip_message_set_header(resp, "Allow", SIP_ALLOW_METHODS);
+    sip_stack_respond(ua->st, tr, resp);
+}
+
+/* Dialog-less requests: the far end asks about something we do not have. */
+static void answer_outside_dialog(struct sip_ua *ua, osip_transaction_t *tr,
+                                  const osip_message_t *req)
+{
+    const char *m = req->sip_method;
+    static const char *const in_dialog[] = {"BYE",   "CANCEL", "INFO",  "UPDATE",
+                                            "PRACK", "NOTIFY", "REFER", NULL};
+    if (strcmp(m, "OPTIONS") == 0) {
+        sip_ua__respond(ua, tr, req, 200, NULL);
+        return;
+    }
+    if (strcmp(m, "INVITE") == 0) {
+        char cid[SIP_CALL_ID_MAX];
+        vlog_kv(VLOG_INFO, "sip.inbound_refused", "inbound calls are not handled yet: 480",
+                "call_id", sip_msg_call_id(req, cid, sizeof(cid)), NULL);
+        sip_ua__respond(ua, tr, req, 480, NULL);
+        return;
+    }
+    for (int i = 0; in_dialog[i]; i++) {
+        if (strcmp(m, in_dialog[i]) == 0) {
+            sip_ua__respond(ua, tr, req, 481, NULL);
+            return;
+        }
+    }
+    sip_ua__respond(ua, tr, req, 501, NULL);
+}
+
+static void request_cb(struct sip_stack *st, osip_transaction_t *tr, const osip_message_t *req,
+                       const struct sip_rx *rx, void *arg)
+{
+    struct sip_ua *ua = arg;
+    (void)st;
+    char cid[SIP_CALL_ID_MAX];
+    struct sip_session *s = strmap_get(ua->sessions, sip_msg_call_id(req, cid, sizeof(cid)));
+    if (s && sip_session__matches(s, req))
+        sip_session__on_request(s, tr, req, rx);
+    else
+        answer_outside_dialog(ua, tr, req);
+}
+
+static void stray_response_cb(struct sip_stack *st, const osip_message_t *resp,
+                              const struct sip_rx *rx, void *arg)
+{
+    struct sip_ua *ua = arg;
+    (void)st;
+    char cid[SIP_CALL_ID_MAX];
+    struct sip_session *s = strmap_get(ua->sessions, sip_msg_call_id(resp, cid, sizeof(cid)));
+    if (s)
+        sip_session__on_stray_response(s, resp, rx);
+}
+
+static void stray_ack_cb(struct sip_stack *st, const osip_message_t *ack, const struct sip_rx *rx,
+                         void *arg)
+{
+    (void)st;
+    (void)ack;
+    (void)rx;
+    (void)arg; /* we send no 2xx to INVITEs yet, so no ACK is ours */
+}
+
+static void transport_error_cb(struct sip_stack *st, enum sip_proto proto, const char *ip, int port,
+                               void *arg)
+{
+    struct sip_ua *ua = arg;
+    (void)st;
+    size_t n = strmap_count(ua->sessions);
+    if (n == 0)
+        return;
+    void **all = vp_malloc(n * sizeof(*all));
+    n = strmap_values(ua->sessions, all, n);
+    for (size_t i = 0; i < n; i++)
+        sip_session__on_transport_error(all[i], proto, ip, port);
+    free(all);
+}
+
+int sip_ua_create(struct sip_ua **up, uv_loop_t *loop, const struct sip_ua_opts *o)
+{
+    struct sip_ua *ua = VP_NEW(ua);
+    ua->loop = loop;
+    ua->sessions = strmap_create();
+    struct sip_stack_handlers h = {.request = request_cb,
+                                   .stray_response = stray_response_cb,
+                                   .stray_ack = stray_ack_cb,
+                                   .transport_error = transport_error_cb,
+                                   .arg = ua};
+    struct sip_stack_opts so = {
+        .host = o->host, .port = o->port, .advertised_host = o->advertised_host};
+    int err = sip_stack_create(&ua->st, loop, &so, &h);
+    if (err) {
+        strmap_free(ua->sessions);
+        free(ua);
+        return err;
+    }
+    *up = ua;
+    return 0;
+}
+
+int sip_ua_port(const struct sip_ua *ua)
+{
+    return sip_stack_port(ua->st);
+}
+
+const char *sip_ua_advertised_host(const struct sip_ua *ua)
+{
+    return sip_stack_advertised_host(ua->st);
+}
+
+struct sip_stack *sip_ua_stack(struct sip_ua *ua)
+{
+    return ua->st;
+}
+
+unsigned sip_ua_sessions(const struct sip_ua *ua)
+{
+    return (unsigned)strmap_count(ua->sessions);
+}
+
+static void stack_closed_cb(void *arg)
+{
+    struct sip_ua *ua = arg;
+    void (*closed)(void *) = ua->closed;
+    void *closed_arg = ua->closed_arg;
+    strmap_free(ua->sessions);
+    free(ua);
+    if (closed)
+        closed(closed_arg);
+}
+
+void sip_ua_close(struct sip_ua *ua, void (*closed)(void *arg), void *arg)
+{
+    if (ua->closing)
+        return;
+    ua->closing = true;
+    ua->closed = closed;
+    ua->closed_arg = arg;
+    size_t n = strmap_count(ua->sessions);
+    void **all = vp_malloc((n ? n : 1) * sizeof(*all));
+    n = strmap_values(ua->sessions, all, n);
+    for (size_t i = 0; i < n; i++)
+        sip_session__destroy(all[i]);
+    free(all);
+    sip_stack_flush(ua->st); /* CANCELs and BYEs leave before the sockets close */
+    sip_stack_close(ua->st, stack_closed_cb, ua);
+}

@@ -1,0 +1,38 @@
+/*
+ * sip_ua_int.h - what sip_ua.c (routing, lifetime) and sip_session.c (dialogs) share.
+ */
+#ifndef CC_SIP_UA_INT_H
+#define CC_SIP_UA_INT_H
+
+#include <stdbool.h>
+
+#include "sip_session.h"
+#include "sip_stack.h"
+#include "sip_ua.h"
+#include "strmap.h"
+
+struct sip_ua {
+    uv_loop_t *loop;
+    struct sip_stack *st;
+    struct strmap *sessions; /* Call-ID -> session, until the session is freed */
+    bool closing;
+    void (*closed)(void *arg);
+    void *closed_arg;
+};
+
+/* Answer a request of a server transaction (to_tag NULL: a fresh tag). */
+void sip_ua__respond(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
+                     int status, const char *to_tag);
+
+/* sip_session.c, called by the UA's routing. */
+bool sip_session__matches(const struct sip_session *s, const osip_message_t *req);
+void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
+                             const osip_message_t *req, const struct sip_rx *rx);
+void sip_session__on_stray_response(struct sip_session *s, const osip_message_t *resp,
+                                    const struct sip_rx *rx);
+void sip_session__on_transport_error(struct sip_session *s, enum sip_proto proto, const char *ip,
+                                     int port);
+/* UA closing: send what hangs the session up, forget the transactions, free. */
+void sip_session__destroy(struct sip_session *s);
+
+#endif
