@@ -116,8 +116,8 @@ static int init_ctx(struct engine *e, uv_loop_t *loop, const struct engine_opts 
     e->ctx.loop = loop;
     e->ctx.leg_freed = leg_freed_cb;
     if (!o->media_ip || udp_addr_parse(o->media_ip, 0, &e->ctx.media_addr) ||
-        strlen(o->media_ip) >= sizeof(e->media_ip))
-        return VP_E_CONFIG;
+        strlen(o->media_ip) >= sizeof(e->media_ip) || udp_addr_unspecified(&e->ctx.media_addr))
+        return VP_E_CONFIG; /* 0.0.0.0 binds but cannot be announced to a far end */
     snprintf(e->media_ip, sizeof(e->media_ip), "%s", o->media_ip);
     if (port_pool_create(&e->ctx.ports, o->port_min, o->port_max))
         return VP_E_CONFIG;

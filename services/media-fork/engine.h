@@ -42,7 +42,10 @@ struct leg_report {
 
 typedef void(engine_reaped_cb)(const struct leg_report *r, void *arg);
 
-/* VP_E_CONFIG when media_ip is not an address literal or the range holds no pair. */
+/*
+ * VP_E_CONFIG when media_ip is not an address literal (or is 0.0.0.0 / ::) or the range
+ * holds no pair. crypto_init() must have run (legs draw random SSRCs).
+ */
 int engine_create(struct engine **ep, uv_loop_t *loop, const struct engine_opts *o);
 void engine_on_reaped(struct engine *e, engine_reaped_cb *cb, void *arg);
 const char *engine_media_ip(const struct engine *e);

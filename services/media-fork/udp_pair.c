@@ -73,6 +73,13 @@ int udp_addr_parse(const char *ip, unsigned port, struct sockaddr_storage *out)
     return VP_E_INVALID_PARAMETER;
 }
 
+int udp_addr_unspecified(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+    return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 int udp_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b)
 {
     if (a->ss_family != b->sa_family)

@@ -21,6 +21,8 @@ int udp_pair_bind(const struct sockaddr_storage *ip, uint16_t rtp_port, int fds[
 
 /* Parse an IPv4 or IPv6 literal with a port into *out. Returns 0 or VP_E_INVALID_PARAMETER. */
 int udp_addr_parse(const char *ip, unsigned port, struct sockaddr_storage *out);
+/* Whether a is 0.0.0.0 or :: (bindable, but no address a far end can send to). */
+int udp_addr_unspecified(const struct sockaddr_storage *a);
 /* Whether a and b are the same address and port. */
 int udp_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b);
 

@@ -19,6 +19,7 @@
 #include "rtp.h"
 #include "rtp_peer.h"
 #include "voepy/crypto.h"
+#include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/metrics.h"
 #include "voepy/redis.h"
@@ -254,6 +255,20 @@ static int teardown(void **state)
 static uint16_t port_a;
 static uint32_t ssrc_a;
 static uint16_t last_seq_a;
+
+static void test_engine_config_refused(void **state)
+{
+    (void)state;
+    struct engine *e = NULL;
+    const char *ips[] = {"0.0.0.0", "::", "localhost", "", NULL};
+    for (int i = 0; i < 5; i++) {
+        struct engine_opts o = {.media_ip = ips[i], .port_min = 30000, .port_max = 30009};
+        assert_int_equal(engine_create(&e, &loop, &o), VP_E_CONFIG);
+    }
+    struct engine_opts o = {.media_ip = "127.0.0.1", .port_min = 30001, .port_max = 30002};
+    assert_int_equal(engine_create(&e, &loop, &o), VP_E_CONFIG);
+    assert_null(e);
+}
 
 static void test_allocate_is_idempotent(void **state)
 {
@@ -552,6 +567,7 @@ static void test_drain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_config_refused),
         cmocka_unit_test(test_allocate_is_idempotent),
         cmocka_unit_test(test_silence_stream),
         cmocka_unit_test(test_echo),

@@ -289,6 +289,13 @@ static void test_bind_refuses_foreign_address(void **state)
     assert_int_equal(udp_addr_parse("127.0.0.1", 70000, &ip), VP_E_INVALID_PARAMETER);
     assert_int_equal(udp_addr_parse("::1", 5, &ip), 0);
     assert_int_equal(ip.ss_family, AF_INET6);
+    assert_false(udp_addr_unspecified(&ip));
+    assert_int_equal(udp_addr_parse("0.0.0.0", 0, &ip), 0);
+    assert_true(udp_addr_unspecified(&ip));
+    assert_int_equal(udp_addr_parse("::", 0, &ip), 0);
+    assert_true(udp_addr_unspecified(&ip));
+    assert_int_equal(udp_addr_parse("127.0.0.1", 0, &ip), 0);
+    assert_false(udp_addr_unspecified(&ip));
 }
 
 int main(void)
