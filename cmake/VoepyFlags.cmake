@@ -12,3 +12,8 @@ if(VOEPY_SANITIZE)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+if(VOEPY_FUZZ)
+  # Coverage for libFuzzer in every library, not only the fuzz target's own file.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
