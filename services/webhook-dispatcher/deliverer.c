@@ -54,12 +54,17 @@ static void check_drained(struct deliverer *d)
     }
 }
 
+/* Every attempt by what it did to its delivery; deliveries by how they ended. */
 static void count_result(const char *outcome)
 {
     char labels[64];
     snprintf(labels, sizeof(labels), "result=\"%s\"", outcome ? outcome : "abandoned");
     metric_inc(metrics_counter("voepy_webhook_attempts_total",
                                "Delivery attempts by what became of the delivery.", labels));
+    if (outcome && (strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "exhausted") == 0 ||
+                    strcmp(outcome, "gone") == 0))
+        metric_inc(metrics_counter("voepy_webhook_deliveries_total",
+                                   "Deliveries finished, by result.", labels));
 }
 
 static void attempt_finished_cb(const char *outcome, void *arg)

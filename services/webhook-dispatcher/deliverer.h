@@ -8,7 +8,9 @@
  * delivery at once and a crashed one's deliveries come back when the lease ends. Each
  * claimed delivery runs one attempt (attempt.h) on a shared keep-alive HTTP client.
  *
- * Metrics: voepy_webhook_attempts_total{result}, voepy_webhook_attempt_duration_seconds,
+ * Metrics: voepy_webhook_deliveries_total{result} (succeeded, exhausted, gone),
+ * voepy_webhook_attempts_total{result} (also retry, stale, abandoned),
+ * voepy_webhook_attempt_duration_seconds,
  * voepy_webhook_pending (deliveries waiting, refreshed every few seconds),
  * voepy_webhook_inflight.
  */

@@ -107,6 +107,14 @@ class WebhookBase(unittest.TestCase):
         with receiver.lock:
             return [r for r in receiver.requests if r["headers"].get("webhook-id") == event_id]
 
+    def metric(self, series):
+        status, _, body = self.p.ops("webhook-dispatcher", "/metrics")
+        self.assertEqual(status, 200)
+        for line in body.decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[1])
+        return 0
+
     def assert_signed(self, req, secret):
         self.assertIsNone(verify_standard_webhook(secret, req["headers"], req["body"]))
 
@@ -132,6 +140,9 @@ class Delivery(WebhookBase):
         self.assertEqual(body["data"]["call_id"], cid)
         self.assertEqual(body["data"]["customer_reference"], "cart-abc-123")
         self.assertEqual(self.attempts(eid), [(1, 200, None, "ok")])
+        self.assertGreaterEqual(self.metric('voepy_webhook_deliveries_total{result="succeeded"}'), 1)
+        self.assertGreaterEqual(self.metric("voepy_webhook_attempt_duration_seconds_count"), 1)
+        self.assertIn("voepy_webhook_pending ", self.p.ops("webhook-dispatcher", "/metrics")[2].decode())
         stored = self.p.sql("SELECT payload FROM webhook_deliveries WHERE event_id = %s"
                             % q(evt))[0][0]
         self.assertEqual(stored.encode(), req["body"])  # the exact bytes signed and sent
@@ -189,6 +200,8 @@ class Delivery(WebhookBase):
         time.sleep(1.5)
         self.assertEqual(len(self.requests_for(r, evt)), 4)
         self.assertIn('"webhook.exhausted"', self.p.procs["webhook-dispatcher"].output())
+        self.assertGreaterEqual(self.metric('voepy_webhook_deliveries_total{result="exhausted"}'), 1)
+        self.assertGreaterEqual(self.metric('voepy_webhook_attempts_total{result="retry"}'), 3)
 
     def test_redirect_is_a_failure_and_not_followed(self):
         t = self.tenant()
@@ -220,6 +233,7 @@ class Delivery(WebhookBase):
                                     " WHERE id = %s" % q(eid))[0]
         self.assertEqual(active, "f")
         self.assertIn("410", reason)
+        self.assertGreaterEqual(self.metric('voepy_webhook_deliveries_total{result="gone"}'), 1)
         later, _ = self.emit(t)
         time.sleep(1.0)
         self.assertEqual([x["event_id"] for x in self.deliveries(eid)], [evt])
