@@ -47,16 +47,13 @@ class RatingBase(unittest.TestCase):
     def setUpClass(cls):
         cls.p = Platform(services=cls.services, name="rating")
         cls.p.start()
+        cls.addClassCleanup(cls.p.stop)  # also when the rest of setUpClass fails
         # platform deck: '1' 1.2 c/min per second, '44' 3 c/min per minute with a fee
         cls.p.sql("INSERT INTO rates (id, tenant_id, prefix, micros_per_minute) VALUES"
                   " ('voepy_rate_p1', NULL, '1', 1200000)")
         cls.p.sql("INSERT INTO rates (id, tenant_id, prefix, micros_per_minute,"
                   " connection_fee_micros, initial_increment_s, subsequent_increment_s)"
                   " VALUES ('voepy_rate_p44', NULL, '44', 3000000, 250000, 60, 60)")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.p.stop()
 
     # -- data ------------------------------------------------------------------------------
     def tenant(self):

@@ -56,10 +56,7 @@ class WebhookBase(unittest.TestCase):
         env.update(cls.env)
         cls.p = Platform(services=("webhook-dispatcher",), env=env, name="webhooks")
         cls.p.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.p.stop()
+        cls.addClassCleanup(cls.p.stop)  # also when the rest of setUpClass fails
 
     def tenant(self):
         tid = "voepy_tenant_wh%d" % next(_ids)
