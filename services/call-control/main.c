@@ -1,4 +1,105 @@
-int main(void)
+/*
+ * voepy-call-control: the SIP user agent that places calls and runs their state machine.
+ *
+ * main only reads the configuration, wires the node (cc.h) to the service base, and runs
+ * the loop until SIGTERM (drain: take no new calls, let live ones end, hang up the rest
+ * before the drain timeout) or SIGINT (stop: hang up best effort, now).
+ */
+#include "cc.h"
+
+#include "voepy/config.h"
+#include "voepy/err.h"
+#include "voepy/lifecycle.h"
+#include "voepy/log.h"
+#include "voepy/service.h"
+
+struct cc_config {
+    struct service_common common;
+    char *sip_host;
+    long sip_port;
+    char *sip_advertised_host;
+    long media_timeout_ms;
+    char *media_mode;
+};
+
+static const struct config_var vars[] = {
+    SERVICE_COMMON_VARS(struct cc_config, common, "9101"),
+    CONFIG_STR(struct cc_config, sip_host, "VOEPY_SIP_HOST", "127.0.0.1", 0,
+               "address SIP listens on (UDP and TCP)"),
+    CONFIG_INT(struct cc_config, sip_port, "VOEPY_SIP_PORT", "5060", 0, 65535,
+               "SIP port; 0 picks a free one (logged)"),
+    CONFIG_STR(struct cc_config, sip_advertised_host, "VOEPY_SIP_ADVERTISED_HOST", NULL, 0,
+               "host put in Via, Contact and From (default: VOEPY_SIP_HOST)"),
+    CONFIG_INT(struct cc_config, media_timeout_ms, "VOEPY_MEDIA_TIMEOUT_MS", "3000", 100, 60000,
+               "longest wait for a media-fork answer"),
+    /* Until call actions exist, media-fork needs something to send: "silence" streams
+     * G.711 silence (RTP flows both ways even with a far end that only echoes, like
+     * SIPp -rtp_echo); "echo" sends back what the far end sends. */
+    CONFIG_STR(struct cc_config, media_mode, "VOEPY_MEDIA_MODE", "silence", 0,
+               "what an answered call's media leg sends: silence or echo"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+struct cc_app {
+    struct service svc;
+    struct cc *cc;
+    struct lifecycle *lc;
+    int lc_id;
+};
+
+static void drained_cb(void *arg)
 {
-    return 0;
+    struct cc_app *app = arg;
+    lifecycle_drained(app->lc, app->lc_id);
+}
+
+static void app_drain(struct lifecycle *lc, int id, void *arg)
+{
+    struct cc_app *app = arg;
+    app->lc = lc;
+    app->lc_id = id;
+    cc_drain(app->cc, drained_cb, app);
+}
+
+static void app_stop(void *arg)
+{
+    struct cc_app *app = arg;
+    cc_stop(app->cc);
+}
+
+static int app_start(struct cc_app *app, const struct cc_config *cfg)
+{
+    struct cc_opts o = {.sip_host = cfg->sip_host,
+                        .sip_port = (int)cfg->sip_port,
+                        .sip_advertised_host = cfg->sip_advertised_host,
+                        .media_timeout_ms = (unsigned)cfg->media_timeout_ms,
+                        .media_mode = cfg->media_mode,
+                        .drain_timeout_ms = (unsigned)cfg->common.drain_timeout_ms,
+                        .event_partitions = (unsigned)cfg->common.event_partitions};
+    int err = cc_create(&app->cc, &app->svc, &o);
+    lifecycle_add(app->svc.lc,
+                  &(struct lifecycle_hooks){.drain = app_drain, .stop = app_stop, .arg = app});
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    static struct cc_config cfg;
+    static struct cc_app app;
+    service_load_config("call-control", &cfg, vars, NVARS, argc, argv);
+    int err = service_start(&app.svc, "call-control", &cfg.common, SERVICE_PG | SERVICE_REDIS);
+    if (!err) {
+        config_print(&cfg, vars, NVARS);
+        err = app_start(&app, &cfg);
+        if (err) {
+            log_error("call-control.start_failed", "cannot start: %s", vp_err_message(err));
+            lifecycle_shutdown(app.svc.lc, false);
+        }
+    }
+    if (err && !app.cc)
+        return 1;
+    int rc = service_run(&app.svc);
+    cc_destroy(app.cc);
+    config_free(&cfg, vars, NVARS);
+    return err ? 1 : rc;
 }

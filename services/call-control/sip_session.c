@@ -66,7 +66,9 @@ static void report(struct sip_session *s, enum sip_session_event ev, int status,
 {
     if (s->detached)
         return;
-    struct sip_session_info info = {.status = status, .at_ms = at_ms};
+    /* A failure without a message is one we detected ourselves (timeout, transport). */
+    struct sip_session_info info = {
+        .status = status, .at_ms = at_ms, .local = ev == SIP_SESS_FAILED && !m};
     if (m && sip_msg_has_sdp(m))
         info.sdp = sip_msg_body(m, &info.sdp_len);
     s->cb(s, ev, &info, s->arg);
@@ -251,7 +253,7 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
     }
     s->state = SESS_TERMINATED;
     int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
-    report(s, SIP_SESS_FAILED, status, NULL, at_ms);
+    report(s, SIP_SESS_FAILED, status, ev == SIP_TR_FINAL ? resp : NULL, at_ms);
 }
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,

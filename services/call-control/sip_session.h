@@ -34,6 +34,8 @@ struct sip_session_info {
     const char *sdp; /* borrowed, NULL when none */
     size_t sdp_len;
     int64_t at_ms; /* when the message arrived (epoch ms), or when the timer fired */
+    bool local;    /* FAILED: no answer came, status stands for a timeout (408) or a
+                      transport failure (503) detected here */
 };
 
 typedef void(sip_session_cb)(struct sip_session *s, enum sip_session_event ev,

@@ -1,0 +1,114 @@
+/*
+ * call_int.h - struct call, shared by the files of the call module: call.c (registry,
+ * state bookkeeping, ending), call_out.c (the outbound SIP side), media_client.c (the
+ * media leg on media-fork), store.c (PostgreSQL).
+ *
+ * Lifetime: a call is freed when it is over and recorded (or abandoned at stop), no SQL
+ * is in flight for it and no name lookup is pending; then its two timers are closed and
+ * the memory goes with the last close callback. Nothing frees a call from inside its own
+ * callback stack: call__maybe_free only starts the closes.
+ */
+#ifndef CC_CALL_INT_H
+#define CC_CALL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "call.h"
+#include "call_state.h"
+#include "cc_int.h"
+#include "sdp.h"
+#include "sip_transport.h"
+#include "voepy/id.h"
+
+struct sip_session;
+struct store_op;
+
+enum media_state {
+    MEDIA_NONE,       /* nothing asked */
+    MEDIA_ALLOCATING, /* allocate sent, waiting for media.allocated */
+    MEDIA_ALLOCATED,  /* ports reserved (connected once answered) */
+    MEDIA_RELEASING,  /* release sent, waiting for media.released */
+    MEDIA_RELEASED,   /* counters known (or given up) */
+};
+
+struct call_media {
+    enum media_state state;
+    char node[128];
+    char ip[SIP_IP_MAX];
+    int port;
+    long long packets_in, packets_out;
+    bool counted;           /* packets_* came from media-fork */
+    uint64_t pick_deadline; /* uv_now until which we wait for a media-fork node */
+};
+
+struct call {
+    struct cc *cc;
+    char id[ID_MAX], tenant_id[ID_MAX], leg_id[ID_MAX], route_id[ID_MAX];
+    char from[64], to[64];
+    char *sip_uri;
+    enum sip_proto proto;
+    int timeout_secs, time_limit_secs;
+    enum call_state state;
+    /* the answer */
+    int answer_status;
+    char remote_media[SIP_IP_MAX + 8];
+    char codec[8];
+    /* the ending, once decided */
+    const char *end_reason, *end_initiator;
+    int end_sip_status; /* 0 = none */
+    int64_t end_ms;
+    bool end_recorded; /* cc_call_ended done (or given up) */
+    bool abandoned;    /* stop: record nothing more */
+    struct sip_session *sess;
+    struct call_media media;
+    uv_timer_t timer;       /* ring timeout, then the time limit */
+    uv_timer_t media_timer; /* a media-fork reply we wait for */
+    uv_getaddrinfo_t dns;
+    bool dns_pending;
+    struct store_op *q_head, **q_tail; /* SQL for this call, one statement at a time */
+    bool q_busy;
+    int handles;
+    bool freeing;
+};
+
+/* call.c */
+struct call *call__create(struct cc *cc, const struct call_params *p);
+struct call *call__find(struct cc *cc, const char *id);
+/*
+ * Move to `to`, checking the move is legal (a bug otherwise: logged, asserted in debug
+ * builds, refused). Ringing and answered are recorded at once (store.c); the ending
+ * moves go through call__finish.
+ */
+bool call_set_state(struct call *c, enum call_state to, int64_t at_ms);
+/*
+ * End the call now: ended when answered, else failed. Stops timers, hangs the SIP side
+ * up, releases the media leg, and records the end once the leg's counters are known.
+ * sip_status 0 = none. A call already over is left alone.
+ */
+void call__finish(struct call *c, const char *reason, const char *initiator, int sip_status,
+                  int64_t at_ms);
+/* The media leg is released (or never was): write the end. */
+void call__record_end(struct call *c);
+/* Free the call if nothing holds it any more. */
+void call__maybe_free(struct call *c);
+
+/* call_out.c */
+void call__media_ready(struct call *c);
+
+/* media_client.c */
+int media__allocate(struct call *c);
+void media__connect(struct call *c, const struct sdp_answer *a);
+/* Release the leg. True when media-fork's answer is awaited (call__record_end follows). */
+bool media__release(struct call *c);
+void media__stop_waiting(struct call *c);
+
+/* store.c */
+void store__prepare(struct pg_pool *pg);
+void store__ringing(struct call *c, int64_t at_ms);
+void store__answered(struct call *c, int64_t at_ms);
+void store__leg_media(struct call *c, const char *sip_call_id);
+void store__ended(struct call *c);
+
+#endif

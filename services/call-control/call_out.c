@@ -1,0 +1,223 @@
+/*
+ * An outbound call over SIP: media first (our SDP offer carries media-fork's address),
+ * then the route's host is resolved if it is a name, the INVITE goes out, and the
+ * session's answers move the call: 180/183 ringing, 2xx answered (media connected, the
+ * time limit armed), a final failure or the far end's BYE ends it. timeout_secs bounds
+ * the ringing, time_limit_secs the answered call; a hangup command ends it either way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call_int.h"
+#include "sip_msg.h"
+#include "sip_session.h"
+#include "sip_ua.h"
+#include "voepy/buf.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+#include "voepy/vtime.h"
+
+static void session_cb(struct sip_session *s, enum sip_session_event ev,
+                       const struct sip_session_info *info, void *arg);
+
+static void ring_timeout_cb(uv_timer_t *t)
+{
+    struct call *c = t->data;
+    log_info("call.no_answer", "call %s: no answer in %d s, canceling", c->id, c->timeout_secs);
+    call__finish(c, "no_answer", "system", 0, vtime_now_ms());
+}
+
+static void time_limit_cb(uv_timer_t *t)
+{
+    struct call *c = t->data;
+    log_info("call.time_limit", "call %s reached its time limit of %d s", c->id,
+             c->time_limit_secs);
+    call__finish(c, "time_limit", "system", 0, vtime_now_ms());
+}
+
+static void fail_system(struct call *c, const char *why)
+{
+    log_error("call.dial_failed", "call %s: %s", c->id, why);
+    call__finish(c, "system_failure", "system", 0, vtime_now_ms());
+}
+
+static char *offer(struct call *c)
+{
+    struct buf b = BUF_INIT;
+    int64_t now = vtime_now_ms();
+    struct sdp_offer_params p = {
+        .ip = c->media.ip, .port = c->media.port, .session_id = (uint64_t)now, .version = 1};
+    if (sdp_build_offer(&b, &p) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* Request-URI sip:<to>@<route host:port>, To sip:<to>@<route host>. */
+static void invite(struct call *c, const char *ip, const char *host, int port)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    char ruri[512], to[512];
+    snprintf(ruri, sizeof(ruri), "sip:%s@%s%s%s:%d", c->to, v6 ? "[" : "", host, v6 ? "]" : "",
+             port);
+    snprintf(to, sizeof(to), "sip:%s@%s%s%s", c->to, v6 ? "[" : "", host, v6 ? "]" : "");
+    char *sdp = offer(c);
+    if (!sdp) {
+        fail_system(c, "media-fork gave an address we cannot offer");
+        return;
+    }
+    struct sip_connect_opts o = {.ruri = ruri,
+                                 .to_uri = to,
+                                 .from_user = c->from,
+                                 .proto = c->proto,
+                                 .dest_ip = ip,
+                                 .dest_port = port,
+                                 .sdp = sdp};
+    int err = sip_session_connect(&c->sess, c->cc->ua, &o, session_cb, c);
+    free(sdp);
+    if (err) {
+        fail_system(c, "the INVITE could not be sent");
+        return;
+    }
+    store__leg_media(c, sip_session_call_id(c->sess));
+    uv_timer_start(&c->timer, ring_timeout_cb, (uint64_t)c->timeout_secs * 1000, 0);
+}
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct call *c = req->data;
+    c->dns_pending = false;
+    char ip[SIP_IP_MAX] = "";
+    if (status == 0 && res && res->ai_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+    else if (status == 0 && res && res->ai_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+    uv_freeaddrinfo(res);
+    char host[256];
+    int port = 0;
+    sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port);
+    if (call_state_terminal(c->state) || c->abandoned)
+        call__maybe_free(c);
+    else if (!ip[0])
+        fail_system(c, "the route's host does not resolve");
+    else
+        invite(c, ip, host, port);
+}
+
+void call__media_ready(struct call *c)
+{
+    char host[256];
+    int port;
+    unsigned char probe[16];
+    if (call_state_terminal(c->state))
+        return;
+    if (sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port) != 0) {
+        fail_system(c, "the route's sip_uri is not a usable SIP URI");
+        return;
+    }
+    if (uv_inet_pton(AF_INET, host, probe) == 0 || uv_inet_pton(AF_INET6, host, probe) == 0) {
+        invite(c, host, host, port);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+    c->dns.data = c;
+    if (uv_getaddrinfo(c->cc->loop, &c->dns, resolved_cb, host, NULL, &hints) != 0) {
+        fail_system(c, "cannot resolve the route's host");
+        return;
+    }
+    c->dns_pending = true;
+}
+
+static void on_answered(struct call *c, const struct sip_session_info *info)
+{
+    struct sdp_answer a;
+    int err = sdp_parse_answer(info->sdp, info->sdp_len, &a);
+    if (err) {
+        log_warn("call.bad_answer", "call %s: the 2xx carries no usable SDP answer (%s)", c->id,
+                 vp_err_message(err));
+        call__finish(c, "failed", "system", info->status, info->at_ms);
+        return;
+    }
+    c->answer_status = info->status;
+    snprintf(c->remote_media, sizeof(c->remote_media), "%s:%d", a.ip, a.port);
+    snprintf(c->codec, sizeof(c->codec), "%s", a.codec);
+    media__connect(c, &a);
+    uv_timer_stop(&c->timer);
+    if (!call_set_state(c, CALL_ANSWERED, info->at_ms))
+        return;
+    if (c->time_limit_secs > 0)
+        uv_timer_start(&c->timer, time_limit_cb, (uint64_t)c->time_limit_secs * 1000, 0);
+}
+
+static void on_failed(struct call *c, const struct sip_session_info *info)
+{
+    const char *initiator = info->local ? "system" : "callee";
+    int status = info->local ? 0 : info->status;
+    call__finish(c, call_reason_for_status(info->status), initiator, status, info->at_ms);
+}
+
+static void session_cb(struct sip_session *s, enum sip_session_event ev,
+                       const struct sip_session_info *info, void *arg)
+{
+    struct call *c = arg;
+    (void)s;
+    switch (ev) {
+    case SIP_SESS_PROGRESS:
+        if ((info->status == 180 || info->status == 183) && c->state == CALL_INITIATED)
+            call_set_state(c, CALL_RINGING, info->at_ms);
+        break;
+    case SIP_SESS_ANSWERED:
+        on_answered(c, info);
+        break;
+    case SIP_SESS_FAILED:
+        on_failed(c, info);
+        break;
+    case SIP_SESS_CLOSED:
+        call__finish(c, "completed", "callee", 0, info->at_ms);
+        break;
+    }
+}
+
+int call_out_start(struct cc *cc, const struct call_params *p)
+{
+    struct call *c = call__create(cc, p);
+    if (!c)
+        return VP_E_CONFLICT;
+    char initiator[16];
+    if (inbox_take_early_hangup(cc, c->id, initiator, sizeof(initiator))) {
+        call__finish(c, "canceled", initiator, 0, vtime_now_ms());
+        return 0;
+    }
+    int err = media__allocate(c);
+    if (err)
+        fail_system(c, "no media-fork node can take the call");
+    return 0;
+}
+
+/* A name from a message, kept only when it is one of ours (static strings). */
+static const char *pick(const char *v, const char *const *names, const char *def)
+{
+    for (int i = 0; v && names[i]; i++)
+        if (strcmp(v, names[i]) == 0)
+            return names[i];
+    return def;
+}
+
+bool call_hangup_by_id(struct cc *cc, const char *call_id, const char *initiator,
+                       const char *reason)
+{
+    static const char *const initiators[] = {"api", "system", "caller", "callee", NULL};
+    static const char *const reasons[] = {"balance_exhausted", "time_limit", "system_failure",
+                                          NULL};
+    struct call *c = call__find(cc, call_id);
+    if (!c)
+        return false;
+    if (call_state_terminal(c->state))
+        return true;
+    const char *def = c->state == CALL_ANSWERED ? "completed" : "canceled";
+    call__finish(c, pick(reason, reasons, def), pick(initiator, initiators, "api"), 0,
+                 vtime_now_ms());
+    return true;
+}

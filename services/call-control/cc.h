@@ -1,0 +1,41 @@
+/*
+ * cc.h - the call-control node: what its parts share, and its lifetime.
+ *
+ * One struct cc per process. It owns the SIP user agent, the calls this node carries
+ * (calls.node_id = this node), the dial consumer and sweeper (dial.c), the node's inbox
+ * (inbox.c), the node registry entry and an outbox relay. main.c creates it after the
+ * service base, drains it on SIGTERM, stops it on SIGINT, and destroys it after the loop.
+ */
+#ifndef CC_CC_H
+#define CC_CC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct cc;
+struct service;
+
+struct cc_opts {
+    const char *sip_host;            /* bind address for SIP */
+    int sip_port;                    /* 0 = a free port (logged) */
+    const char *sip_advertised_host; /* Via/Contact/From host; NULL = sip_host */
+    unsigned media_timeout_ms;       /* wait for a media-fork reply this long */
+    const char *media_mode;          /* connect mode: "silence" (default) or "echo" */
+    unsigned drain_timeout_ms;       /* VOEPY_DRAIN_TIMEOUT_MS */
+    unsigned event_partitions;
+    unsigned sweep_interval_ms;  /* look for unclaimed calls this often (default 1000) */
+    unsigned unclaimed_after_ms; /* ... older than this (default 3000) */
+};
+
+/* Wire everything to the service base (its loop, pool, Redis, node id). */
+int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o);
+/* SIGTERM: take no new calls; done() once every live call has ended. Live calls are
+ * hung up shortly before the drain timeout, so that their end is still recorded. */
+void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg);
+/* SIGINT or the end of the drain: hang up what is left (best effort) and close. */
+void cc_stop(struct cc *cc);
+/* After the loop has ended. */
+void cc_destroy(struct cc *cc);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * cc_int.h - the node's shared state, for the service's own files only.
+ */
+#ifndef CC_CC_INT_H
+#define CC_CC_INT_H
+
+#include <stdbool.h>
+
+#include "cc.h"
+#include "strmap.h"
+
+struct dial;
+struct inbox;
+struct nodes;
+struct outbox;
+struct pg_pool;
+struct redis;
+struct sip_ua;
+
+struct cc {
+    uv_loop_t *loop;
+    struct service *svc;
+    struct pg_pool *pg;
+    struct redis *redis; /* commands only (XADD); consumers have their own connections */
+    const char *node_id;
+    struct cc_opts opts;
+    struct outbox *outbox;
+    struct nodes *nodes;
+    struct sip_ua *ua;
+    struct strmap *calls;         /* call id -> struct call, while this node carries it */
+    struct strmap *early_hangups; /* call id -> struct early_hangup (see inbox.c) */
+    struct dial *dial;
+    struct inbox *inbox;
+    char inbox_stream[192]; /* voepy:cc:{node} */
+    char sip_addr[128];     /* host:port, published in the node registry */
+    uv_timer_t drain_timer; /* hangs live calls up before the drain times out */
+    bool draining, stopped;
+    void (*drained)(void *arg);
+    void *drained_arg;
+};
+
+/* A call was freed: a drain may be complete. */
+void cc__call_gone(struct cc *cc);
+/* The end of a transition's SQL: publish its event now. */
+void cc__kick_outbox(struct cc *cc);
+
+/* dial.c: the voepy:dial consumer and the sweeper of unclaimed calls. */
+int dial_create(struct dial **dp, struct cc *cc);
+void dial_drain(struct dial *d); /* no new claims */
+void dial_close(struct dial *d);
+
+/* inbox.c: voepy:cc:{node}, commands and media replies. */
+int inbox_create(struct inbox **ip, struct cc *cc);
+void inbox_close(struct inbox *in);
+/*
+ * A hangup that came before the claim's answer reached us: the call gets it as soon as
+ * it exists. Returns true (and the initiator) when one was waiting for call_id.
+ */
+bool inbox_take_early_hangup(struct cc *cc, const char *call_id, char *initiator, size_t n);
+void inbox_free_early_hangups(struct cc *cc);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * This node's inbox, voepy:cc:{node} (group cc): hangup commands for the calls it
+ * carries and media-fork's replies. Each message acts on memory only (the call then
+ * records what follows), so it is acknowledged once handled.
+ *
+ * A hangup may overtake the claim's answer: the gateway reads node_id as soon as the
+ * claim commits, before this node has processed it. Such a hangup waits here for a
+ * while (EARLY_HANGUP_MS) and is applied when the call appears.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "cc_int.h"
+#include "voepy/alloc.h"
+#include "voepy/id.h"
+#include "voepy/json.h"
+#include "voepy/log.h"
+#include "voepy/rstream.h"
+#include "voepy/service.h"
+
+#define EARLY_HANGUP_MS  30000
+#define EARLY_HANGUP_MAX 10000
+
+struct inbox {
+    struct cc *cc;
+    struct rstream_consumer *consumer;
+};
+
+struct early_hangup {
+    uint64_t expires; /* uv_now */
+    char initiator[16];
+    char call_id[ID_MAX];
+};
+
+/* Hangups for calls that never came here (another node's, or over) expire. */
+static void purge_expired(struct cc *cc)
+{
+    size_t n = strmap_count(cc->early_hangups);
+    if (n < 256)
+        return;
+    struct early_hangup **all = vp_malloc(n * sizeof(*all));
+    n = strmap_values(cc->early_hangups, (void **)all, n);
+    uint64_t now = uv_now(cc->loop);
+    for (size_t i = 0; i < n; i++) {
+        if (all[i]->expires < now) {
+            strmap_del(cc->early_hangups, all[i]->call_id);
+            free(all[i]);
+        }
+    }
+    free(all);
+}
+
+static void note_early_hangup(struct cc *cc, const char *call_id, const char *initiator)
+{
+    purge_expired(cc);
+    if (strmap_count(cc->early_hangups) >= EARLY_HANGUP_MAX) {
+        log_warn("inbox.hangup_dropped", "too many hangups for unknown calls: dropped %s", call_id);
+        return;
+    }
+    struct early_hangup *h = VP_NEW(h);
+    snprintf(h->call_id, sizeof(h->call_id), "%s", call_id);
+    h->expires = uv_now(cc->loop) + EARLY_HANGUP_MS;
+    snprintf(h->initiator, sizeof(h->initiator), "%s", initiator ? initiator : "api");
+    if (strmap_put(cc->early_hangups, call_id, h) != 0)
+        free(h);
+}
+
+bool inbox_take_early_hangup(struct cc *cc, const char *call_id, char *initiator, size_t n)
+{
+    struct early_hangup *h = strmap_del(cc->early_hangups, call_id);
+    if (!h)
+        return false;
+    bool fresh = h->expires >= uv_now(cc->loop);
+    snprintf(initiator, n, "%s", h->initiator);
+    free(h);
+    return fresh;
+}
+
+void inbox_free_early_hangups(struct cc *cc)
+{
+    size_t n = strmap_count(cc->early_hangups);
+    void **all = vp_malloc((n ? n : 1) * sizeof(*all));
+    n = strmap_values(cc->early_hangups, all, n);
+    for (size_t i = 0; i < n; i++)
+        free(all[i]);
+    free(all);
+    strmap_free(cc->early_hangups);
+    cc->early_hangups = NULL;
+}
+
+static void on_hangup(struct cc *cc, const json_t *m)
+{
+    const char *call_id = vjson_str(m, "call_id");
+    const char *initiator = vjson_str(m, "initiator");
+    if (!call_id || !id_valid(call_id, "call")) {
+        log_warn("inbox.bad_hangup", "a hangup without a valid call_id");
+        return;
+    }
+    vlog_kv(VLOG_INFO, "inbox.hangup", "hangup command", "call_id", call_id, "initiator", initiator,
+            NULL);
+    if (!call_hangup_by_id(cc, call_id, initiator, vjson_str(m, "reason")))
+        note_early_hangup(cc, call_id, initiator);
+}
+
+static void inbox_msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, void *arg)
+{
+    struct inbox *in = arg;
+    json_t *m = NULL;
+    struct vp_error e;
+    const char *op = NULL;
+    if (vjson_parse_object(msg->body, msg->len, false, &m, &e) == 0)
+        op = vjson_str(m, "op");
+    if (!op)
+        log_warn("inbox.bad_message", "ignored inbox entry %s: not a JSON command", msg->id);
+    else if (strcmp(op, "hangup") == 0)
+        on_hangup(in->cc, m);
+    else if (strncmp(op, "media.", 6) == 0)
+        call_media_reply(in->cc, m);
+    else
+        log_warn("inbox.unknown_op", "ignored inbox entry %s: unknown op %s", msg->id, op);
+    json_decref(m);
+    rstream_ack(consumer, msg);
+}
+
+int inbox_create(struct inbox **ip, struct cc *cc)
+{
+    struct inbox *in = VP_NEW(in);
+    in->cc = cc;
+    const char *const streams[] = {cc->inbox_stream};
+    /* One consumer per node stream: nobody else reads it, so nothing to claim. */
+    struct rstream_consumer_opts co = {.group = "cc",
+                                       .consumer = cc->node_id,
+                                       .streams = streams,
+                                       .nstreams = 1,
+                                       .claim_idle_ms = RSTREAM_NO_CLAIM};
+    struct redis_opts ro;
+    service_redis_opts(cc->svc, &ro, "cc-inbox");
+    int err = rstream_consumer_create(&in->consumer, cc->loop, &ro, &co, inbox_msg_cb, in);
+    if (err) {
+        free(in);
+        return err;
+    }
+    *ip = in;
+    return 0;
+}
+
+static void consumer_closed_cb(void *arg)
+{
+    free(arg);
+}
+
+void inbox_close(struct inbox *in)
+{
+    rstream_consumer_close(in->consumer, consumer_closed_cb, in);
+}

@@ -1,0 +1,178 @@
+/*
+ * Writing a call's moves to PostgreSQL: one SQL function per move (proto/sql/
+ * 0020_call_control.sql), one statement at a time per call so that they commit in the
+ * order they happened (a 200 right behind a 180 must not overtake it). A statement that
+ * fails for a passing reason (connection lost, timeout) is tried again a few times; the
+ * SQL is idempotent, so a retry of something that did commit changes nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call_int.h"
+#include "voepy/alloc.h"
+#include "voepy/log.h"
+#include "voepy/pg.h"
+
+#define MAX_PARAMS 10
+#define MAX_TRIES  4
+
+struct store_op {
+    struct store_op *next;
+    struct call *c;
+    const char *stmt;
+    int nparams;
+    char *params[MAX_PARAMS];
+    bool kick; /* the statement wrote an event */
+    bool ends; /* cc_call_ended: the call may go once it is done */
+    int tries;
+};
+
+void store__prepare(struct pg_pool *pg)
+{
+    pg_prepare(pg, "cc_claim_call", "SELECT * FROM cc_claim_call($1, $2, $3)");
+    pg_prepare(pg, "cc_leg_media", "SELECT cc_leg_media($1, $2, $3, $4, $5)");
+    pg_prepare(pg, "cc_call_ringing", "SELECT cc_call_ringing($1, $2, $3)");
+    pg_prepare(pg, "cc_call_answered", "SELECT cc_call_answered($1, $2, $3, $4, $5, $6)");
+    pg_prepare(pg, "cc_call_ended", "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    pg_prepare(pg, "cc_sweep_unclaimed", "SELECT * FROM cc_sweep_unclaimed($1, $2)");
+}
+
+static void op_free(struct store_op *op)
+{
+    for (int i = 0; i < op->nparams; i++)
+        free(op->params[i]);
+    free(op);
+}
+
+static void run_next(struct call *c);
+
+static bool transient(int status)
+{
+    return status == VP_E_CLOSED || status == VP_E_TIMEOUT || status == VP_E_UNAVAILABLE;
+}
+
+static void done_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct store_op *op = arg;
+    struct call *c = op->c;
+    if (status && transient(status) && ++op->tries < MAX_TRIES && !c->abandoned) {
+        log_warn("call.store_retry", "%s for call %s: %s; trying again", op->stmt, c->id,
+                 vp_err_message(status));
+        if (pg_exec(c->cc->pg, op->stmt, op->nparams, (const char *const *)op->params, done_cb,
+                    op) == 0)
+            return;
+    }
+    if (status) {
+        struct vp_error e = {0};
+        if (status == VP_E_DB)
+            pg_result_error(res, &e);
+        log_error("call.store_failed", "%s for call %s failed: %s %s", op->stmt, c->id,
+                  vp_err_message(status), e.message);
+    } else if (op->kick) {
+        cc__kick_outbox(c->cc);
+    }
+    if (op->ends)
+        c->end_recorded = true;
+    c->q_head = op->next;
+    if (!c->q_head)
+        c->q_tail = &c->q_head;
+    op_free(op);
+    c->q_busy = false;
+    run_next(c);
+    call__maybe_free(c);
+}
+
+static void run_next(struct call *c)
+{
+    struct store_op *op = c->q_head;
+    if (!op || c->q_busy)
+        return;
+    c->q_busy = true;
+    if (pg_exec(c->cc->pg, op->stmt, op->nparams, (const char *const *)op->params, done_cb, op) !=
+        0) {
+        c->q_busy = false;
+        log_error("call.store_failed", "%s for call %s: the database queue is full", op->stmt,
+                  c->id);
+        if (op->ends)
+            c->end_recorded = true;
+        c->q_head = op->next;
+        if (!c->q_head)
+            c->q_tail = &c->q_head;
+        op_free(op);
+        run_next(c);
+    }
+}
+
+static struct store_op *op_new(struct call *c, const char *stmt)
+{
+    struct store_op *op = VP_NEW(op);
+    op->c = c;
+    op->stmt = stmt;
+    op->params[op->nparams++] = vp_strdup(c->id);
+    op->params[op->nparams++] = vp_strdup(c->cc->node_id);
+    return op;
+}
+
+static void add(struct store_op *op, const char *v)
+{
+    op->params[op->nparams++] = v ? vp_strdup(v) : NULL;
+}
+
+static void add_int(struct store_op *op, long long v, bool present)
+{
+    op->params[op->nparams++] = present ? vp_asprintf("%lld", v) : NULL;
+}
+
+static void push(struct call *c, struct store_op *op)
+{
+    *c->q_tail = op;
+    c->q_tail = &op->next;
+    run_next(c);
+}
+
+void store__ringing(struct call *c, int64_t at_ms)
+{
+    struct store_op *op = op_new(c, "cc_call_ringing");
+    add_int(op, at_ms, true);
+    op->kick = true;
+    push(c, op);
+}
+
+void store__answered(struct call *c, int64_t at_ms)
+{
+    struct store_op *op = op_new(c, "cc_call_answered");
+    add_int(op, at_ms, true);
+    add_int(op, c->answer_status, true);
+    add(op, c->remote_media[0] ? c->remote_media : NULL);
+    add(op, c->codec[0] ? c->codec : NULL);
+    op->kick = true;
+    push(c, op);
+}
+
+void store__leg_media(struct call *c, const char *sip_call_id)
+{
+    struct store_op *op = op_new(c, "cc_leg_media");
+    char local[SIP_IP_MAX + 8] = "";
+    if (c->media.state == MEDIA_ALLOCATED)
+        snprintf(local, sizeof(local), "%s:%d", c->media.ip, c->media.port);
+    add(op, c->media.node[0] ? c->media.node : NULL);
+    add(op, local[0] ? local : NULL);
+    add(op, sip_call_id);
+    push(c, op);
+}
+
+void store__ended(struct call *c)
+{
+    struct store_op *op = op_new(c, "cc_call_ended");
+    add_int(op, c->end_ms, true);
+    add(op, call_state_name(c->state));
+    add(op, c->end_reason);
+    add(op, c->end_initiator);
+    add_int(op, c->end_sip_status, c->end_sip_status > 0);
+    add_int(op, c->media.packets_in, c->media.counted);
+    add_int(op, c->media.packets_out, c->media.counted);
+    op->kick = true;
+    op->ends = true;
+    push(c, op);
+}
