@@ -1,0 +1,250 @@
+"""call-control against real SIP peers: every way an outbound call can go.
+
+PostgreSQL, Redis, the five services and one SIPp far end per behaviour (answer and
+wait, answer and hang up, busy, decline, ring forever, slow to answer) on loopback.
+Each test places a call through the API (or writes one straight into PostgreSQL, as if
+its dial command had been lost) and checks the call's row, its leg, its events and what
+the far end saw.
+"""
+import json
+import os
+import signal
+import time
+import unittest
+import urllib.request
+
+from harness import Platform, wait_until
+
+FROM = "+15125550100"
+TO = "+15558675309"
+
+
+def setup_tenant(p, default_route):
+    created = p.create_tenant("cc-tests", default_route_id=default_route["id"])
+    tenant, key = created["tenant"], created["api_key"]
+    st, _, raw, _ = p.admin("POST", "/admin/v1/numbers",
+                            {"numbers": [FROM], "route_id": default_route["id"]})
+    assert st == 201, raw
+    st, _, raw, _ = p.admin("POST", "/admin/v1/rates", {"prefix": "1", "cents_per_minute": 60})
+    assert st == 201, raw
+    st, _, raw, _ = p.admin("POST", "/admin/v1/tenants/%s/credit" % tenant["id"],
+                            {"amount_cents": 10000})
+    assert st in (200, 201), raw
+    st, _, raw, _ = p.api("POST", "/v1/phone_numbers", {"phone_number": FROM}, key=key)
+    assert st == 201, raw
+    return tenant, key
+
+
+class CallControl(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Platform(name="call-control")
+        cls.p.start()
+        p = cls.p
+        cls.answer = p.sipp("uas_answer.xml", name="answer")
+        cls.bye = p.sipp("uas_answer_bye.xml", name="bye", extra=["-d", "1500"])
+        cls.busy_tcp = p.sipp("uas_busy.xml", name="busytcp", rtp_echo=False, extra=["-t", "t1"])
+        cls.reject = p.sipp("uas_reject.xml", name="reject", rtp_echo=False)
+        cls.ring = p.sipp("uas_ring.xml", name="ring", rtp_echo=False)
+        cls.slow = p.sipp("uas_slow.xml", name="slow")
+        cls.routes = {
+            "answer": p.create_route(cls.answer.uri, name="answer"),
+            "bye": p.create_route(cls.bye.uri, name="bye"),
+            "busy_tcp": p.create_route(cls.busy_tcp.uri, transport="tcp", name="busy over tcp"),
+            "reject": p.create_route(cls.reject.uri, name="reject"),
+            "ring": p.create_route(cls.ring.uri, name="ring"),
+            "slow": p.create_route(cls.slow.uri, name="slow"),
+        }
+        cls.tenant, cls.key = setup_tenant(p, cls.routes["answer"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+
+    # -- helpers -------------------------------------------------------------------------
+    def place(self, route, **fields):
+        body = dict({"from": FROM, "to": TO, "route_id": self.routes[route]["id"]}, **fields)
+        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
+        self.assertEqual(st, 201, raw)
+        return call
+
+    def wait(self, call_id, status, timeout=20):
+        return self.p.wait_call(self.key, call_id, lambda c: c["status"] == status, timeout)
+
+    def wait_over(self, call_id, timeout=20):
+        return self.p.wait_call(self.key, call_id,
+                                lambda c: c["status"] in ("ended", "failed"), timeout)
+
+    def events(self, call_id):
+        return [r[0] for r in self.p.sql(
+            "SELECT type FROM events WHERE call_id = '%s' ORDER BY seq" % call_id)]
+
+    def row(self, call_id):
+        cols = "status, end_reason, end_initiator, sip_status, node_id"
+        return self.p.sql("SELECT %s FROM calls WHERE id = '%s'" % (cols, call_id))[0]
+
+    def sip_call_id(self, call_id):
+        """The leg's SIP Call-ID, None when nothing was dialled."""
+        rows = self.p.sql("SELECT 'x', sip_call_id FROM call_legs WHERE call_id = '%s'" % call_id)
+        return rows[0][1]
+
+    def hangup(self, call_id):
+        st, body, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/hangup" % call_id, {},
+                                      key=self.key)
+        self.assertEqual(st, 200, raw)
+        return body
+
+    def insert_call(self, route_key=None, hangup_requested=False, tenant=None):
+        """A call written straight into PostgreSQL: its dial command never existed."""
+        tenant = tenant or self.tenant["id"]
+        route = "'%s'" % self.routes[route_key]["id"] if route_key else "NULL"
+        hangup = "now()" if hangup_requested else "NULL"
+        call_id = self.p.sql(
+            "INSERT INTO calls (id, tenant_id, direction, from_number, to_number, route_id,"
+            " timeout_secs, hangup_requested_at) VALUES (voepy_id('call'), '%s', 'outbound',"
+            " '%s', '%s', %s, 10, %s) RETURNING id" % (tenant, FROM, TO, route, hangup))[0][0]
+        self.p.sql("INSERT INTO call_legs (id, call_id, tenant_id, direction, from_uri, to_uri)"
+                   " VALUES (voepy_id('leg'), '%s', '%s', 'outbound', '%s', '%s')"
+                   % (call_id, tenant, FROM, TO))
+        return call_id
+
+    # -- the far end answers ---------------------------------------------------------------
+    def test_far_end_hangs_up(self):
+        call = self.place("bye")
+        call = self.wait(call["id"], "ended")
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("completed", "callee"))
+        self.assertEqual(self.events(call["id"]),
+                         ["call.started", "call.ringing", "call.answered", "call.ended"])
+        status, reason, initiator, sip_status, node = self.row(call["id"])
+        self.assertEqual((sip_status, node), ("200", "call-control-it"))
+        leg = call["legs"][0]
+        self.assertEqual(leg["status"], "ended")
+        self.assertEqual(leg["codec"], "PCMU")
+        self.assertGreater(leg["rtp"]["packets_out"], 10, leg)
+        local, remote = self.p.sql("SELECT local_media, remote_media FROM call_legs"
+                                   " WHERE call_id = '%s'" % call["id"])[0]
+        self.assertTrue(local.startswith("127.0.0.1:"), local)
+        self.assertEqual(remote, "127.0.0.1:%d" % self.bye.media_port)
+
+    def test_hangup_when_answered(self):
+        call = self.place("answer")
+        self.wait(call["id"], "answered")
+        self.hangup(call["id"])
+        call = self.wait(call["id"], "ended")
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("completed", "api"))
+        sip = self.sip_call_id(call["id"])
+        wait_until(lambda: ("BYE", sip) in self.answer.received("BYE"), 5, what="BYE at the far end")
+        self.assertEqual(self.events(call["id"]).count("call.ended"), 1)
+
+    def test_invite_retransmitted_to_a_slow_far_end(self):
+        call = self.place("slow", time_limit_secs=1)
+        call = self.wait(call["id"], "ended", timeout=25)
+        self.assertEqual(call["end_reason"], "time_limit")
+        self.assertEqual(call["legs"][0]["codec"], "PCMA")
+        sip = self.sip_call_id(call["id"])
+        invites = [c for _, c in self.slow.received("INVITE") if c == sip]
+        self.assertGreaterEqual(len(invites), 2, "the INVITE was not sent again (timer A)")
+
+    # -- the far end does not answer ---------------------------------------------------------
+    def test_busy_over_tcp(self):
+        call = self.place("busy_tcp")
+        call = self.wait(call["id"], "failed")
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("busy", "callee"))
+        self.assertIsNone(call["answered_at"])
+        self.assertEqual(self.row(call["id"])[3], "486")
+        self.assertEqual(self.events(call["id"]), ["call.started", "call.ended"])
+        self.assertEqual(call["legs"][0]["status"], "failed")
+
+    def test_declined(self):
+        call = self.place("reject")
+        call = self.wait(call["id"], "failed")
+        self.assertEqual(call["end_reason"], "rejected")
+        self.assertEqual(self.row(call["id"])[3], "603")
+        self.assertEqual(self.events(call["id"]), ["call.started", "call.ringing", "call.ended"])
+
+    def test_ring_timeout_cancels(self):
+        call = self.place("ring", timeout_secs=2)
+        self.wait(call["id"], "ringing", timeout=10)
+        started = time.monotonic()
+        call = self.wait(call["id"], "failed", timeout=10)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("no_answer", "system"))
+        sip = self.sip_call_id(call["id"])
+        wait_until(lambda: ("CANCEL", sip) in self.ring.received("CANCEL"), 5,
+                   what="CANCEL at the far end")
+        wait_until(lambda: ("ACK", sip) in self.ring.received("ACK"), 5,
+                   what="ACK of the 487 at the far end")
+
+    def test_hangup_while_ringing_cancels(self):
+        call = self.place("ring")
+        self.wait(call["id"], "ringing", timeout=10)
+        self.hangup(call["id"])
+        call = self.wait(call["id"], "failed")
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("canceled", "api"))
+        sip = self.sip_call_id(call["id"])
+        wait_until(lambda: ("CANCEL", sip) in self.ring.received("CANCEL"), 5,
+                   what="CANCEL at the far end")
+        self.assertEqual(self.events(call["id"]), ["call.started", "call.ringing", "call.ended"])
+
+    # -- claims -------------------------------------------------------------------------------
+    def test_lost_dial_command_is_swept(self):
+        call_id = self.insert_call("reject")
+        call = self.wait(call_id, "failed", timeout=15)
+        self.assertEqual(call["end_reason"], "rejected")
+        self.assertEqual(self.row(call_id)[4], "call-control-it")
+
+    def test_hangup_before_claim_never_dials(self):
+        call_id = self.insert_call("answer", hangup_requested=True)
+        call = self.wait(call_id, "failed", timeout=15)
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("canceled", "api"))
+        self.assertIsNone(self.sip_call_id(call_id))
+        self.assertEqual(self.events(call_id), ["call.ended"])
+
+    def test_no_route_fails(self):
+        other = self.p.create_tenant("no-route")["tenant"]
+        call_id = self.insert_call(None, tenant=other["id"])
+        wait_until(lambda: self.row(call_id)[0] == "failed", 15, what="the call to fail")
+        status, reason, initiator, sip_status, node = self.row(call_id)
+        self.assertEqual((reason, initiator, sip_status), ("system_failure", "system", None))
+        self.assertEqual(self.events(call_id), ["call.ended"])
+
+    def test_metrics(self):
+        port = self.p.ops_ports["call-control"]
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+        text = body.decode()
+        for name in ("voepy_cc_live_calls", "voepy_sip_requests_total",
+                     "voepy_sip_responses_total", "voepy_cc_claims_total"):
+            self.assertIn(name, text)
+
+
+class Drain(unittest.TestCase):
+    """SIGTERM with a live call: no new calls, the live one is hung up and recorded before
+    the drain runs out, and the process exits 0."""
+
+    def test_sigterm_hangs_up_and_exits(self):
+        p = Platform(name="cc-drain", env={"VOEPY_DRAIN_TIMEOUT_MS": "6000"})
+        p.start()
+        try:
+            answer = p.sipp("uas_answer.xml", name="answer")
+            route = p.create_route(answer.uri, name="answer")
+            _, key = setup_tenant(p, route)
+            st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+            self.assertEqual(st, 201, raw)
+            p.wait_call(key, call["id"], lambda c: c["status"] == "answered")
+            cc = p.procs["call-control"]
+            started = time.monotonic()
+            cc.signal(signal.SIGTERM)
+            rc = cc.proc.wait(15)
+            self.assertEqual(rc, 0, cc.output()[-3000:])
+            self.assertLess(time.monotonic() - started, 6.5)
+            call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=5)
+            self.assertEqual((call["end_reason"], call["end_initiator"]),
+                             ("system_failure", "system"))
+            sip = p.sql("SELECT sip_call_id FROM call_legs WHERE call_id = '%s'" % call["id"])[0][0]
+            self.assertIn(("BYE", sip), answer.received("BYE"))
+        finally:
+            p.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
