@@ -121,7 +121,9 @@ void call__media_ready(struct call *c)
         invite(c, host, host, port);
         return;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+    /* The address family our SIP socket can reach. */
+    bool v6 = strchr(c->cc->opts.sip_host ? c->cc->opts.sip_host : "", ':') != NULL;
+    struct addrinfo hints = {.ai_family = v6 ? AF_INET6 : AF_INET, .ai_socktype = SOCK_DGRAM};
     c->dns.data = c;
     if (uv_getaddrinfo(c->cc->loop, &c->dns, resolved_cb, host, NULL, &hints) != 0) {
         fail_system(c, "cannot resolve the route's host");

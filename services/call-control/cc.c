@@ -49,6 +49,9 @@ static int start_sip(struct cc *cc)
         return err;
     }
     const char *adv = sip_ua_advertised_host(cc->ua);
+    if (strcmp(adv, "0.0.0.0") == 0 || strcmp(adv, "::") == 0)
+        log_warn("cc.sip_wildcard", "SIP listens on a wildcard address: set "
+                                    "VOEPY_SIP_ADVERTISED_HOST to the address peers reach");
     snprintf(cc->sip_addr, sizeof(cc->sip_addr), "%s:%d", adv, sip_ua_port(cc->ua));
     log_info("cc.sip_listening", "SIP on %s:%d (UDP and TCP), advertised as %s", cc->opts.sip_host,
              sip_ua_port(cc->ua), cc->sip_addr);

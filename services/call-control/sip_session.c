@@ -32,6 +32,7 @@ struct sip_session {
     enum sess_state state;
     bool detached;      /* the owner terminated: no more callbacks */
     bool cancel_wanted; /* terminated before any provisional: CANCEL at the first */
+    bool cancel_sent;
     bool freeing;
     sip_session_cb *cb;
     void *arg;
@@ -160,8 +161,9 @@ static void guard_cb(uv_timer_t *t)
 static void send_cancel(struct sip_session *s)
 {
     osip_message_t *cancel = NULL;
-    if (s->cancel_tr || !s->invite_tr)
+    if (s->cancel_sent || !s->invite_tr)
         return;
+    s->cancel_sent = true;
     if (build(s, "CANCEL", s->ruri, s->branch, 1, false, NULL, &cancel) == 0)
         sip_stack_request(sip_ua_stack(s->ua), cancel, s->proto, s->dest_ip, s->dest_port, tr_cb, s,
                           &s->cancel_tr);
@@ -225,7 +227,7 @@ static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at
     }
     send_ack(s);
     s->state = SESS_CONFIRMED;
-    if (s->detached || s->cancel_wanted || s->cancel_tr) {
+    if (s->detached || s->cancel_wanted || s->cancel_sent) {
         send_bye(s); /* a 2xx crossed our CANCEL: take the call down */
         return;
     }

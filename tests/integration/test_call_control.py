@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import Platform, wait_until
+from harness import SERVICES, Platform, wait_until
 
 FROM = "+15125550100"
 TO = "+15558675309"
@@ -54,6 +54,7 @@ class CallControl(unittest.TestCase):
             "reject": p.create_route(cls.reject.uri, name="reject"),
             "ring": p.create_route(cls.ring.uri, name="ring"),
             "slow": p.create_route(cls.slow.uri, name="slow"),
+            "by_name": p.create_route("sip:localhost:%d" % cls.reject.port, name="by name"),
         }
         cls.tenant, cls.key = setup_tenant(p, cls.routes["answer"])
 
@@ -186,6 +187,13 @@ class CallControl(unittest.TestCase):
                    what="CANCEL at the far end")
         self.assertEqual(self.events(call["id"]), ["call.started", "call.ringing", "call.ended"])
 
+    def test_route_host_is_resolved(self):
+        call = self.place("by_name")
+        call = self.wait(call["id"], "failed")
+        self.assertEqual(call["end_reason"], "rejected")
+        sip = self.sip_call_id(call["id"])
+        self.assertIn(("INVITE", sip), self.reject.received("INVITE"))
+
     # -- claims -------------------------------------------------------------------------------
     def test_lost_dial_command_is_swept(self):
         call_id = self.insert_call("reject")
@@ -215,6 +223,30 @@ class CallControl(unittest.TestCase):
         for name in ("voepy_cc_live_calls", "voepy_sip_requests_total",
                      "voepy_sip_responses_total", "voepy_cc_claims_total"):
             self.assertIn(name, text)
+
+
+class NoMediaFork(unittest.TestCase):
+    """No media-fork node: the call fails system_failure after VOEPY_MEDIA_TIMEOUT_MS,
+    without an INVITE."""
+
+    def test_call_fails_without_media(self):
+        services = [s for s in SERVICES if s != "media-fork"]
+        p = Platform(services=services, name="cc-no-media", env={"VOEPY_MEDIA_TIMEOUT_MS": "1500"})
+        p.start()
+        try:
+            answer = p.sipp("uas_answer.xml", name="answer")
+            route = p.create_route(answer.uri, name="answer")
+            _, key = setup_tenant(p, route)
+            st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+            self.assertEqual(st, 201, raw)
+            started = time.monotonic()
+            call = p.wait_call(key, call["id"], lambda c: c["status"] == "failed", timeout=10)
+            self.assertLess(time.monotonic() - started, 5)
+            self.assertEqual((call["end_reason"], call["end_initiator"]),
+                             ("system_failure", "system"))
+            self.assertEqual(answer.received("INVITE"), [])
+        finally:
+            p.stop()
 
 
 class Drain(unittest.TestCase):
