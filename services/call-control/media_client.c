@@ -91,6 +91,8 @@ static int allocate_on(struct call *c, const char *node)
 static void pick_again_cb(uv_timer_t *t)
 {
     struct call *c = t->data;
+    if (call_state_terminal(c->state) || c->abandoned)
+        return; /* ended while waiting: nothing was asked of media-fork */
     const char *node = nodes_pick(c->cc->nodes, "media-fork");
     int err = VP_E_UNAVAILABLE;
     if (node)

@@ -229,6 +229,11 @@ static void test_cancel_crossing_200(void **state)
     assert_int_equal(t.answered, 0);
 }
 
+/*
+ * The far end sits on our INVITE (uas_slow.xml waits 1.8 s): timer A sends it again at
+ * 0.5 s and 1.5 s. (SIPp cannot drop just the first INVITE: it takes the second for a
+ * retransmission of the first and never moves past it.)
+ */
 static void test_invite_retransmitted(void **state)
 {
     struct t t;
