@@ -13,6 +13,8 @@
 #include "voepy/log.h"
 #include "voepy/nodes.h"
 #include "voepy/outbox.h"
+#include "voepy/pg.h"
+#include "voepy/vtime.h"
 #include "voepy/service.h"
 
 #define DRAIN_MARGIN_MS 1000 /* time left after the last hangups to record them */
@@ -73,6 +75,28 @@ static int start_registry(struct cc *cc)
     return 0;
 }
 
+static void recovered_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct cc *cc = arg;
+    const char *n = status == 0 ? pg_value(res, 0, 0) : NULL;
+    if (status) {
+        log_warn("cc.recover_failed", "could not end the calls of this node's earlier life: %s",
+                 vp_err_message(status));
+    } else if (n && strcmp(n, "0") != 0) {
+        log_warn("cc.recovered", "ended %s calls this node carried before it restarted", n);
+        cc__kick_outbox(cc);
+    }
+}
+
+/* Calls left live under our node id by an earlier process: their dialogs are gone. */
+static void recover(struct cc *cc)
+{
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
+    const char *params[] = {cc->node_id, ms};
+    pg_exec(cc->pg, "cc_recover_node", 2, params, recovered_cb, cc);
+}
+
 int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o)
 {
     struct cc *cc = VP_NEW(cc);
@@ -97,6 +121,8 @@ int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o)
         err = inbox_create(&cc->inbox, cc);
     if (!err)
         err = dial_create(&cc->dial, cc);
+    if (!err)
+        recover(cc);
     return err;
 }
 

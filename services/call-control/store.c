@@ -36,6 +36,7 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_call_answered", "SELECT cc_call_answered($1, $2, $3, $4, $5, $6)");
     pg_prepare(pg, "cc_call_ended", "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9)");
     pg_prepare(pg, "cc_sweep_unclaimed", "SELECT * FROM cc_sweep_unclaimed($1, $2)");
+    pg_prepare(pg, "cc_recover_node", "SELECT cc_recover_node($1, $2)");
 }
 
 static void op_free(struct store_op *op)

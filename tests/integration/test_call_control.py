@@ -249,6 +249,32 @@ class NoMediaFork(unittest.TestCase):
             p.stop()
 
 
+class Restart(unittest.TestCase):
+    """call-control dies (SIGKILL) with an answered call and comes back under the same
+    node id: the orphaned call is ended system_failure, and new calls work."""
+
+    def test_orphaned_call_is_ended(self):
+        p = Platform(name="cc-restart")
+        p.start()
+        try:
+            answer = p.sipp("uas_answer.xml", name="answer")
+            route = p.create_route(answer.uri, name="answer")
+            _, key = setup_tenant(p, route)
+            st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+            self.assertEqual(st, 201, raw)
+            p.wait_call(key, call["id"], lambda c: c["status"] == "answered")
+            p.kill("call-control")
+            p.restart("call-control")
+            call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=10)
+            self.assertEqual((call["end_reason"], call["end_initiator"]),
+                             ("system_failure", "system"))
+            st, second, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+            self.assertEqual(st, 201, raw)
+            p.wait_call(key, second["id"], lambda c: c["status"] == "answered")
+        finally:
+            p.stop()
+
+
 class Drain(unittest.TestCase):
     """SIGTERM with a live call: no new calls, the live one is hung up and recorded before
     the drain runs out, and the process exits 0."""
