@@ -203,7 +203,23 @@ static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
         osip_free(rr);
     }
     const char *hop = s->nroutes ? s->routes[0] : s->remote_target;
-    return sip_msg_uri_hostport(hop, s->hop_ip, sizeof(s->hop_ip), &s->hop_port);
+    char host[256];
+    int port;
+    unsigned char probe[16];
+    int err = sip_msg_uri_hostport(hop, host, sizeof(host), &port);
+    if (err)
+        return err;
+    if (strlen(host) >= sizeof(s->hop_ip) ||
+        (uv_inet_pton(AF_INET, host, probe) != 0 && uv_inet_pton(AF_INET6, host, probe) != 0)) {
+        /* A name we would have to resolve: the trunk we sent the INVITE to is the best
+         * guess for where the dialog's requests go (names in Contact are rare there). */
+        log_debug("sip.named_target", "call %s: next hop %s is a name; using %s:%d", s->call_id,
+                  host, s->dest_ip, s->dest_port);
+        return 0;
+    }
+    memcpy(s->hop_ip, host, strlen(host) + 1);
+    s->hop_port = port;
+    return 0;
 }
 
 static void send_ack(struct sip_session *s)

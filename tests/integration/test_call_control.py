@@ -303,6 +303,27 @@ class Drain(unittest.TestCase):
         finally:
             p.stop()
 
+    def test_sigint_hangs_up_at_once(self):
+        p = Platform(name="cc-sigint")
+        p.start()
+        try:
+            answer = p.sipp("uas_answer.xml", name="answer")
+            route = p.create_route(answer.uri, name="answer")
+            _, key = setup_tenant(p, route)
+            st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+            self.assertEqual(st, 201, raw)
+            p.wait_call(key, call["id"], lambda c: c["status"] == "answered")
+            cc = p.procs["call-control"]
+            started = time.monotonic()
+            cc.signal(signal.SIGINT)
+            rc = cc.proc.wait(10)
+            self.assertEqual(rc, 0, cc.output()[-3000:])
+            self.assertLess(time.monotonic() - started, 3)
+            sip = p.sql("SELECT sip_call_id FROM call_legs WHERE call_id = '%s'" % call["id"])[0][0]
+            wait_until(lambda: ("BYE", sip) in answer.received("BYE"), 5, what="BYE at the far end")
+        finally:
+            p.stop()
+
 
 if __name__ == "__main__":
     unittest.main()
