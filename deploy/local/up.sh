@@ -61,9 +61,12 @@ done
 vp_log "starting the sandbox carrier (SIPp) on 127.0.0.1:$VOEPY_SANDBOX_SIP_PORT"
 python3 "$here/make-tone.py" "$run/sandbox-tone.wav"
 cp "$here/sandbox-carrier.xml" "$run/"
-(cd "$run" && setsid sipp -sf sandbox-carrier.xml -i 127.0.0.1 -p "$VOEPY_SANDBOX_SIP_PORT" \
-    -mp "$VOEPY_SANDBOX_MEDIA_PORT" -buff_size 4194304 -nostdin -trace_err \
-    -error_file "$logs/sandbox-errors.log" >>"$logs/sandbox.log" 2>&1 </dev/null &
-    echo $! >"$run/sandbox.pid")
+(
+    cd "$run"
+    setsid sipp -sf sandbox-carrier.xml -i 127.0.0.1 -p "$VOEPY_SANDBOX_SIP_PORT" \
+        -mp "$VOEPY_SANDBOX_MEDIA_PORT" -buff_size 4194304 -nostdin -trace_err \
+        -error_file "$logs/sandbox-errors.log" >>"$logs/sandbox.log" 2>&1 </dev/null &
+    echo $! >"$run/sandbox.pid"
+)
 
 "$here/bootstrap.sh"
