@@ -70,7 +70,12 @@ class CallControl(unittest.TestCase):
         return call
 
     def wait(self, call_id, status, timeout=20):
-        return self.p.wait_call(self.key, call_id, lambda c: c["status"] == status, timeout)
+        """Wait for status (or for the call to be over), then insist on status: a call that
+        took another way fails here with its row, not with a timeout."""
+        call = self.p.wait_call(self.key, call_id,
+                                lambda c: c["status"] in (status, "ended", "failed"), timeout)
+        self.assertEqual(call["status"], status, call)
+        return call
 
     def wait_over(self, call_id, timeout=20):
         return self.p.wait_call(self.key, call_id,
