@@ -5,6 +5,7 @@
  * time limit armed), a final failure or the far end's BYE ends it. timeout_secs bounds
  * the ringing, time_limit_secs the answered call; a hangup command ends it either way.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "sip_session.h"
 #include "sip_ua.h"
 #include "voepy/buf.h"
+#include "voepy/e164.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/vtime.h"
@@ -106,6 +108,17 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         invite(c, ip, host, port);
 }
 
+/* A host name or address we may put in a Request-URI as it is. */
+static bool host_ok(const char *h)
+{
+    if (!*h)
+        return false;
+    for (; *h; h++)
+        if (!isalnum((unsigned char)*h) && !strchr(".-:", *h))
+            return false;
+    return true;
+}
+
 void call__media_ready(struct call *c)
 {
     char host[256];
@@ -113,7 +126,7 @@ void call__media_ready(struct call *c)
     unsigned char probe[16];
     if (call_state_terminal(c->state))
         return;
-    if (sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port) != 0) {
+    if (sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port) != 0 || !host_ok(host)) {
         fail_system(c, "the route's sip_uri is not a usable SIP URI");
         return;
     }
@@ -187,6 +200,11 @@ int call_out_start(struct cc *cc, const struct call_params *p)
     struct call *c = call__create(cc, p);
     if (!c)
         return VP_E_CONFLICT;
+    if (!e164_valid(c->from) || !e164_valid(c->to)) {
+        /* They go into SIP headers as they are: the gateway checked them, we check again. */
+        fail_system(c, "from or to is not an E.164 number");
+        return VP_E_INVALID_PARAMETER;
+    }
     char initiator[16];
     if (inbox_take_early_hangup(cc, c->id, initiator, sizeof(initiator))) {
         call__finish(c, "canceled", initiator, 0, vtime_now_ms());
