@@ -176,12 +176,22 @@ static int read_answer(sdp_message_t *sdp, struct sdp_answer *a)
     return err;
 }
 
+#define SDP_PARSE_SLACK 16
+
 int sdp_parse_answer(const char *body, size_t len, struct sdp_answer *a)
 {
     memset(a, 0, sizeof(*a));
     if (!body || len == 0 || len > SDP_MAX_LEN || memchr(body, '\0', len))
         return VP_E_PARSE;
-    char *text = vp_strndup(body, len);
+    /*
+     * libosip2 5.3's SDP parser can step past the terminating NUL when the last line has
+     * no line break (found by tests/fuzz/fuzz_sdp.c; ASan: strchr beyond the buffer). Hand
+     * it a copy that always ends with CRLF, followed by spare NULs.
+     */
+    char *text = vp_calloc(1, len + 2 + SDP_PARSE_SLACK);
+    memcpy(text, body, len);
+    if (body[len - 1] != '\n')
+        memcpy(text + len, "\r\n", 2);
     sdp_message_t *sdp = NULL;
     int err = VP_E_PARSE;
     if (sdp_message_init(&sdp) == 0 && sdp_message_parse(sdp, text) == 0)

@@ -3,6 +3,7 @@
  * transport-error callbacks, the send callback, and its trace output.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sip_msg.h"

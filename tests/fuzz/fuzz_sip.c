@@ -1,0 +1,55 @@
+/*
+ * fuzz_sip.c - a SIP message from the network as call-control sees it: libosip2's parser,
+ * our validation, then every accessor the stack uses on a validated message, and the SDP
+ * answer parser on its body.
+ */
+#include <osipparser2/osip_parser.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "sdp.h"
+#include "sip_msg.h"
+
+static void inspect(const osip_message_t *m)
+{
+    char buf[256];
+    (void)sip_msg_call_id(m, buf, sizeof(buf));
+    (void)sip_msg_from_tag(m);
+    (void)sip_msg_to_tag(m);
+    (void)sip_msg_cseq_method(m);
+    char *contact = sip_msg_contact_uri(m);
+    if (contact) {
+        char host[256];
+        int port;
+        sip_msg_uri_hostport(contact, host, sizeof(host), &port);
+        free(contact);
+    }
+    size_t len;
+    const char *body = sip_msg_body(m, &len);
+    if (body && sip_msg_has_sdp(m)) {
+        struct sdp_answer a;
+        sdp_parse_answer(body, len, &a);
+    }
+    char *text;
+    if (sip_msg_to_text(m, &text, &len) == 0)
+        osip_free(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    if (!ready) {
+        parser_init();
+        ready = 1;
+    }
+    osip_message_t *m = NULL;
+    if (sip_msg_parse((const char *)data, size, &m) == 0 && m) {
+        const char *why;
+        if (sip_msg_validate(m, &why) == 0)
+            inspect(m);
+    }
+    if (m)
+        osip_message_free(m);
+    return 0;
+}
