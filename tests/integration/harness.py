@@ -338,6 +338,11 @@ class Platform:
         return env
 
     def start_service(self, service, **env):
+        old = self.procs.get(service)
+        if old:
+            if old.alive():
+                raise AssertionError("%s is still running; kill or stop it first" % service)
+            old.log.close()  # the new process appends to the same file
         log = os.path.join(self.tmp, "%s.log" % service)
         self.procs[service] = Process(service, [binary(service)],
                                       self.service_env(service, **env), log)
