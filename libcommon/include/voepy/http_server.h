@@ -29,21 +29,20 @@ struct http_request;
 typedef void(http_handler_fn)(struct http_request *req, void *arg);
 
 struct http_server_opts {
-    const char *host;             /* bind address, default "127.0.0.1" */
-    int port;                     /* 0 picks a free port: see http_server_port() */
-    size_t max_header_bytes;      /* default 16 KiB */
-    size_t max_body_bytes;        /* default 1 MiB */
-    unsigned header_timeout_ms;   /* first byte to end of headers, default 10 s */
-    unsigned body_timeout_ms;     /* end of headers to end of body, default 30 s */
-    unsigned idle_timeout_ms;     /* keep-alive idle, default 60 s */
-    unsigned max_connections;     /* default 10000; further accepts are closed */
+    const char *host;               /* bind address, default "127.0.0.1" */
+    int port;                       /* 0 picks a free port: see http_server_port() */
+    size_t max_header_bytes;        /* default 16 KiB */
+    size_t max_body_bytes;          /* default 1 MiB */
+    unsigned header_timeout_ms;     /* first byte to end of headers, default 10 s */
+    unsigned body_timeout_ms;       /* end of headers to end of body, default 30 s */
+    unsigned idle_timeout_ms;       /* keep-alive idle, default 60 s */
+    unsigned max_connections;       /* default 10000; further accepts are closed */
     unsigned max_requests_per_conn; /* 0 = unlimited */
-    const char *name;             /* metrics label server="..." (default "http") */
+    const char *name;               /* metrics label server="..." (default "http") */
 };
 
 int http_server_create(struct http_server **sp, uv_loop_t *loop,
-                       const struct http_server_opts *opts, http_handler_fn *handler,
-                       void *arg);
+                       const struct http_server_opts *opts, http_handler_fn *handler, void *arg);
 /* The bound port (useful after asking for port 0). */
 int http_server_port(const struct http_server *s);
 /* Stop accepting; close idle connections; call done when the last connection closed. */

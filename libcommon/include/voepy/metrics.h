@@ -24,9 +24,9 @@ struct metric *metrics_histogram(const char *name, const char *help, const char 
 
 void metric_inc(struct metric *m);
 void metric_add(struct metric *m, int64_t v);
-void metric_set(struct metric *m, int64_t v); /* gauges */
+void metric_set(struct metric *m, int64_t v);    /* gauges */
 void metric_observe(struct metric *m, double v); /* histograms */
-int64_t metric_value(const struct metric *m); /* counter/gauge value, histogram count */
+int64_t metric_value(const struct metric *m);    /* counter/gauge value, histogram count */
 
 /* Render the text exposition format (version 0.0.4), series grouped by name. */
 int metrics_render(struct buf *out);
