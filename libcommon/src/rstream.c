@@ -17,9 +17,12 @@
  * (ctl down), deliveries is 2: a lower bound.
  *
  * Memory. A message is one allocation (struct rs_msg + id + body), in c's in-flight list
- * from the moment it is parsed until rstream_ack/rstream_release (or close). Batches that
- * wait for XPENDING own their not-yet-delivered messages. c itself is freed only after
- * both connections and all timers have closed, so every callback may look at it.
+ * from the moment it is parsed until rstream_ack/rstream_release. Batches that wait for
+ * XPENDING own their not-yet-delivered messages (close drops those). A delivered message
+ * is the handler's until it comes back, also after close: c must outlive it, so close
+ * leaves drain_timer open while any is out, and the last one back closes it. c itself is
+ * freed only when both connections and all timers have closed (parts_open reaches 0), so
+ * every callback may look at it, and never inside an ack: the free comes from uv_close.
  */
 #include "voepy/rstream.h"
 
@@ -66,12 +69,14 @@ struct rstream_consumer {
     bool groups_ok, creating, reading, claiming, create_failed, ctl_closing;
     unsigned groups_left;
     unsigned inflight; /* messages parsed and not yet acked/released */
+    unsigned handed;   /* of those, delivered to the handler */
     unsigned acks;     /* XACKs without a reply yet */
     struct rs_msg *head;
     size_t claim_stream;
     char claim_cursor[MAX_ID_LEN];
-    uv_timer_t claim_timer, retry_timer, drain_timer;
-    int parts_open; /* connections and timers not yet closed */
+    uv_timer_t claim_timer, retry_timer;
+    uv_timer_t drain_timer; /* runs drain_done; after close, open while messages are out */
+    int parts_open;         /* connections and timers not yet closed */
     rstream_msg_cb *cb;
     void *arg;
     void (*drain_done)(void *arg);
@@ -83,6 +88,7 @@ struct rstream_consumer {
 static void maybe_read(struct rstream_consumer *c);
 static void claim_next(struct rstream_consumer *c);
 static void close_ctl(struct rstream_consumer *c);
+static void timer_closed_cb(uv_handle_t *h);
 
 static bool is_str(const redisReply *r)
 {
@@ -232,23 +238,35 @@ static void ack_send(struct rstream_consumer *c, size_t stream, const char *id)
                  c->streams[stream], id);
 }
 
+/* A delivered message comes back. After close the last one lets c go (from the loop). */
+static void msg_return(struct rstream_consumer *c, struct rs_msg *m)
+{
+    assert(m->delivered && c->handed > 0);
+    c->handed--;
+    msg_free(c, m);
+    if (c->state != RS_CLOSING) {
+        check_drained(c);
+        maybe_read(c);
+    } else if (c->handed == 0) {
+        uv_close((uv_handle_t *)&c->drain_timer, timer_closed_cb);
+    }
+}
+
 void rstream_ack(struct rstream_consumer *c, struct rstream_msg *msg)
 {
     struct rs_msg *m = (struct rs_msg *)msg;
-    assert(m->delivered && c->state != RS_CLOSING);
-    ack_send(c, m->stream, m->pub.id);
-    msg_free(c, m);
-    check_drained(c);
-    maybe_read(c);
+    if (c->state != RS_CLOSING)
+        ack_send(c, m->stream, m->pub.id);
+    else
+        log_debug("rstream.ack_after_close",
+                  "%s %s acknowledged after close: it stays pending, delivered again later",
+                  m->pub.stream, m->pub.id);
+    msg_return(c, m);
 }
 
 void rstream_release(struct rstream_consumer *c, struct rstream_msg *msg)
 {
-    struct rs_msg *m = (struct rs_msg *)msg;
-    assert(m->delivered && c->state != RS_CLOSING);
-    msg_free(c, m);
-    check_drained(c);
-    maybe_read(c);
+    msg_return(c, (struct rs_msg *)msg);
 }
 
 unsigned rstream_inflight(const struct rstream_consumer *c)
@@ -273,6 +291,7 @@ static void deliver(struct rstream_consumer *c, struct rs_batch *b)
             continue;
         }
         m->delivered = true;
+        c->handed++;
         c->cb(c, &m->pub, c->arg);
     }
     free(b);
@@ -644,18 +663,16 @@ void rstream_consumer_close(struct rstream_consumer *c, void (*closed)(void *arg
     c->state = RS_CLOSING;
     c->closed = closed;
     c->closed_arg = arg;
-    /* Delivered messages die here (they stay pending in Redis); batches waiting for
-       XPENDING free theirs when their reply or cancellation comes. */
-    for (struct rs_msg *m = c->head, *next; m; m = next) {
-        next = m->next;
-        if (m->delivered)
-            msg_free(c, m);
-    }
+    /* Delivered messages stay the handler's: drain_timer, one of c's parts, stays open
+       until the last of them comes back (msg_return). Batches waiting for XPENDING free
+       theirs when their reply or cancellation comes; those entries stay pending. */
+    uv_timer_stop(&c->drain_timer);
+    if (c->handed == 0)
+        uv_close((uv_handle_t *)&c->drain_timer, timer_closed_cb);
     if (c->rd)
         redis_close(c->rd, redis_closed_cb, c);
     c->rd = NULL;
     uv_close((uv_handle_t *)&c->claim_timer, timer_closed_cb);
-    uv_close((uv_handle_t *)&c->drain_timer, timer_closed_cb);
     if (c->acks)
         uv_timer_start(&c->retry_timer, close_ctl_cb, CLOSE_ACK_WAIT, 0);
     else

@@ -12,6 +12,13 @@
  *
  * The consumer owns its connections (a blocking one for XREADGROUP and one for acks and
  * claims) and reconnects by itself, recreating the group when the stream was deleted.
+ *
+ * Ownership of a message: the consumer allocates it; once handed to the handler it stays
+ * valid, and is the handler's to give back, until the handler passes it to rstream_ack()
+ * or rstream_release() (each frees it: exactly one of them, exactly once). That holds
+ * across rstream_consumer_close() too, so a handler may keep a message for asynchronous
+ * work (a database statement) and give it back whenever that work ends. The consumer
+ * itself lives until every message it handed out has come back.
  */
 #ifndef VOEPY_RSTREAM_H
 #define VOEPY_RSTREAM_H
@@ -60,10 +67,20 @@ int rstream_consumer_create(struct rstream_consumer **cp, uv_loop_t *loop,
                             const struct redis_opts *ropts,
                             const struct rstream_consumer_opts *opts, rstream_msg_cb *cb,
                             void *arg);
-/* Acknowledge (XACK) and free msg. */
+/*
+ * Acknowledge msg (XACK) and free it. msg is one that c handed to the handler and that
+ * has not come back yet. After rstream_consumer_close() no XACK is sent: msg is only
+ * freed, and its entry stays pending in Redis, to be delivered again (re-read by the
+ * next consumer of the same name, or claimed by another after claim_idle_ms). Handlers
+ * already cope with that: delivery is at least once.
+ */
 void rstream_ack(struct rstream_consumer *c, struct rstream_msg *msg);
-/* Free msg without acknowledging; it stays pending and comes back by claim or restart. */
+/*
+ * Free msg without acknowledging; its entry stays pending and comes back by claim or
+ * restart. Same rules as rstream_ack(), also after close.
+ */
 void rstream_release(struct rstream_consumer *c, struct rstream_msg *msg);
+/* Messages read and not yet acked/released (handed out, or about to be). */
 unsigned rstream_inflight(const struct rstream_consumer *c);
 bool rstream_consumer_connected(const struct rstream_consumer *c);
 /*
@@ -72,10 +89,19 @@ bool rstream_consumer_connected(const struct rstream_consumer *c);
  */
 void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg), void *arg);
 /*
- * Release in-flight messages, close connections, free, then closed() runs. Messages
- * handed out are freed here: do not ack or release them afterwards. XACKs already issued
- * get up to a second to be answered before the connection is cut (an ack lost that way
- * means one more delivery later).
+ * Stop for good: no more reading, claiming or handing out (a handler may call this; the
+ * rest of its batch is not delivered and stays pending), and no done() of a drain. Both
+ * connections are closed; XACKs already issued get up to a second to be answered before
+ * the connection is cut (an ack lost that way means one more delivery later).
+ *
+ * Messages already handed out are NOT freed here: each stays valid until the handler
+ * gives it back with rstream_ack() or rstream_release(), which after close only free it
+ * (no XACK; see rstream_ack()). c is freed, and then closed(arg) runs (closed may be
+ * NULL), once its connections are closed AND the last handed-out message has come back;
+ * always from the loop, never inside this call or inside an ack/release. Until then the
+ * only calls allowed on c are rstream_ack(), rstream_release() and rstream_inflight();
+ * a message never given back keeps c (and a handle on the loop) alive for good. Call
+ * once, also after rstream_consumer_drain().
  */
 void rstream_consumer_close(struct rstream_consumer *c, void (*closed)(void *arg), void *arg);
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests for libcommon's rstream (XADD, consumer groups, pending re-reads, claims,
- * back-pressure, drain) against the real Redis from tests/with-services.sh. Every test
- * uses its own stream names (pid + test name), so tests never see each other's entries.
+ * back-pressure, drain, messages given back after close) against the real Redis from
+ * tests/with-services.sh. Every test uses its own stream names (pid + test name), so
+ * tests never see each other's entries.
  */
 #include "vp_test.h"
 
@@ -53,7 +54,7 @@ static void sink_cb(struct rstream_consumer *c, struct rstream_msg *m, void *arg
     if (s->close_after_first) {
         s->close_after_first = false;
         rstream_consumer_close(c, flag_cb, &s->closed);
-        return;
+        /* then this message is acked (auto_ack) or held, like any other */
     }
     if (s->auto_ack)
         rstream_ack(c, m);
@@ -174,10 +175,14 @@ static struct rstream_consumer *consumer_open(const char *stream_list[], size_t 
     return c;
 }
 
-static void consumer_close(struct rstream_consumer *c)
+/* Close, give back what the sink still holds (released: it stays pending), wait. */
+static void consumer_close(struct rstream_consumer *c, struct sink *s)
 {
     bool closed = false;
     rstream_consumer_close(c, flag_cb, &closed);
+    for (size_t i = 0; i < s->nheld; i++)
+        rstream_release(c, s->held[i]);
+    s->nheld = 0;
     assert_true(vp_test_run_until(&loop, &closed, 3000));
 }
 
@@ -277,7 +282,7 @@ static void test_add_consume_ack(void **state)
     assert_string_equal(k.body[3], "live");
     assert_int_equal(rstream_inflight(c), 0);
     /* Closed right after the handler's ack: close waits for the XACK reply. */
-    consumer_close(c);
+    consumer_close(c, &k);
     assert_int_equal(pending_count(s1, "g"), 0);
 
     /* MAXLEN ~ trims in whole nodes (100 entries): 250 adds end up well below 250. */
@@ -304,7 +309,7 @@ static void test_pending_reread(void **state)
     struct rstream_consumer *c = consumer_open(streams, 1, "g", "worker-1", NULL, &k1);
     assert_true(got_reached(&k1, 2, 3000));
     assert_int_equal(rstream_inflight(c), 2);
-    consumer_close(c); /* the held messages are released, not acked */
+    consumer_close(c, &k1); /* the held messages are released, not acked */
     assert_int_equal(pending_count(s1, "g"), 2);
 
     struct sink k2 = {.auto_ack = true};
@@ -318,7 +323,7 @@ static void test_pending_reread(void **state)
     run_for(100);
     assert_int_equal(k2.got, 2);
     assert_int_equal(pending_count(s1, "g"), 0);
-    consumer_close(c);
+    consumer_close(c, &k2);
 
     /* Three lives for one entry: each sees Redis' own counter (via XPENDING), one more
        than the life before, not a local guess. */
@@ -326,13 +331,13 @@ static void test_pending_reread(void **state)
     struct sink k3 = {0}, k4 = {0}, k5 = {.auto_ack = true};
     c = consumer_open(streams, 1, "g", "worker-1", NULL, &k3);
     assert_true(got_reached(&k3, 1, 3000));
-    consumer_close(c);
+    consumer_close(c, &k3);
     c = consumer_open(streams, 1, "g", "worker-1", NULL, &k4);
     assert_true(got_reached(&k4, 1, 3000));
-    consumer_close(c);
+    consumer_close(c, &k4);
     c = consumer_open(streams, 1, "g", "worker-1", NULL, &k5);
     assert_true(got_reached(&k5, 1, 3000));
-    consumer_close(c);
+    consumer_close(c, &k5);
     assert_string_equal(k5.body[0], "three");
     /* k3 may already see 2: the previous life's XREADGROUP can still be blocked on the
        server when "three" is added, and Redis delivers it to that dying connection. */
@@ -352,7 +357,7 @@ static void test_claim_from_dead(void **state)
     struct sink dead = {0};
     struct rstream_consumer *c = consumer_open(streams, 1, "g", "dead", NULL, &dead);
     assert_true(got_reached(&dead, 1, 3000));
-    consumer_close(c);
+    consumer_close(c, &dead);
 
     struct sink alive = {0};
     struct rstream_consumer_opts o = {.claim_idle_ms = 300, .claim_interval_ms = 100};
@@ -369,7 +374,7 @@ static void test_claim_from_dead(void **state)
     ack_held(c, &alive);
     run_for(50);
     assert_int_equal(pending_count(s1, "g"), 0);
-    consumer_close(c);
+    consumer_close(c, &alive);
 }
 
 static void test_max_inflight(void **state)
@@ -407,7 +412,7 @@ static void test_max_inflight(void **state)
     assert_string_equal(k.body[9], "m9");
     run_for(50);
     assert_int_equal(pending_count(s1, "g"), 1); /* the released one */
-    consumer_close(c);
+    consumer_close(c, &k);
 }
 
 static void test_several_streams(void **state)
@@ -443,7 +448,7 @@ static void test_several_streams(void **state)
     assert_true(got_reached(&k, 4, 4000));
     assert_string_equal(k.body[3], "again");
     assert_string_equal(k.stream[3], s[1]);
-    consumer_close(c);
+    consumer_close(c, &k);
     for (int i = 0; i < 3; i++)
         assert_int_equal(pending_count(s[i], "g"), 0);
 }
@@ -471,7 +476,8 @@ static void test_drain(void **state)
     assert_true(vp_test_run_until(&loop, &drained, 2000));
     assert_int_equal(rstream_inflight(c), 0);
     assert_int_equal(pending_count(s1, "g"), 0); /* done() came after the XACK replies */
-    consumer_close(c);
+    k.nheld = 0;
+    consumer_close(c, &k);
 
     /* The restarted consumer gets the late entry: as new, or from its pending list when
        the server had already served it to the XREADGROUP that drain cut off. */
@@ -481,11 +487,12 @@ static void test_drain(void **state)
     assert_string_equal(k2.body[0], "late");
     run_for(100);
     assert_int_equal(k2.got, 1);
-    consumer_close(c);
+    consumer_close(c, &k2);
     assert_int_equal(pending_count(s1, "g"), 0);
 }
 
-/* The handler closes the consumer in the middle of a batch. */
+/* The handler closes the consumer in the middle of a batch, then gives its message back
+   from inside the handler (acked) or later (held, then released). */
 static void test_close_in_handler(void **state)
 {
     char s1[160];
@@ -493,11 +500,121 @@ static void test_close_in_handler(void **state)
     for (int i = 0; i < 3; i++)
         add_sync(s1, "z", 1);
     const char *streams[] = {s1};
-    struct sink k = {.close_after_first = true};
+    struct sink k = {.close_after_first = true, .auto_ack = true};
     consumer_open(streams, 1, "g", "c", NULL, &k);
     assert_true(vp_test_run_until(&loop, &k.closed, 3000));
     assert_int_equal(k.got, 1);
+    assert_int_equal(pending_count(s1, "g"), 3); /* acked after close: no XACK, still pending */
+
+    struct sink h = {.close_after_first = true};
+    struct rstream_consumer *c = consumer_open(streams, 1, "g", "c", NULL, &h);
+    assert_true(got_reached(&h, 1, 3000));
+    run_for(200);
+    assert_false(h.closed); /* h still holds its message */
+    assert_int_equal(h.got, 1);
+    assert_int_equal(rstream_inflight(c), 1);
+    rstream_release(c, h.held[0]);
+    assert_true(vp_test_run_until(&loop, &h.closed, 3000));
     assert_int_equal(pending_count(s1, "g"), 3); /* all three stay pending for later */
+}
+
+/* Messages held across close stay valid until given back; closed() waits for the last,
+   and an ack after close leaves the entry pending, so it is delivered again. */
+static void test_ack_release_after_close(void **state)
+{
+    char s1[160];
+    stream_name(s1, sizeof(s1), "afterclose", "s1");
+    const char *bodies[] = {"first", "second", "third"};
+    for (int i = 0; i < 3; i++)
+        add_sync(s1, bodies[i], strlen(bodies[i]));
+    const char *streams[] = {s1};
+    struct sink k = {0};
+    struct rstream_consumer *c = consumer_open(streams, 1, "g", "holder", NULL, &k);
+    assert_true(got_reached(&k, 3, 3000));
+    bool closed = false;
+    rstream_consumer_close(c, flag_cb, &closed);
+    run_for(300); /* the connections are closed by now; the messages are still out */
+    assert_false(closed);
+    assert_int_equal(rstream_inflight(c), 3);
+    rstream_ack(c, k.held[0]);
+    run_for(100);
+    assert_false(closed);
+    rstream_release(c, k.held[1]);
+    run_for(100);
+    assert_false(closed);
+    /* Still readable after close (ASan would catch a freed one). */
+    assert_int_equal(k.held[2]->len, 5);
+    assert_memory_equal(k.held[2]->body, "third", 5);
+    assert_string_equal(k.held[2]->id, k.id[2]);
+    assert_string_equal(k.held[2]->stream, s1);
+    rstream_ack(c, k.held[2]);
+    assert_false(closed); /* never from inside the ack */
+    assert_true(vp_test_run_until(&loop, &closed, 2000));
+    k.nheld = 0;
+    /* Neither ack after close reached Redis: all three are pending and come back. */
+    assert_int_equal(pending_count(s1, "g"), 3);
+    struct sink k2 = {.auto_ack = true};
+    c = consumer_open(streams, 1, "g", "holder", NULL, &k2);
+    assert_true(got_reached(&k2, 3, 3000));
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(k2.body[i], bodies[i]);
+        assert_int_equal(k2.deliveries[i], 2);
+    }
+    run_for(50);
+    assert_int_equal(pending_count(s1, "g"), 0);
+    consumer_close(c, &k2);
+}
+
+/* Nothing out: closed() runs on its own, from the loop, not inside the close call. */
+static void test_close_nothing_outstanding(void **state)
+{
+    char s1[160];
+    stream_name(s1, sizeof(s1), "closeidle", "s1");
+    add_sync(s1, "x", 1);
+    const char *streams[] = {s1};
+    struct sink k = {.auto_ack = true};
+    struct rstream_consumer *c = consumer_open(streams, 1, "g", "idle", NULL, &k);
+    assert_true(got_reached(&k, 1, 3000));
+    run_for(50);
+    assert_int_equal(rstream_inflight(c), 0);
+    bool closed = false;
+    rstream_consumer_close(c, flag_cb, &closed);
+    assert_false(closed);
+    assert_true(vp_test_run_until(&loop, &closed, 1500));
+    assert_int_equal(pending_count(s1, "g"), 0);
+
+    /* A consumer closed before it ever read anything closes the same way. */
+    struct sink none = {0};
+    c = consumer_open(streams, 1, "g", "idle2", NULL, &none);
+    closed = false;
+    rstream_consumer_close(c, flag_cb, &closed);
+    assert_true(vp_test_run_until(&loop, &closed, 1500));
+    assert_int_equal(none.got, 0);
+}
+
+/* Close during a drain: the drain's done() never runs; closed() waits for the messages. */
+static void test_close_while_draining(void **state)
+{
+    char s1[160];
+    stream_name(s1, sizeof(s1), "drainclose", "s1");
+    add_sync(s1, "a", 1);
+    add_sync(s1, "b", 1);
+    const char *streams[] = {s1};
+    struct sink k = {0};
+    struct rstream_consumer *c = consumer_open(streams, 1, "g", "dc", NULL, &k);
+    assert_true(got_reached(&k, 2, 3000));
+    bool drained = false, closed = false;
+    rstream_consumer_drain(c, flag_cb, &drained);
+    rstream_ack(c, k.held[0]); /* before close: a real XACK */
+    rstream_consumer_close(c, flag_cb, &closed);
+    run_for(200);
+    assert_false(closed);
+    rstream_ack(c, k.held[1]); /* after close: freed only */
+    assert_true(vp_test_run_until(&loop, &closed, 2000));
+    run_for(50);
+    assert_false(drained);
+    k.nheld = 0;
+    assert_int_equal(pending_count(s1, "g"), 1);
 }
 
 struct client_id {
@@ -551,7 +668,7 @@ static void test_reader_killed(void **state)
     assert_true(rstream_consumer_connected(c));
     run_for(50);
     assert_int_equal(k.got, 2);
-    consumer_close(c);
+    consumer_close(c, &k);
 }
 
 int main(void)
@@ -567,6 +684,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_several_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_in_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_release_after_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_nothing_outstanding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_draining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_killed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
