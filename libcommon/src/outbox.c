@@ -65,6 +65,29 @@ unsigned outbox_partition(const char *key, unsigned partitions)
     return partitions ? h % partitions : 0;
 }
 
+int outbox_stream_name(unsigned p, char *out, size_t n)
+{
+    int len = snprintf(out, n, "voepy:events:%u", p);
+    if (len >= 0 && (size_t)len < n)
+        return 0;
+    if (n > 0)
+        out[0] = '\0';
+    return VP_E_INVALID_PARAMETER;
+}
+
+const char **outbox_stream_names(unsigned partitions)
+{
+    if (partitions == 0)
+        return NULL;
+    const char **names = vp_malloc(partitions * (sizeof(char *) + OUTBOX_STREAM_MAX));
+    char(*buf)[OUTBOX_STREAM_MAX] = (char(*)[OUTBOX_STREAM_MAX])(names + partitions);
+    for (unsigned p = 0; p < partitions; p++) {
+        outbox_stream_name(p, buf[p], sizeof(buf[p]));
+        names[p] = buf[p];
+    }
+    return names;
+}
+
 static void free_timer_cb(uv_handle_t *h)
 {
     struct outbox *o = h->data;
@@ -177,9 +200,9 @@ static void envelope(struct buf *b, const struct pg_result *res, int row)
 static void publish_row(struct outbox *o, const struct pg_result *res, int row)
 {
     const char *call = pg_value(res, row, COL_CALL), *tenant = pg_value(res, row, COL_TENANT);
-    char stream[48];
-    snprintf(stream, sizeof(stream), "voepy:events:%u",
-             outbox_partition(call ? call : tenant, o->opts.partitions));
+    char stream[OUTBOX_STREAM_MAX];
+    outbox_stream_name(outbox_partition(call ? call : tenant, o->opts.partitions), stream,
+                       sizeof(stream));
     struct add_ctx *ctx = VP_NEW(ctx);
     ctx->o = o;
     snprintf(ctx->seq, sizeof(ctx->seq), "%s", pg_value(res, row, COL_SEQ));

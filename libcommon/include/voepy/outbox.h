@@ -16,6 +16,7 @@
 #ifndef VOEPY_OUTBOX_H
 #define VOEPY_OUTBOX_H
 
+#include <stddef.h>
 #include <uv.h>
 
 struct outbox;
@@ -34,6 +35,23 @@ int outbox_create(struct outbox **op, uv_loop_t *loop, struct pg_pool *pg, struc
 void outbox_kick(struct outbox *o);
 /* Partition of a key (call id, else tenant id): FNV-1a modulo partitions. */
 unsigned outbox_partition(const char *key, unsigned partitions);
+
+/* Room for any partition's stream name, "voepy:events:4294967295" and its NUL. */
+#define OUTBOX_STREAM_MAX 24
+/*
+ * The stream of partition p, "voepy:events:{p}", into out[n]. Returns 0, or
+ * VP_E_INVALID_PARAMETER when it does not fit (out then holds "" if n > 0); an out of
+ * OUTBOX_STREAM_MAX bytes always fits.
+ */
+int outbox_stream_name(unsigned p, char *out, size_t n);
+/*
+ * Every partition's stream, "voepy:events:0" .. "voepy:events:{partitions-1}", ready for
+ * rstream_consumer_opts.streams / .nstreams = partitions: one allocation (the pointers,
+ * then the names) that the caller frees with free(). NULL when partitions is 0. The
+ * consumer copies the names, so the array may be freed right after
+ * rstream_consumer_create().
+ */
+const char **outbox_stream_names(unsigned partitions);
 /* Finish the round in progress, free, then closed() runs. */
 void outbox_close(struct outbox *o, void (*closed)(void *arg), void *arg);
 

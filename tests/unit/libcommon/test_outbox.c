@@ -2,7 +2,8 @@
  * The outbox relay against real PostgreSQL and Redis: events written to the `events`
  * table reach voepy:events:{p} with the documented envelope, on the partition of their
  * call, each marked published; two relays side by side publish everything; a kick
- * publishes without waiting for the poll.
+ * publishes without waiting for the poll. Also the pure helpers: partitions and the
+ * names of their streams.
  */
 #include "vp_test.h"
 
@@ -12,6 +13,7 @@
 
 #include "voepy/alloc.h"
 #include "voepy/crypto.h"
+#include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/outbox.h"
 #include "voepy/pg.h"
@@ -84,8 +86,8 @@ static void xrange_cb(int status, struct redisReply *reply, void *arg)
 static json_t *stream_entries(struct fixture *f, unsigned p)
 {
     struct sync_result r = {0};
-    char stream[32];
-    snprintf(stream, sizeof(stream), "voepy:events:%u", p);
+    char stream[OUTBOX_STREAM_MAX];
+    assert_int_equal(outbox_stream_name(p, stream, sizeof(stream)), 0);
     assert_int_equal(redis_cmd(f->redis, xrange_cb, &r, "XRANGE %s - +", stream), 0);
     assert_true(vp_test_run_until(&f->loop, &r.done, 10000));
     assert_int_equal(r.status, 0);
@@ -236,6 +238,37 @@ static void test_partition_is_stable(void **state)
     assert_int_equal(outbox_partition(NULL, 1000), 2166136261u % 1000);
 }
 
+static void test_stream_names(void **state)
+{
+    (void)state;
+    char name[OUTBOX_STREAM_MAX];
+    assert_int_equal(outbox_stream_name(0, name, sizeof(name)), 0);
+    assert_string_equal(name, "voepy:events:0");
+    assert_int_equal(outbox_stream_name(4294967295u, name, sizeof(name)), 0);
+    assert_string_equal(name, "voepy:events:4294967295");
+    /* Too small, by one byte or altogether: refused, never a truncated stream name. */
+    char small[sizeof("voepy:events:12")] = "untouched";
+    assert_int_equal(outbox_stream_name(12, small, sizeof(small)), 0);
+    assert_string_equal(small, "voepy:events:12");
+    assert_int_equal(outbox_stream_name(123, small, sizeof(small)), VP_E_INVALID_PARAMETER);
+    assert_string_equal(small, "");
+    assert_int_equal(outbox_stream_name(1, NULL, 0), VP_E_INVALID_PARAMETER);
+
+    assert_null(outbox_stream_names(0));
+    const char **names = outbox_stream_names(12);
+    assert_non_null(names);
+    for (unsigned p = 0; p < 12; p++) {
+        char want[32];
+        snprintf(want, sizeof(want), "voepy:events:%u", p);
+        assert_string_equal(names[p], want);
+    }
+    /* The name a consumer reads is the one the relay writes a key's event to. */
+    unsigned p = outbox_partition("voepy_call_01ABC", 12);
+    assert_int_equal(outbox_stream_name(p, name, sizeof(name)), 0);
+    assert_string_equal(names[p], name);
+    free(names); /* one allocation: ASan reports a leak or a bad free otherwise */
+}
+
 int main(void)
 {
     vlog_init("test", NULL, VLOG_WARN);
@@ -244,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publishes_envelopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_relays_and_kick, setup, teardown),
         cmocka_unit_test(test_partition_is_stable),
+        cmocka_unit_test(test_stream_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
