@@ -7,8 +7,10 @@
 -- (NULL without one) and the SHA-256 of method, path and body. They claim the key with
 -- idem_begin() before acting and store their answer with idem_finish() in the same
 -- transaction, so a retried request never acts twice; a replay returns replayed = true and
--- the stored answer. Errors are raised with voepy_raise() and roll the claim back with
--- everything else (an error is not stored: the retry is evaluated again).
+-- the stored answer (each function opens with RETURN QUERY ... FROM idem_begin(), which
+-- sets FOUND only when there is a stored answer, and then returns). Errors are raised with
+-- voepy_raise() and roll the claim back with everything else (an error is not stored: the
+-- retry is evaluated again).
 --
 -- Tenant isolation: every function that reads or changes a tenant's rows takes p_tenant
 -- and filters on it; another tenant's id answers not_found. Operator (admin) functions
@@ -51,6 +53,27 @@ BEGIN
                             'cursor must be a next_cursor value returned by this list.');
     END IF;
 END $$;
+
+-- One row of a list for api_page(): its sort key (what the cursor records) and the
+-- resource as the list shows it.
+CREATE TYPE api_page_row AS (t timestamptz, id text, r json);
+
+-- The body of one page of a cursor-paginated list. p_rows are the rows after the cursor in
+-- list order, at most p_limit + 1 of them (the list function fetches one more than it
+-- shows, to know whether another page follows). Answers {"data": [the first p_limit
+-- resources], "next_cursor": the cursor of the last one shown, or null when no row follows}.
+-- The list functions build p_rows as ARRAY(SELECT ... ORDER BY ... LIMIT p_limit + 1): the
+-- order of the array is the list order, and the planner renders a resource only for the
+-- rows the LIMIT keeps (a costly expression is evaluated after the sort when there is a
+-- LIMIT), so no more than p_limit + 1 resources are rendered.
+CREATE FUNCTION api_page(p_rows api_page_row[], p_limit int) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'data', coalesce(json_agg(e.r ORDER BY e.n) FILTER (WHERE e.n <= p_limit), '[]'::json),
+        'next_cursor', CASE WHEN count(*) > p_limit
+                            THEN api_cursor((p_rows[p_limit]).t, (p_rows[p_limit]).id) END)::text
+      FROM unnest(p_rows) WITH ORDINALITY AS e(t, id, r, n)
+$$;
 
 -- A rate as the operator API shows it; money in micros is rendered as decimal cents text.
 CREATE FUNCTION api_micros_text(m bigint) RETURNS text
@@ -103,14 +126,12 @@ CREATE FUNCTION api_admin_tenant_create(p_req jsonb, p_key_hash text, p_key_pref
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     t tenants;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     PERFORM api_route_must_exist(p_req->>'default_route_id', 'default_route_id');
     INSERT INTO tenants (id, name, default_route_id, credit_limit_cents, allow_caller_id_forwarding)
@@ -134,14 +155,12 @@ CREATE FUNCTION api_admin_tenant_update(p_id text, p_req jsonb, p_path text, p_k
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     t tenants;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'PATCH', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'PATCH', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     PERFORM api_route_must_exist(p_req->>'default_route_id', 'default_route_id');
     UPDATE tenants x SET
@@ -185,15 +204,13 @@ CREATE FUNCTION api_admin_tenant_credit(p_id text, p_amount bigint, p_descriptio
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     t tenants;
     v_ref text;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     SELECT * INTO t FROM tenants x WHERE x.id = p_id;
     IF NOT FOUND THEN
@@ -218,14 +235,12 @@ CREATE FUNCTION api_admin_route_create(p_name text, p_sip_uri text, p_transport 
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     r routes;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     IF p_default THEN
         UPDATE routes x SET is_platform_default = false WHERE x.is_platform_default;
@@ -254,14 +269,12 @@ CREATE FUNCTION api_admin_numbers_add(p_numbers jsonb, p_route text, p_path text
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     v_dup text;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     PERFORM api_route_must_exist(p_route, 'route_id');
     SELECT x.phone_number INTO v_dup
@@ -295,14 +308,12 @@ CREATE FUNCTION api_admin_rate_create(p_tenant text, p_prefix text, p_micros_per
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     r rates;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     IF p_tenant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = p_tenant) THEN
         PERFORM voepy_raise('invalid_parameter', 'tenant_id', 'tenant_id names no tenant.');
@@ -345,14 +356,12 @@ CREATE FUNCTION api_number_buy(p_tenant text, p_number text, p_path text, p_key 
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     n phone_numbers;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     UPDATE phone_numbers x SET tenant_id = p_tenant, status = 'active', purchased_at = now()
      WHERE x.phone_number = p_number AND x.status = 'available'
@@ -374,21 +383,12 @@ DECLARE
     cur record;
 BEGIN
     SELECT * INTO cur FROM api_cursor_parse(p_cursor);
-    RETURN QUERY
-    WITH lim AS MATERIALIZED (
-        SELECT n FROM phone_numbers n
+    RETURN QUERY SELECT 200, api_page(ARRAY(
+        SELECT (n.created_at, n.id, voepy_number_json(n))::api_page_row FROM phone_numbers n
          WHERE n.tenant_id = p_tenant
            AND (cur.t IS NULL OR (n.created_at, n.id) > (cur.t, cur.id))
          ORDER BY n.created_at, n.id
-         LIMIT p_limit + 1),
-    page AS (
-        SELECT l.n, row_number() OVER (ORDER BY (l.n).created_at, (l.n).id) AS rn FROM lim l)
-    SELECT 200, json_build_object(
-        'data', coalesce((SELECT json_agg(voepy_number_json(p.n) ORDER BY p.rn)
-                            FROM page p WHERE p.rn <= p_limit), '[]'::json),
-        'next_cursor', (SELECT api_cursor((p.n).created_at, (p.n).id) FROM page p
-                         WHERE p.rn = p_limit AND EXISTS (SELECT 1 FROM page q WHERE q.rn > p_limit))
-    )::text;
+         LIMIT p_limit + 1), p_limit);
 END $$;
 
 CREATE FUNCTION api_number_get(p_tenant text, p_id text)
@@ -408,14 +408,10 @@ END $$;
 CREATE FUNCTION api_number_release(p_tenant text, p_id text, p_path text, p_key text, p_hash text)
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_st int;
-    v_body text;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'DELETE', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'DELETE', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     UPDATE phone_numbers x SET tenant_id = NULL, status = 'available', purchased_at = NULL
      WHERE x.id = p_id AND x.tenant_id = p_tenant;
@@ -459,7 +455,6 @@ CREATE FUNCTION api_call_create(p_tenant text, p_req jsonb, p_path text, p_key t
 RETURNS TABLE (http_status int, http_body text, replayed boolean, call_id text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     t tenants;
     c calls;
@@ -467,10 +462,10 @@ DECLARE
     v_route text;
     v_balance bigint;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true, NULL::text
+                   FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true, NULL::text;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     SELECT * INTO STRICT t FROM tenants x WHERE x.id = p_tenant;
     IF NOT EXISTS (SELECT 1 FROM phone_numbers n WHERE n.tenant_id = p_tenant
@@ -531,9 +526,8 @@ DECLARE
     cur record;
 BEGIN
     SELECT * INTO cur FROM api_cursor_parse(p_cursor);
-    RETURN QUERY
-    WITH lim AS MATERIALIZED (
-        SELECT c FROM calls c
+    RETURN QUERY SELECT 200, api_page(ARRAY(
+        SELECT (c.initiated_at, c.id, voepy_call_json(c, false))::api_page_row FROM calls c
          WHERE c.tenant_id = p_tenant
            AND (p_status IS NULL OR c.status = p_status)
            AND (p_direction IS NULL OR c.direction = p_direction)
@@ -542,16 +536,7 @@ BEGIN
            AND (p_after_ms IS NULL OR c.initiated_at > voepy_ms(p_after_ms))
            AND (cur.t IS NULL OR (c.initiated_at, c.id) < (cur.t, cur.id))
          ORDER BY c.initiated_at DESC, c.id DESC
-         LIMIT p_limit + 1),
-    page AS (
-        SELECT l.c, row_number() OVER (ORDER BY (l.c).initiated_at DESC, (l.c).id DESC) AS rn
-          FROM lim l)
-    SELECT 200, json_build_object(
-        'data', coalesce((SELECT json_agg(voepy_call_json(p.c, false) ORDER BY p.rn)
-                            FROM page p WHERE p.rn <= p_limit), '[]'::json),
-        'next_cursor', (SELECT api_cursor((p.c).initiated_at, (p.c).id) FROM page p
-                         WHERE p.rn = p_limit AND EXISTS (SELECT 1 FROM page q WHERE q.rn > p_limit))
-    )::text;
+         LIMIT p_limit + 1), p_limit);
 END $$;
 
 -- POST /v1/calls/{id}/actions/hangup: record the request; the gateway then tells the
@@ -561,14 +546,13 @@ CREATE FUNCTION api_call_hangup(p_tenant text, p_id text, p_path text, p_key tex
 RETURNS TABLE (http_status int, http_body text, replayed boolean, node_id text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     c calls;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true, NULL::text
+                   FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true, NULL::text;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     SELECT * INTO c FROM calls x WHERE x.id = p_id AND x.tenant_id = p_tenant FOR UPDATE;
     IF NOT FOUND THEN
@@ -596,14 +580,12 @@ CREATE FUNCTION api_webhook_create(p_tenant text, p_url text, p_events text[], p
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_st int;
     v_body text;
     w webhook_endpoints;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     INSERT INTO webhook_endpoints (id, tenant_id, url, name, events, secret)
     VALUES (voepy_id('whk'), p_tenant, p_url, p_name, coalesce(p_events, '{*}'), p_secret)
@@ -613,6 +595,8 @@ BEGIN
     RETURN QUERY SELECT 201, v_body, false;
 END $$;
 
+-- GET /v1/webhooks: the tenant's endpoints that are not deleted, oldest first, cursor
+-- pagination.
 CREATE FUNCTION api_webhooks_list(p_tenant text, p_cursor text, p_limit int)
 RETURNS TABLE (http_status int, http_body text)
 LANGUAGE plpgsql STABLE AS $$
@@ -620,21 +604,12 @@ DECLARE
     cur record;
 BEGIN
     SELECT * INTO cur FROM api_cursor_parse(p_cursor);
-    RETURN QUERY
-    WITH lim AS MATERIALIZED (
-        SELECT w FROM webhook_endpoints w
+    RETURN QUERY SELECT 200, api_page(ARRAY(
+        SELECT (w.created_at, w.id, voepy_webhook_json(w))::api_page_row FROM webhook_endpoints w
          WHERE w.tenant_id = p_tenant AND w.deleted_at IS NULL
            AND (cur.t IS NULL OR (w.created_at, w.id) > (cur.t, cur.id))
          ORDER BY w.created_at, w.id
-         LIMIT p_limit + 1),
-    page AS (
-        SELECT l.w, row_number() OVER (ORDER BY (l.w).created_at, (l.w).id) AS rn FROM lim l)
-    SELECT 200, json_build_object(
-        'data', coalesce((SELECT json_agg(voepy_webhook_json(p.w) ORDER BY p.rn)
-                            FROM page p WHERE p.rn <= p_limit), '[]'::json),
-        'next_cursor', (SELECT api_cursor((p.w).created_at, (p.w).id) FROM page p
-                         WHERE p.rn = p_limit AND EXISTS (SELECT 1 FROM page q WHERE q.rn > p_limit))
-    )::text;
+         LIMIT p_limit + 1), p_limit);
 END $$;
 
 CREATE FUNCTION api_webhook_get(p_tenant text, p_id text)
@@ -655,14 +630,10 @@ END $$;
 CREATE FUNCTION api_webhook_delete(p_tenant text, p_id text, p_path text, p_key text, p_hash text)
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_st int;
-    v_body text;
 BEGIN
-    SELECT i.status, i.body INTO v_st, v_body FROM idem_begin(p_tenant, 'DELETE', p_path, p_key, p_hash) i;
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'DELETE', p_path, p_key, p_hash) i;
     IF FOUND THEN
-        RETURN QUERY SELECT v_st, v_body, true;
-        RETURN;
+        RETURN; -- a replay
     END IF;
     UPDATE webhook_endpoints x SET deleted_at = now(), active = false
      WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;

@@ -7,6 +7,7 @@ idempotent replays, pagination. Stream commands are read back from Redis with re
 
     VOEPY_BUILD_DIR=build tests/integration/run.sh test_api
 """
+import base64
 import datetime
 import hashlib
 import itertools
@@ -64,6 +65,28 @@ class Api(unittest.TestCase):
         self.assertTrue(body["error"]["message"], raw)
         if field is not None:
             self.assertEqual(body["error"].get("field"), field, raw)
+
+    def assert_page(self, resp, limit, ts_field):
+        """A 200 list page: {"data", "next_cursor"} in that order, at most limit rows, and a
+        next_cursor that is null or stands for the last row shown: base64url, no padding, of
+        "<epoch microseconds>|<id>" (the API shows the time to the millisecond). Returns it."""
+        st, page, raw, _ = resp
+        self.assertEqual(st, 200, raw)
+        self.assertEqual([k for k, _ in json.loads(raw, object_pairs_hook=lambda kv: kv)],
+                         ["data", "next_cursor"], raw)
+        self.assertLessEqual(len(page["data"]), limit, raw)
+        cursor = page["next_cursor"]
+        if cursor is not None:
+            self.assertEqual(len(page["data"]), limit, raw)
+            self.assertRegex(cursor, r"^[A-Za-z0-9_-]+$")
+            us, _, rid = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode() \
+                .partition("|")
+            last = page["data"][-1]
+            t = datetime.datetime.strptime(last[ts_field], "%Y-%m-%dT%H:%M:%S.%fZ")
+            self.assertEqual((int(us) // 1000, rid),
+                             ((t - datetime.datetime(1970, 1, 1)) // datetime.timedelta(
+                                 milliseconds=1), last["id"]), raw)
+        return page
 
     def new_tenant(self, credit=1000, nnumbers=1, **fields):
         """A tenant with a default route, credit and nnumbers bought numbers."""
@@ -370,8 +393,7 @@ class Api(unittest.TestCase):
         ids, cursor, pages = [], None, 0
         while True:
             q = "/v1/phone_numbers?limit=2" + ("&cursor=" + cursor if cursor else "")
-            st, page, raw, _ = self.api("GET", q, key=key)
-            self.assertEqual(st, 200, raw)
+            page = self.assert_page(self.api("GET", q, key=key), 2, "created_at")
             ids += [n["id"] for n in page["data"]]
             pages += 1
             cursor = page["next_cursor"]
@@ -379,6 +401,10 @@ class Api(unittest.TestCase):
                 break
         # Oldest first; numbers added in one statement share created_at and sort by id.
         self.assertEqual((sorted(ids), len(ids), pages), (sorted(n["id"] for n in bought), 3, 2))
+        # Exactly limit rows: no next page.
+        page = self.assert_page(self.api("GET", "/v1/phone_numbers?limit=3", key=key), 3,
+                                "created_at")
+        self.assertEqual(([n["id"] for n in page["data"]], page["next_cursor"]), (ids, None))
         # Fetch, isolation, release.
         nid = bought[0]["id"]
         st, got, raw, _ = self.api("GET", "/v1/phone_numbers/%s" % nid, key=key)
@@ -575,9 +601,7 @@ class Api(unittest.TestCase):
         seen, cursor, pages = [], None, 0
         while True:
             q = "/v1/calls?limit=2" + ("&cursor=" + cursor if cursor else "")
-            st, page, raw, _ = self.api("GET", q, key=key)
-            self.assertEqual(st, 200, raw)
-            self.assertEqual(set(page), {"data", "next_cursor"})
+            page = self.assert_page(self.api("GET", q, key=key), 2, "initiated_at")
             seen += page["data"]
             pages += 1
             cursor = page["next_cursor"]
@@ -588,7 +612,7 @@ class Api(unittest.TestCase):
         self.assertEqual([c["id"] for c in seen], [c["id"] for c in reversed(made)])  # newest first
         self.assertTrue(all("legs" not in c and "recordings" not in c for c in seen))
         # Exactly limit rows: no next page.
-        st, page, _, _ = self.api("GET", "/v1/calls?limit=5", key=key)
+        page = self.assert_page(self.api("GET", "/v1/calls?limit=5", key=key), 5, "initiated_at")
         self.assertEqual((len(page["data"]), page["next_cursor"]), (5, None))
         st, page, _, _ = self.api("GET", "/v1/calls", key=key)
         self.assertEqual(len(page["data"]), 5)
@@ -689,17 +713,22 @@ class Api(unittest.TestCase):
         self.assertEqual((st, all_default["webhook"]["events"]), (201, ["*"]), raw)
         st, got, raw, _ = self.api("GET", "/v1/webhooks/%s" % w["id"], key=key)
         self.assertEqual((st, got), (200, w), raw)
-        st, listing, raw, _ = self.api("GET", "/v1/webhooks?limit=1", key=key)
-        self.assertEqual((st, listing["data"], listing["next_cursor"] is not None), (200, [w], True))
-        st, page2, _, _ = self.api("GET", "/v1/webhooks?limit=1&cursor=" + listing["next_cursor"],
-                                   key=key)
+        listing = self.assert_page(self.api("GET", "/v1/webhooks?limit=1", key=key), 1,
+                                   "created_at")
+        self.assertEqual((listing["data"], listing["next_cursor"] is not None), ([w], True))
+        page2 = self.assert_page(self.api("GET", "/v1/webhooks?limit=1&cursor=" +
+                                          listing["next_cursor"], key=key), 1, "created_at")
         self.assertEqual(([x["id"] for x in page2["data"]], page2["next_cursor"]),
                          ([all_default["webhook"]["id"]], None))
+        # Exactly limit rows: both endpoints, oldest first, and no next page.
+        both = self.assert_page(self.api("GET", "/v1/webhooks?limit=2", key=key), 2, "created_at")
+        self.assertEqual((both["data"], both["next_cursor"]), ([w, all_default["webhook"]], None))
         # Isolation.
         self.assert_error(self.api("GET", "/v1/webhooks/%s" % w["id"], key=other), 404, "not_found")
         self.assert_error(self.api("DELETE", "/v1/webhooks/%s" % w["id"], key=other), 404,
                           "not_found")
-        self.assertEqual(self.api("GET", "/v1/webhooks", key=other)[1]["data"], [])
+        empty = self.assert_page(self.api("GET", "/v1/webhooks", key=other), 50, "created_at")
+        self.assertEqual(empty, {"data": [], "next_cursor": None})
         # Delete.
         st, _, raw, _ = self.api("DELETE", "/v1/webhooks/%s" % w["id"], key=key)
         self.assertEqual((st, raw), (204, b""))
