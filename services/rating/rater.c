@@ -5,60 +5,27 @@
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/metrics.h"
+#include "voepy/outbox.h"
 #include "voepy/redis.h"
 #include "voepy/rstream.h"
 #include "voepy/service.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdio.h>
 #include <string.h>
 
-/* An event in hand: its stream entry (NULL once the consumer has closed) and its job. */
-struct held {
+/* A call.ended event whose rate job runs; the job's end gives msg back to the consumer. */
+struct job {
     struct rater *r;
     struct rstream_msg *msg;
-    struct held *prev, *next;
 };
 
+/* Lives until its consumer has closed, which is after every job has given its msg back. */
 struct rater {
     struct service *svc;
     struct rstream_consumer *consumer;
-    char **streams;
-    size_t nstreams;
-    struct held *held; /* list of events whose job runs */
-    bool stopping;
-    bool consumer_closed;
     struct metric *m_rated, *m_failed, *m_cents, *m_retries, *m_duplicates;
 };
-
-static void free_rater(struct rater *r)
-{
-    for (size_t i = 0; i < r->nstreams; i++)
-        free(r->streams[i]);
-    free(r->streams);
-    free(r);
-}
-
-/* Free once stopped, closed, and no job can call back any more. */
-static void maybe_free(struct rater *r)
-{
-    if (r->stopping && r->consumer_closed && !r->held)
-        free_rater(r);
-}
-
-static void held_unlink(struct held *h)
-{
-    struct rater *r = h->r;
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        r->held = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    free(h);
-    maybe_free(r);
-}
 
 static void count(struct rater *r, const struct rate_outcome *o)
 {
@@ -91,35 +58,28 @@ static void count(struct rater *r, const struct rate_outcome *o)
 /* The SQL has committed (or failed): acknowledge, or leave the entry for a retry. */
 static void job_done_cb(const struct rate_outcome *o, void *arg)
 {
-    struct held *h = arg;
-    count(h->r, o);
-    if (h->msg && o->result == RATE_RETRY)
-        rstream_release(h->r->consumer, h->msg);
-    else if (h->msg)
-        rstream_ack(h->r->consumer, h->msg);
-    held_unlink(h);
+    struct job *j = arg;
+    count(j->r, o);
+    if (o->result == RATE_RETRY)
+        rstream_release(j->r->consumer, j->msg);
+    else
+        rstream_ack(j->r->consumer, j->msg); /* after rater_stop: stays pending, comes back */
+    free(j);
 }
 
 static void start_job(struct rater *r, struct rstream_msg *msg, const char *call_id)
 {
-    struct held *h = VP_NEW(h);
-    h->r = r;
-    h->msg = msg;
-    int err = rate_job_start(r->svc->pg, call_id, job_done_cb, h);
+    struct job *j = VP_NEW(j);
+    *j = (struct job){r, msg};
+    int err = rate_job_start(r->svc->pg, call_id, job_done_cb, j);
     if (err == VP_E_INVALID_PARAMETER) {
         vlog_kv(VLOG_WARN, "rating.bad_event", "unusable call_id", "entry", msg->id, NULL);
         rstream_ack(r->consumer, msg);
     } else if (err) {
         rstream_release(r->consumer, msg); /* the pool is saturated: later */
     }
-    if (err) {
-        free(h);
-        return;
-    }
-    h->next = r->held;
-    if (r->held)
-        r->held->prev = h;
-    r->held = h;
+    if (err)
+        free(j);
 }
 
 static void msg_cb(struct rstream_consumer *c, struct rstream_msg *msg, void *arg)
@@ -140,17 +100,6 @@ static void msg_cb(struct rstream_consumer *c, struct rstream_msg *msg, void *ar
     json_decref(ev);
 }
 
-static int make_streams(struct rater *r, unsigned partitions)
-{
-    if (partitions == 0)
-        return VP_E_INVALID_PARAMETER;
-    r->nstreams = partitions;
-    r->streams = vp_calloc(partitions, sizeof(char *));
-    for (unsigned p = 0; p < partitions; p++)
-        r->streams[p] = vp_asprintf("voepy:events:%u", p);
-    return 0;
-}
-
 static void make_metrics(struct rater *r)
 {
     r->m_rated = metrics_counter("voepy_rating_calls_rated_total",
@@ -168,29 +117,30 @@ static void make_metrics(struct rater *r)
 
 int rater_create(struct rater **rp, struct service *svc, const struct rater_opts *opts)
 {
-    struct rater *r = VP_NEW(r);
-    r->svc = svc;
-    make_metrics(r);
-    int err = make_streams(r, opts->partitions);
-    if (!err)
-        err = rate_job_prepare(svc->pg);
+    const char **streams = outbox_stream_names(opts->partitions); /* the consumer copies */
+    struct rater *r = NULL;
+    int err = streams ? rate_job_prepare(svc->pg) : VP_E_INVALID_PARAMETER;
     if (err)
         goto out;
+    r = VP_NEW(r);
+    r->svc = svc;
+    make_metrics(r);
     struct redis_opts ro;
     service_redis_opts(svc, &ro, "rating-events");
     struct rstream_consumer_opts co = {
         .group = "rating",
         .consumer = opts->consumer,
-        .streams = (const char *const *)r->streams,
-        .nstreams = r->nstreams,
+        .streams = streams,
+        .nstreams = opts->partitions,
         .max_inflight = opts->max_inflight ? opts->max_inflight : 64,
         .claim_idle_ms = 30000, /* a dead rater's calls are taken over after 30 s */
         .claim_interval_ms = 5000,
     };
     err = rstream_consumer_create(&r->consumer, svc->loop, &ro, &co, msg_cb, r);
 out:
+    free(streams);
     if (err) {
-        free_rater(r);
+        free(r);
         return err;
     }
     *rp = r;
@@ -204,16 +154,11 @@ void rater_drain(struct rater *r, void (*done)(void *arg), void *arg)
 
 static void consumer_closed_cb(void *arg)
 {
-    struct rater *r = arg;
-    r->consumer_closed = true;
-    maybe_free(r);
+    free(arg);
 }
 
+/* Jobs still running give their entries back when they end; r goes after the last. */
 void rater_stop(struct rater *r)
 {
-    r->stopping = true;
-    /* the consumer frees the entries it handed out: jobs must not touch them after this */
-    for (struct held *h = r->held; h; h = h->next)
-        h->msg = NULL;
     rstream_consumer_close(r->consumer, consumer_closed_cb, r);
 }
