@@ -4,6 +4,7 @@
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/metrics.h"
+#include "voepy/outbox.h"
 #include "voepy/pg.h"
 #include "voepy/redis.h"
 #include "voepy/rstream.h"
@@ -17,53 +18,22 @@
 
 #define SQL_FANOUT "wh_fanout"
 
-/* An event in hand: its stream entry (NULL once the consumer has closed). */
-struct held {
+/* An event whose wh_fanout() statement runs; its callback gives msg back. */
+struct fan {
     struct fanout *f;
     struct rstream_msg *msg;
-    struct held *prev, *next;
 };
 
+/* Lives until its consumer has closed, which is after every statement's msg came back. */
 struct fanout {
     struct service *svc;
     struct rstream_consumer *consumer;
-    char **streams;
-    size_t nstreams;
     char delay[24];
-    struct held *held;
-    bool stopping;
-    bool consumer_closed;
+    bool stopping; /* created() is not called any more */
     void (*created)(void *arg);
     void *created_arg;
     struct metric *m_events, *m_deliveries;
 };
-
-static void free_fanout(struct fanout *f)
-{
-    for (size_t i = 0; i < f->nstreams; i++)
-        free(f->streams[i]);
-    free(f->streams);
-    free(f);
-}
-
-static void maybe_free(struct fanout *f)
-{
-    if (f->stopping && f->consumer_closed && !f->held)
-        free_fanout(f);
-}
-
-static void held_unlink(struct held *h)
-{
-    struct fanout *f = h->f;
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        f->held = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    free(h);
-    maybe_free(f);
-}
 
 /* A statement that can never succeed for this event (bad data, a domain refusal). */
 static bool poison(int status, const struct pg_result *res)
@@ -76,25 +46,26 @@ static bool poison(int status, const struct pg_result *res)
 
 static void fanned_cb(int status, const struct pg_result *res, void *arg)
 {
-    struct held *h = arg;
-    struct fanout *f = h->f;
+    struct fan *fan = arg;
+    struct fanout *f = fan->f;
     const char *n = status ? NULL : pg_value(res, 0, 0);
     long created = n ? strtol(n, NULL, 10) : 0;
-    if (status && h->msg)
+    if (status && !f->stopping) /* at stop the pool cancels statements: not news */
         vlog_kv(VLOG_WARN, "webhook.fanout_failed",
-                res ? pg_result_message(res) : vp_err_code(status), "entry", h->msg->id, "dropped",
-                poison(status, res) ? "true" : "false", NULL);
-    if (h->msg && status && !poison(status, res))
-        rstream_release(f->consumer, h->msg); /* comes back by claim */
-    else if (h->msg)
-        rstream_ack(f->consumer, h->msg);
+                res ? pg_result_message(res) : vp_err_code(status), "entry", fan->msg->id,
+                "dropped", poison(status, res) ? "true" : "false", NULL);
     if (!status) {
         metric_inc(f->m_events);
         metric_add(f->m_deliveries, created);
     }
     if (created > 0 && f->created && !f->stopping)
         f->created(f->created_arg);
-    held_unlink(h);
+    /* Last: after fanout_stop, giving back the last msg lets the consumer, then f, go. */
+    if (status && !poison(status, res))
+        rstream_release(f->consumer, fan->msg); /* comes back by claim */
+    else
+        rstream_ack(f->consumer, fan->msg); /* after fanout_stop: stays pending, comes back */
+    free(fan);
 }
 
 /* An envelope the SQL can use: a JSON object with string id, type and tenant_id. */
@@ -117,27 +88,13 @@ static void msg_cb(struct rstream_consumer *c, struct rstream_msg *msg, void *ar
         rstream_ack(c, msg);
         return;
     }
-    struct held *h = VP_NEW(h);
-    h->f = f;
-    h->msg = msg;
+    struct fan *fan = VP_NEW(fan);
+    *fan = (struct fan){f, msg};
     const char *params[] = {msg->body, f->delay};
-    if (pg_exec(f->svc->pg, SQL_FANOUT, 2, params, fanned_cb, h)) {
-        free(h);
+    if (pg_exec(f->svc->pg, SQL_FANOUT, 2, params, fanned_cb, fan)) {
+        free(fan);
         rstream_release(c, msg); /* the pool is saturated: later */
-        return;
     }
-    h->next = f->held;
-    if (f->held)
-        f->held->prev = h;
-    f->held = h;
-}
-
-static void make_streams(struct fanout *f, unsigned partitions)
-{
-    f->nstreams = partitions;
-    f->streams = vp_calloc(partitions, sizeof(char *));
-    for (unsigned p = 0; p < partitions; p++)
-        f->streams[p] = vp_asprintf("voepy:events:%u", p);
 }
 
 static void make_metrics(struct fanout *f)
@@ -160,22 +117,23 @@ int fanout_create(struct fanout **fp, struct service *svc, const struct fanout_o
     f->created = opts->created;
     f->created_arg = opts->created_arg;
     snprintf(f->delay, sizeof(f->delay), "%" PRId64, opts->first_delay_ms);
-    make_streams(f, opts->partitions);
     make_metrics(f);
     struct redis_opts ro;
     service_redis_opts(svc, &ro, "webhook-events");
+    const char **streams = outbox_stream_names(opts->partitions); /* the consumer copies */
     struct rstream_consumer_opts co = {
         .group = "webhook-dispatcher",
         .consumer = opts->consumer,
-        .streams = (const char *const *)f->streams,
-        .nstreams = f->nstreams,
+        .streams = streams,
+        .nstreams = opts->partitions,
         .max_inflight = opts->max_inflight ? opts->max_inflight : 64,
         .claim_idle_ms = 30000,
         .claim_interval_ms = 5000,
     };
     err = rstream_consumer_create(&f->consumer, svc->loop, &ro, &co, msg_cb, f);
+    free(streams);
     if (err) {
-        free_fanout(f);
+        free(f);
         return err;
     }
     *fp = f;
@@ -189,16 +147,12 @@ void fanout_drain(struct fanout *f, void (*done)(void *arg), void *arg)
 
 static void consumer_closed_cb(void *arg)
 {
-    struct fanout *f = arg;
-    f->consumer_closed = true;
-    maybe_free(f);
+    free(arg);
 }
 
+/* Statements still running give their entries back when they end; f goes after the last. */
 void fanout_stop(struct fanout *f)
 {
     f->stopping = true;
-    /* the consumer frees the entries it handed out: statements must not touch them now */
-    for (struct held *h = f->held; h; h = h->next)
-        h->msg = NULL;
     rstream_consumer_close(f->consumer, consumer_closed_cb, f);
 }
