@@ -17,79 +17,76 @@
 /* Replies are trimmed approximately so a dead call-control node's inbox stays bounded. */
 #define REPLY_MAXLEN 100000
 
-struct pending;
-
+/*
+ * Freed once closed, its consumer closed (so every command it handed out came back) and
+ * no reply is in flight (replies for reaped legs hold no command but still count).
+ */
 struct inbox {
     struct rstream_consumer *consumer;
     struct redis *redis;
     struct engine *engine;
     char node[128];
     char stream[STREAM_MAX];
-    const char *streams[1];  /* {stream}: kept here, the consumer may keep the pointer */
-    struct pending *pending; /* replies being written; orphaned on close */
+    const char *streams[1]; /* {stream}: kept here, the consumer may keep the pointer */
+    unsigned replies;       /* replies being written */
     struct metric *commands[MF_OP_RELEASE + 1], *invalid, *reply_errors;
     void (*drained)(void *arg); /* set while draining, until reported */
     void *drained_arg;
-    bool consumer_drained;
+    bool consumer_drained, closing, consumer_closed;
     void (*closed)(void *arg);
     void *closed_arg;
 };
 
 /* A reply being written; owns its callback argument until the callback runs. */
 struct pending {
-    struct inbox *in;        /* NULL once the inbox closed */
+    struct inbox *in;
     struct rstream_msg *msg; /* the command to acknowledge, or NULL (reaped legs) */
-    struct pending *prev, *next;
 };
-
-static void unlink_pending(struct pending *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else if (p->in)
-        p->in->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-}
 
 /* While draining: report once the consumer is drained and no reply is in flight. */
 static void check_drained(struct inbox *in)
 {
-    if (!in->drained || !in->consumer_drained || in->pending)
+    if (!in->drained || !in->consumer_drained || in->replies)
         return;
     void (*done)(void *) = in->drained;
     in->drained = NULL;
     done(in->drained_arg);
 }
 
+static void maybe_free(struct inbox *in)
+{
+    if (!in->consumer_closed || in->replies)
+        return;
+    void (*closed)(void *) = in->closed;
+    void *closed_arg = in->closed_arg;
+    free(in);
+    if (closed)
+        closed(closed_arg);
+}
+
 static void added_cb(int status, const char *entry_id, void *arg)
 {
     struct pending *p = arg;
     struct inbox *in = p->in;
-    if (in) {
-        unlink_pending(p);
-        if (status)
-            metric_inc(p->in->reply_errors);
-        if (p->msg && status == 0)
-            rstream_ack(p->in->consumer, p->msg);
-        else if (p->msg)
-            rstream_release(p->in->consumer, p->msg); /* comes back; answered again */
-    }
+    if (status && !in->closing) /* at close, the shared connection cancels: not news */
+        metric_inc(in->reply_errors);
+    /* After close these only free the command: it stays pending and is answered again. */
+    if (p->msg && status == 0)
+        rstream_ack(in->consumer, p->msg);
+    else if (p->msg)
+        rstream_release(in->consumer, p->msg); /* comes back; answered again */
     free(p);
-    if (in)
-        check_drained(in);
+    in->replies--;
+    check_drained(in);
+    maybe_free(in);
 }
 
 /* Write body (consumed) to stream; then acknowledge msg (may be NULL). */
 static void send_reply(struct inbox *in, const char *stream, char *body, struct rstream_msg *msg)
 {
     struct pending *p = VP_NEW(p);
-    p->in = in;
-    p->msg = msg;
-    p->next = in->pending;
-    if (p->next)
-        p->next->prev = p;
-    in->pending = p;
+    *p = (struct pending){in, msg};
+    in->replies++;
     int err = rstream_add(in->redis, stream, body, strlen(body), REPLY_MAXLEN, added_cb, p);
     free(body);
     if (err) {
@@ -257,22 +254,14 @@ void inbox_drain(struct inbox *in, void (*done)(void *arg), void *arg)
 static void consumer_closed_cb(void *arg)
 {
     struct inbox *in = arg;
-    void (*closed)(void *) = in->closed;
-    void *closed_arg = in->closed_arg;
-    free(in);
-    if (closed)
-        closed(closed_arg);
+    in->consumer_closed = true;
+    maybe_free(in);
 }
 
 void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg)
 {
     engine_on_reaped(in->engine, NULL, NULL);
-    /* Replies still being written: their messages are released by the consumer. */
-    for (struct pending *p = in->pending; p; p = p->next) {
-        p->in = NULL;
-        p->msg = NULL;
-    }
-    in->pending = NULL;
+    in->closing = true;
     in->drained = NULL;
     in->closed = closed;
     in->closed_arg = arg;

@@ -35,7 +35,12 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
  * command acknowledged. inbox_close() is still needed afterwards.
  */
 void inbox_drain(struct inbox *in, void (*done)(void *arg), void *arg);
-/* Stop consuming; replies in flight finish without touching the inbox. Frees, then closed. */
+/*
+ * Stop consuming. Replies in flight still finish; a command whose reply ends after this
+ * is not acknowledged (it stays pending and is answered again). in is freed, then
+ * closed(arg) runs (closed may be NULL), once the consumer has closed and the last reply
+ * has ended (or been canceled by the shared connection's close).
+ */
 void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg);
 
 #endif
