@@ -26,9 +26,7 @@ struct inbox {
     struct redis *redis;
     struct engine *engine;
     char node[128];
-    char stream[STREAM_MAX];
-    const char *streams[1]; /* {stream}: kept here, the consumer may keep the pointer */
-    unsigned replies;       /* replies being written */
+    unsigned replies; /* replies being written */
     struct metric *commands[MF_OP_RELEASE + 1], *invalid, *reply_errors;
     void (*drained)(void *arg); /* set while draining, until reported */
     void *drained_arg;
@@ -216,13 +214,14 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     in->redis = o->redis;
     in->engine = o->engine;
     snprintf(in->node, sizeof(in->node), "%s", o->node_id);
-    snprintf(in->stream, sizeof(in->stream), "voepy:mf:%s", o->node_id);
     init_metrics(in);
-    in->streams[0] = in->stream;
+    char stream[STREAM_MAX];
+    snprintf(stream, sizeof(stream), "voepy:mf:%s", o->node_id);
+    const char *streams[] = {stream}; /* the consumer copies the name */
     struct rstream_consumer_opts co = {
         .group = "mf",
         .consumer = in->node,
-        .streams = in->streams,
+        .streams = streams,
         .nstreams = 1,
         .claim_idle_ms = o->claim_idle_ms ? o->claim_idle_ms : 5000,
         .claim_interval_ms = 1000,

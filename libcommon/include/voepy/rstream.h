@@ -53,7 +53,7 @@ int rstream_add(struct redis *r, const char *stream, const char *body, size_t le
 struct rstream_consumer_opts {
     const char *group;          /* consumer group, created at "$" ... see below */
     const char *consumer;       /* this consumer's name (stable across restarts) */
-    const char *const *streams; /* streams to read */
+    const char *const *streams; /* streams to read; copied, like group and consumer */
     size_t nstreams;
     unsigned block_ms;          /* XREADGROUP BLOCK, default 1000 */
     unsigned batch;             /* COUNT per read, default 32 */
@@ -99,9 +99,9 @@ void rstream_consumer_drain(struct rstream_consumer *c, void (*done)(void *arg),
  * (no XACK; see rstream_ack()). c is freed, and then closed(arg) runs (closed may be
  * NULL), once its connections are closed AND the last handed-out message has come back;
  * always from the loop, never inside this call or inside an ack/release. Until then the
- * only calls allowed on c are rstream_ack(), rstream_release() and rstream_inflight();
- * a message never given back keeps c (and a handle on the loop) alive for good. Call
- * once, also after rstream_consumer_drain().
+ * only calls allowed on c are rstream_ack(), rstream_release() and rstream_inflight().
+ * A message never given back keeps c alive for good (and one of its timers open, so
+ * uv_loop_close() fails). Call once, also after rstream_consumer_drain().
  */
 void rstream_consumer_close(struct rstream_consumer *c, void (*closed)(void *arg), void *arg);
 
