@@ -57,7 +57,8 @@ struct call {
     char codec[8];
     /* the ending, once decided */
     const char *end_reason, *end_initiator;
-    int end_sip_status; /* 0 = none */
+    int end_sip_status;  /* 0 = none */
+    int64_t answered_ms; /* when the 2xx arrived: time limits count from here */
     int64_t end_ms;
     bool end_recorded; /* cc_call_ended done (or given up) */
     bool abandoned;    /* stop: record nothing more */

@@ -35,7 +35,12 @@ static void time_limit_cb(uv_timer_t *t)
     struct call *c = t->data;
     log_info("call.time_limit", "call %s reached its time limit of %d s", c->id,
              c->time_limit_secs);
-    call__finish(c, "time_limit", "system", 0, vtime_now_ms());
+    /*
+     * The call ends at its limit, not when the timer's callback got to run: the loop's
+     * clock may read a millisecond early or the BYE go out a millisecond late, and neither
+     * may bill a second more or less than the limit the customer set.
+     */
+    call__finish(c, "time_limit", "system", 0, c->answered_ms + (int64_t)c->time_limit_secs * 1000);
 }
 
 static void fail_system(struct call *c, const char *why)
@@ -160,6 +165,7 @@ static void on_answered(struct call *c, const struct sip_session_info *info)
     snprintf(c->codec, sizeof(c->codec), "%s", a.codec);
     media__connect(c, &a);
     uv_timer_stop(&c->timer);
+    c->answered_ms = info->at_ms;
     if (!call_set_state(c, CALL_ANSWERED, info->at_ms))
         return;
     if (c->time_limit_secs > 0)
