@@ -11,6 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The configuration service_load_config() read, printed by service_start() once logging
+   carries the service's name and node. One service per process. */
+static struct {
+    const void *cfg;
+    const struct config_var *vars;
+    size_t n;
+} loaded;
+
 void service_load_config(const char *name, void *cfg, const struct config_var *vars, size_t n,
                          int argc, char **argv)
 {
@@ -28,6 +36,9 @@ void service_load_config(const char *name, void *cfg, const struct config_var *v
         fprintf(stderr, "voepy-%s: %s\n", name, err);
         exit(2);
     }
+    loaded.cfg = cfg;
+    loaded.vars = vars;
+    loaded.n = n;
 }
 
 static void make_node_id(struct service *s)
@@ -109,6 +120,8 @@ int service_start(struct service *s, const char *name, const struct service_comm
         return VP_E_INTERNAL;
     make_node_id(s);
     vlog_init(name, s->node_id, lvl);
+    if (loaded.cfg)
+        config_print(loaded.cfg, loaded.vars, loaded.n);
     s->loop = uv_default_loop();
     lifecycle_create(&s->lc, s->loop, (unsigned)common->drain_timeout_ms);
     lifecycle_add(s->lc, &(struct lifecycle_hooks){.stop = base_stop, .arg = s});

@@ -124,7 +124,6 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     if (service_start(&gw.svc, "api-gateway", &cfg.common, SERVICE_PG | SERVICE_REDIS) == 0) {
-        config_print(&cfg, vars, NVARS); /* logging is set up now; secrets are masked */
         if (gateway_start(&gw, &cfg) == 0)
             rc = 0;
     }

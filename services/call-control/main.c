@@ -89,7 +89,6 @@ int main(int argc, char **argv)
     service_load_config("call-control", &cfg, vars, NVARS, argc, argv);
     int err = service_start(&app.svc, "call-control", &cfg.common, SERVICE_PG | SERVICE_REDIS);
     if (!err) {
-        config_print(&cfg, vars, NVARS);
         err = app_start(&app, &cfg);
         if (err) {
             log_error("call-control.start_failed", "cannot start: %s", vp_err_message(err));

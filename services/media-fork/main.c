@@ -124,7 +124,6 @@ int main(int argc, char **argv)
 {
     static struct media_fork mf;
     service_load_config("media-fork", &mf.cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
-    config_print(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
     int err = service_start(&mf.svc, "media-fork", &mf.cfg.common, SERVICE_REDIS);
     if (!err)
         err = start_engine(&mf);

@@ -159,7 +159,6 @@ int main(int argc, char **argv)
     int err =
         service_start(&app.svc, "webhook-dispatcher", &cfg.common, SERVICE_PG | SERVICE_REDIS);
     if (!err) {
-        config_print(&cfg, vars, NVARS);
         if (cfg.allow_private)
             log_warn("webhook.allow_private", "VOEPY_URL_ALLOW_PRIVATE is on: endpoints may "
                                               "target loopback and private networks");

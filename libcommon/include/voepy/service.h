@@ -81,7 +81,8 @@ struct service {
 
 /*
  * Load cfg from the environment; on --help print usage and exit 0, on a bad value print
- * the reason and exit 2. Prints the effective configuration.
+ * the reason and exit 2. service_start() prints the effective configuration (secrets
+ * masked) once logging is set up.
  */
 void service_load_config(const char *name, void *cfg, const struct config_var *vars, size_t n,
                          int argc, char **argv);

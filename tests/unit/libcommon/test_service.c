@@ -158,11 +158,28 @@ static void test_node_id_from_env(void **state)
     (void)state;
     set_env();
     setenv("VOEPY_NODE_ID", "cc-7", 1);
+    setenv("VOEPY_LOG_LEVEL", "info", 1);
     static struct test_config cfg;
     char *argv[] = {"test"};
     service_load_config("test", &cfg, vars, NVARS, 1, argv);
     static struct service svc;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    vlog_set_output(f);
     assert_int_equal(service_start(&svc, "test-svc", &cfg.common, 0), 0);
+    vlog_set_output(NULL);
+    fclose(f);
+    /* The effective configuration, once, under the service's own name, secrets masked. */
+    const char *line = strstr(out, "\"event\":\"config.effective\"");
+    assert_non_null(line);
+    assert_null(strstr(line + 1, "\"event\":\"config.effective\""));
+    assert_non_null(
+        strstr(out, "\"service\":\"test-svc\",\"node\":\"cc-7\",\"event\":\"config.effective\""));
+    assert_non_null(strstr(line, "\"VOEPY_TEST_EXTRA\":7"));
+    assert_non_null(strstr(line, "\"VOEPY_PG_DSN\":\"***\""));
+    assert_null(strstr(out, vp_test_env("VOEPY_TEST_PG_DSN")));
+    free(out);
     assert_string_equal(svc.node_id, "cc-7");
     assert_null(svc.pg); /* not asked for */
     assert_null(svc.redis);
