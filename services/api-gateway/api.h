@@ -129,7 +129,8 @@ void reply_pg_cb(int status, const struct pg_result *res, void *arg);
 /* True when the row is an idempotent replay (column replayed = 't'). */
 bool reply_pg_replayed(const struct pg_result *res);
 
-/* ---- handlers: admin.c, admin_catalog.c, numbers.c, calls.c, webhooks.c ---- */
+/* ---- handlers: admin.c, admin_catalog.c, keys.c, numbers.c, calls.c, actions.c,
+ *      recordings.c, webhooks.c, billing.c, openapi.c ---- */
 void admin_tenant_create(struct api_req *r);
 void admin_tenant_update(struct api_req *r);
 void admin_tenant_get(struct api_req *r);
@@ -139,20 +140,44 @@ void admin_route_list(struct api_req *r);
 void admin_numbers_add(struct api_req *r);
 void admin_rate_create(struct api_req *r);
 
+void openapi_get(struct api_req *r);
+
+void keys_whoami(struct api_req *r);
+void keys_create(struct api_req *r);
+void keys_list(struct api_req *r);
+void keys_get(struct api_req *r);
+void keys_rotate(struct api_req *r);
+void keys_revoke(struct api_req *r);
+
 void numbers_available(struct api_req *r);
 void numbers_buy(struct api_req *r);
 void numbers_list(struct api_req *r);
 void numbers_get(struct api_req *r);
+void numbers_update(struct api_req *r);
 void numbers_release(struct api_req *r);
 
 void calls_create(struct api_req *r);
 void calls_get(struct api_req *r);
 void calls_list(struct api_req *r);
 void calls_hangup(struct api_req *r);
+/* actions.c: every verb but hangup (input_param(r, 1) is the verb). */
+void calls_action(struct api_req *r);
+void calls_streamings(struct api_req *r);
+void calls_transcription(struct api_req *r);
+void calls_amd(struct api_req *r);
+
+void recordings_list(struct api_req *r);
+void recordings_get(struct api_req *r);
+void recordings_download(struct api_req *r);
+void recordings_delete(struct api_req *r);
 
 void webhooks_create(struct api_req *r);
 void webhooks_list(struct api_req *r);
 void webhooks_get(struct api_req *r);
+void webhooks_update(struct api_req *r);
 void webhooks_delete(struct api_req *r);
+
+void billing_balance(struct api_req *r);
+void billing_ledger_entries(struct api_req *r);
 
 #endif

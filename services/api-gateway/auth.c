@@ -100,7 +100,9 @@ static void auth_tenant(struct api_req *r)
 void auth_request(struct api_req *r, void (*next)(struct api_req *r))
 {
     r->auth_next = next;
-    if (r->match.route->auth == ROUTER_AUTH_ADMIN)
+    if (r->match.route->auth == ROUTER_AUTH_NONE)
+        next(r);
+    else if (r->match.route->auth == ROUTER_AUTH_ADMIN)
         auth_admin(r);
     else
         auth_tenant(r);

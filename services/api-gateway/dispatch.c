@@ -16,34 +16,64 @@
 
 #define T ROUTER_AUTH_TENANT
 #define A ROUTER_AUTH_ADMIN
+#define N ROUTER_AUTH_NONE
 #define B ROUTER_BODY
 
-/* Literal routes before parameter routes of the same shape (".../available" first). */
+/*
+ * Every route of the API: method, path, handler, who may call it, whether it takes a
+ * body, and for tenant routes the scope the key must hold (docs/api.md lists the scopes).
+ * Literal routes before parameter routes of the same shape (".../available" first).
+ * proto/openapi.yaml describes the same table; tests/integration/test_api_contract.py
+ * checks that the two agree.
+ */
 static const struct router_route routes[] = {
-    {"POST", "/admin/v1/tenants", admin_tenant_create, A, B},
-    {"GET", "/admin/v1/tenants/{id}", admin_tenant_get, A, 0},
-    {"PATCH", "/admin/v1/tenants/{id}", admin_tenant_update, A, B},
-    {"POST", "/admin/v1/tenants/{id}/credit", admin_tenant_credit, A, B},
-    {"POST", "/admin/v1/routes", admin_route_create, A, B},
-    {"GET", "/admin/v1/routes", admin_route_list, A, 0},
-    {"POST", "/admin/v1/numbers", admin_numbers_add, A, B},
-    {"POST", "/admin/v1/rates", admin_rate_create, A, B},
+    {"POST", "/admin/v1/tenants", admin_tenant_create, A, B, NULL},
+    {"GET", "/admin/v1/tenants/{id}", admin_tenant_get, A, 0, NULL},
+    {"PATCH", "/admin/v1/tenants/{id}", admin_tenant_update, A, B, NULL},
+    {"POST", "/admin/v1/tenants/{id}/credit", admin_tenant_credit, A, B, NULL},
+    {"POST", "/admin/v1/routes", admin_route_create, A, B, NULL},
+    {"GET", "/admin/v1/routes", admin_route_list, A, 0, NULL},
+    {"POST", "/admin/v1/numbers", admin_numbers_add, A, B, NULL},
+    {"POST", "/admin/v1/rates", admin_rate_create, A, B, NULL},
 
-    {"GET", "/v1/phone_numbers/available", numbers_available, T, 0},
-    {"POST", "/v1/phone_numbers", numbers_buy, T, B},
-    {"GET", "/v1/phone_numbers", numbers_list, T, 0},
-    {"GET", "/v1/phone_numbers/{id}", numbers_get, T, 0},
-    {"DELETE", "/v1/phone_numbers/{id}", numbers_release, T, 0},
+    {"GET", "/v1/openapi.yaml", openapi_get, N, 0, NULL},
+    {"GET", "/v1/whoami", keys_whoami, T, 0, NULL},
 
-    {"POST", "/v1/calls", calls_create, T, B},
-    {"GET", "/v1/calls", calls_list, T, 0},
-    {"GET", "/v1/calls/{id}", calls_get, T, 0},
-    {"POST", "/v1/calls/{id}/actions/hangup", calls_hangup, T, B},
+    {"POST", "/v1/api_keys", keys_create, T, B, "keys:write"},
+    {"GET", "/v1/api_keys", keys_list, T, 0, "keys:read"},
+    {"GET", "/v1/api_keys/{id}", keys_get, T, 0, "keys:read"},
+    {"POST", "/v1/api_keys/{id}/rotate", keys_rotate, T, B, "keys:write"},
+    {"DELETE", "/v1/api_keys/{id}", keys_revoke, T, 0, "keys:write"},
 
-    {"POST", "/v1/webhooks", webhooks_create, T, B},
-    {"GET", "/v1/webhooks", webhooks_list, T, 0},
-    {"GET", "/v1/webhooks/{id}", webhooks_get, T, 0},
-    {"DELETE", "/v1/webhooks/{id}", webhooks_delete, T, 0},
+    {"GET", "/v1/phone_numbers/available", numbers_available, T, 0, "numbers:read"},
+    {"POST", "/v1/phone_numbers", numbers_buy, T, B, "numbers:write"},
+    {"GET", "/v1/phone_numbers", numbers_list, T, 0, "numbers:read"},
+    {"GET", "/v1/phone_numbers/{id}", numbers_get, T, 0, "numbers:read"},
+    {"PATCH", "/v1/phone_numbers/{id}", numbers_update, T, B, "numbers:write"},
+    {"DELETE", "/v1/phone_numbers/{id}", numbers_release, T, 0, "numbers:write"},
+
+    {"POST", "/v1/calls", calls_create, T, B, "calls:write"},
+    {"GET", "/v1/calls", calls_list, T, 0, "calls:read"},
+    {"GET", "/v1/calls/{id}", calls_get, T, 0, "calls:read"},
+    {"POST", "/v1/calls/{id}/actions/hangup", calls_hangup, T, B, "calls:write"},
+    {"POST", "/v1/calls/{id}/actions/{verb}", calls_action, T, B, "calls:write"},
+    {"GET", "/v1/calls/{id}/streamings", calls_streamings, T, 0, "calls:read"},
+    {"GET", "/v1/calls/{id}/transcription", calls_transcription, T, 0, "calls:read"},
+    {"GET", "/v1/calls/{id}/amd", calls_amd, T, 0, "calls:read"},
+
+    {"GET", "/v1/recordings", recordings_list, T, 0, "recordings:read"},
+    {"GET", "/v1/recordings/{id}", recordings_get, T, 0, "recordings:read"},
+    {"GET", "/v1/recordings/{id}/download", recordings_download, T, 0, "recordings:read"},
+    {"DELETE", "/v1/recordings/{id}", recordings_delete, T, 0, "recordings:write"},
+
+    {"POST", "/v1/webhooks", webhooks_create, T, B, "webhooks:write"},
+    {"GET", "/v1/webhooks", webhooks_list, T, 0, "webhooks:read"},
+    {"GET", "/v1/webhooks/{id}", webhooks_get, T, 0, "webhooks:read"},
+    {"PATCH", "/v1/webhooks/{id}", webhooks_update, T, B, "webhooks:write"},
+    {"DELETE", "/v1/webhooks/{id}", webhooks_delete, T, 0, "webhooks:write"},
+
+    {"GET", "/v1/billing/balance", billing_balance, T, 0, "billing:read"},
+    {"GET", "/v1/billing/ledger_entries", billing_ledger_entries, T, 0, "billing:read"},
 };
 
 /* A body, when there is one, must be declared JSON ("application/json; charset=utf-8" too). */

@@ -91,3 +91,8 @@ void numbers_release(struct api_req *r)
     input_idem_params(r, params + 2);
     reply_query(r, "SELECT * FROM api_number_release($1, $2, $3, $4, $5)", 5, params, NULL);
 }
+
+void numbers_update(struct api_req *r)
+{
+    reply_fail(r, VP_E_NOT_IMPLEMENTED, NULL, NULL);
+}

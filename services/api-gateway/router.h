@@ -20,8 +20,9 @@ typedef void(api_handler_fn)(struct api_req *r);
 
 /* Who may call a route. */
 enum router_auth {
-    ROUTER_AUTH_TENANT, /* Authorization: Bearer voepy_live_... */
+    ROUTER_AUTH_TENANT, /* Authorization: Bearer voepy_live_..., holding the route's scope */
     ROUTER_AUTH_ADMIN,  /* Authorization: Bearer <VOEPY_ADMIN_TOKEN> */
+    ROUTER_AUTH_NONE,   /* public: the contract document */
 };
 
 #define ROUTER_BODY 0x1u /* takes a JSON body: Content-Type is checked */
@@ -32,6 +33,8 @@ struct router_route {
     api_handler_fn *handler;
     enum router_auth auth;
     unsigned flags;
+    const char
+        *scope; /* tenant routes: the scope the key must hold ("calls:write"); NULL: any key */
 };
 
 struct router_match {

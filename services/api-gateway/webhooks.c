@@ -126,3 +126,8 @@ void webhooks_delete(struct api_req *r)
     input_idem_params(r, params + 2);
     reply_query(r, "SELECT * FROM api_webhook_delete($1, $2, $3, $4, $5)", 5, params, NULL);
 }
+
+void webhooks_update(struct api_req *r)
+{
+    reply_fail(r, VP_E_NOT_IMPLEMENTED, NULL, NULL);
+}

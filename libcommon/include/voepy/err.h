@@ -54,6 +54,10 @@
     X(OPT_OUT, 23, "opt_out", 451, "The destination has opted out of calls from this account.") \
     X(REQUEST_TIMEOUT, 24, "request_timeout", 408, "The request took too long to arrive.")      \
     X(HEADERS_TOO_LARGE, 25, "headers_too_large", 431, "The request headers are too large.")    \
+    X(INSUFFICIENT_SCOPE, 26, "insufficient_scope", 403,                                        \
+      "The API key lacks the scope this operation needs.")                                      \
+    X(NOT_IMPLEMENTED, 27, "not_implemented", 501,                                              \
+      "This operation is not carried out by this platform yet.")                                \
     /* server and internal errors */                                                            \
     X(INTERNAL, 40, "internal_error", 500, "Something went wrong on our side.")                 \
     X(UPSTREAM, 41, "upstream_error", 502, "Carrier-side failure.")                             \
