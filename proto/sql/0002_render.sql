@@ -104,9 +104,13 @@ $$;
 
 -- Idempotency. idem_begin claims (tenant, method, path, key) for this transaction and
 -- returns nothing, or returns the stored answer of an earlier request with the same key
--- (replay), or raises idempotency_key_reused when that request had another body. A
--- concurrent request with the same key waits on the claim until the first commits, then
--- replays its answer. idem_finish stores the answer, in the same transaction.
+-- (replay), or raises idempotency_key_reused when that request had another body. While a
+-- request holds the claim (its transaction has not ended), another request with the same
+-- key is refused with idempotency_key_in_use (409) at once rather than left waiting: the
+-- claim is a transaction-scoped advisory lock on a 64-bit hash of the scope and key, taken
+-- before the row, so two requests can never both act (a hash collision between two live
+-- keys could only cause a spurious 409, never a double action). idem_finish stores the
+-- answer, in the same transaction.
 CREATE FUNCTION idem_begin(p_tenant text, p_method text, p_path text, p_key text, p_hash text)
 RETURNS TABLE (status int, body text) LANGUAGE plpgsql AS $$
 DECLARE
@@ -114,6 +118,12 @@ DECLARE
 BEGIN
     IF p_key IS NULL THEN
         RETURN;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(
+               hashtextextended(p_tenant || ' ' || p_method || ' ' || p_path || ' ' || p_key, 0)) THEN
+        PERFORM voepy_raise('idempotency_key_in_use', 'Idempotency-Key',
+                            'A request with this Idempotency-Key is still being processed; '
+                            'retry when it has finished.');
     END IF;
     DELETE FROM idempotency_keys i
      WHERE i.tenant_id = p_tenant AND i.method = p_method AND i.path = p_path AND i.key = p_key

@@ -7,17 +7,17 @@
 #include "voepy/err.h"
 
 static const struct router_route routes[] = {
-    {"POST", "/v1/calls", NULL, ROUTER_AUTH_TENANT, ROUTER_BODY},
-    {"GET", "/v1/calls", NULL, ROUTER_AUTH_TENANT, 0},
-    {"GET", "/v1/calls/{id}", NULL, ROUTER_AUTH_TENANT, 0},
-    {"POST", "/v1/calls/{id}/actions/hangup", NULL, ROUTER_AUTH_TENANT, ROUTER_BODY},
-    {"GET", "/v1/phone_numbers/available", NULL, ROUTER_AUTH_TENANT, 0},
-    {"GET", "/v1/phone_numbers/{id}", NULL, ROUTER_AUTH_TENANT, 0},
-    {"DELETE", "/v1/phone_numbers/{id}", NULL, ROUTER_AUTH_TENANT, 0},
-    {"PATCH", "/admin/v1/tenants/{id}", NULL, ROUTER_AUTH_ADMIN, ROUTER_BODY},
-    {"GET", "/admin/v1/tenants/{id}", NULL, ROUTER_AUTH_ADMIN, 0},
-    {"POST", "/admin/v1/tenants/{id}/credit", NULL, ROUTER_AUTH_ADMIN, ROUTER_BODY},
-    {"GET", "/t/{a}/x/{b}", NULL, ROUTER_AUTH_TENANT, 0},
+    {"POST", "/v1/calls", NULL, ROUTER_AUTH_TENANT, ROUTER_BODY, NULL},
+    {"GET", "/v1/calls", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+    {"GET", "/v1/calls/{id}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+    {"POST", "/v1/calls/{id}/actions/hangup", NULL, ROUTER_AUTH_TENANT, ROUTER_BODY, NULL},
+    {"GET", "/v1/phone_numbers/available", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+    {"GET", "/v1/phone_numbers/{id}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+    {"DELETE", "/v1/phone_numbers/{id}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+    {"PATCH", "/admin/v1/tenants/{id}", NULL, ROUTER_AUTH_ADMIN, ROUTER_BODY, NULL},
+    {"GET", "/admin/v1/tenants/{id}", NULL, ROUTER_AUTH_ADMIN, 0, NULL},
+    {"POST", "/admin/v1/tenants/{id}/credit", NULL, ROUTER_AUTH_ADMIN, ROUTER_BODY, NULL},
+    {"GET", "/t/{a}/x/{b}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
