@@ -115,8 +115,8 @@ static void test_long_param_refused(void **state)
 static void test_too_many_params_refused(void **state)
 {
     static const struct router_route many[] = {
-        {"GET", "/{a}/{b}/{c}/{d}/{e}", NULL, ROUTER_AUTH_TENANT, 0},
-        {"GET", "/{a}/{b}/{c}/{d}", NULL, ROUTER_AUTH_TENANT, 0},
+        {"GET", "/{a}/{b}/{c}/{d}/{e}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
+        {"GET", "/{a}/{b}/{c}/{d}", NULL, ROUTER_AUTH_TENANT, 0, NULL},
     };
     struct router_match m;
     assert_int_equal(router_match(many, 2, "GET", "/1/2/3/4/5", &m), VP_E_NOT_FOUND);
