@@ -152,3 +152,14 @@ RETURNS void LANGUAGE sql AS $$
      WHERE p_key IS NOT NULL AND tenant_id = p_tenant AND method = p_method AND path = p_path
        AND key = p_key;
 $$;
+
+-- Forget answers older than their 24 hours, at most p_limit at a time (the gateway calls
+-- this every minute; a key reused after expiry is also cleared by idem_begin). Returns the
+-- number of rows removed.
+CREATE FUNCTION idem_sweep(p_limit int) RETURNS int LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM idempotency_keys
+         WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT p_limit)
+        RETURNING 1)
+    SELECT count(*)::int FROM gone
+$$;

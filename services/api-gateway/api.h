@@ -129,6 +129,12 @@ void reply_pg_cb(int status, const struct pg_result *res, void *arg);
 /* True when the row is an idempotent replay (column replayed = 't'). */
 bool reply_pg_replayed(const struct pg_result *res);
 
+/* ---- sweep.c ---- */
+struct sweep;
+/* Start forgetting expired idempotent answers every minute (sweep_stop before pg closes). */
+struct sweep *sweep_start(uv_loop_t *loop, struct pg_pool *pg);
+void sweep_stop(struct sweep *s);
+
 /* ---- handlers: admin.c, admin_catalog.c, keys.c, numbers.c, calls.c, actions.c,
  *      recordings.c, webhooks.c, billing.c, openapi.c ---- */
 void admin_tenant_create(struct api_req *r);

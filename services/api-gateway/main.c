@@ -53,6 +53,7 @@ struct gateway {
     struct api api;
     struct http_server *http;
     struct outbox *outbox;
+    struct sweep *sweep;
     int drain_id;
 };
 
@@ -78,8 +79,10 @@ static void stop_hook(void *arg)
         http_server_close(gw->http, NULL, NULL);
     if (gw->outbox)
         outbox_close(gw->outbox, NULL, NULL);
+    sweep_stop(gw->sweep);
     gw->http = NULL;
     gw->outbox = NULL;
+    gw->sweep = NULL;
 }
 
 static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
@@ -94,6 +97,7 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
     if (err)
         return err;
     gw->api.outbox = gw->outbox;
+    gw->sweep = sweep_start(gw->svc.loop, gw->svc.pg);
     struct http_server_opts ho = {.host = cfg->api_host,
                                   .port = (int)cfg->api_port,
                                   .max_body_bytes = (size_t)cfg->max_body,
