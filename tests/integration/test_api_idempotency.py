@@ -110,6 +110,17 @@ class Idempotency(unittest.TestCase):
         self.p.wait_call(self.key, call["id"], lambda c: c["status"] in ("ended", "failed"),
                          timeout=20)
 
+    def test_expired_answers_are_swept(self):
+        t = self.tenant["id"]
+        self.p.sql("INSERT INTO idempotency_keys (tenant_id, method, path, key, request_hash,"
+                   " response_status, response_body, expires_at) VALUES"
+                   " ('%s', 'POST', '/v1/calls', 'old', 'h', 201, '{}', now() - interval '1 s'),"
+                   " ('%s', 'POST', '/v1/calls', 'fresh', 'h', 201, '{}', now() + interval '1 h')"
+                   % (t, t))
+        self.assertEqual(self.p.sql("SELECT idem_sweep(1000)"), [["1"]])
+        self.assertEqual(self.p.sql("SELECT key FROM idempotency_keys WHERE tenant_id = '%s'"
+                                    " AND key IN ('old', 'fresh')" % t), [["fresh"]])
+
 
 if __name__ == "__main__":
     unittest.main()
