@@ -36,6 +36,11 @@ unit: build
 integration: build
 	@VOEPY_BUILD_DIR=$(BUILD) tests/integration/run.sh
 
+# GET /v1/calls/{id} on a Release gateway against nginx, in one run (tests/bench/api).
+.PHONY: bench-api
+bench-api: deps
+	@tests/bench/api/run.sh
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
