@@ -40,6 +40,7 @@ struct api {
     struct outbox *outbox;
     uint8_t admin_token_hash[CRYPTO_SHA256_LEN]; /* compared in constant time */
     bool allow_private_urls;                     /* VOEPY_URL_ALLOW_PRIVATE */
+    const char *recordings_dir;                  /* VOEPY_RECORDINGS_DIR (recordings.c) */
 };
 
 /* One request, from dispatch to reply. */
@@ -105,6 +106,9 @@ char *input_printf(struct api_req *r, const char *fmt, ...) __attribute__((forma
 /* ---- reply.c ---- */
 /* Answer with a JSON body (status 204 sends none). body may be NULL for 204. */
 void reply_send(struct api_req *r, int status, const char *body, size_t len);
+/* Answer with a body of another media type (a recording's audio); body is copied. */
+void reply_send_media(struct api_req *r, int status, const char *content_type, const char *body,
+                      size_t len);
 void reply_error(struct api_req *r, const struct vp_error *e);
 /* Answer with err; a NULL fmt uses the error table's message. Returns err. */
 int reply_fail(struct api_req *r, int err, const char *field, const char *fmt, ...)

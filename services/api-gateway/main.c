@@ -30,6 +30,7 @@ struct gw_config {
     char *admin_token;
     long max_body;
     bool allow_private_urls;
+    char *recordings_dir;
 };
 
 static const struct config_var vars[] = {
@@ -44,6 +45,9 @@ static const struct config_var vars[] = {
                "largest request body in bytes (larger: 413)"),
     CONFIG_BOOL(struct gw_config, allow_private_urls, "VOEPY_URL_ALLOW_PRIVATE", "false",
                 "accept customer URLs on loopback and private addresses (development)"),
+    CONFIG_STR(struct gw_config, recordings_dir, "VOEPY_RECORDINGS_DIR",
+               "/var/lib/voepy/recordings", 0,
+               "directory the recording files are served from (storage_key is relative to it)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -91,6 +95,7 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
     gw->api.pg = gw->svc.pg;
     gw->api.redis = gw->svc.redis;
     gw->api.allow_private_urls = cfg->allow_private_urls;
+    gw->api.recordings_dir = cfg->recordings_dir;
     auth_admin_init(&gw->api, cfg->admin_token);
     struct outbox_opts oo = {.partitions = (unsigned)cfg->common.event_partitions};
     int err = outbox_create(&gw->outbox, gw->svc.loop, gw->svc.pg, gw->svc.redis, &oo);

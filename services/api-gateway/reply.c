@@ -66,6 +66,13 @@ void reply_send(struct api_req *r, int status, const char *body, size_t len)
         http_respond(r->http, status, "application/json", body, len);
 }
 
+void reply_send_media(struct api_req *r, int status, const char *content_type, const char *body,
+                      size_t len)
+{
+    finish(r, status, NULL);
+    http_respond(r->http, status, content_type, body, len);
+}
+
 void reply_error(struct api_req *r, const struct vp_error *e)
 {
     char *body = vp_error_json(e);

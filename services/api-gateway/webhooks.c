@@ -127,7 +127,25 @@ void webhooks_delete(struct api_req *r)
     reply_query(r, "SELECT * FROM api_webhook_delete($1, $2, $3, $4, $5)", 5, params, NULL);
 }
 
+/* PATCH /v1/webhooks/{id}: every member optional; a null events (or name) resets it. */
+static const struct jfield update_fields[] = {
+    {.name = "url", .type = JF_URL},
+    {.name = "name", .type = JF_STRING, .flags = JF_NULLABLE, .min = 0, .max = 200},
+    {.name = "events", .type = JF_ARRAY, .flags = JF_NULLABLE, .min = 1, .max = 32},
+    {.name = "active", .type = JF_BOOL},
+};
+
 void webhooks_update(struct api_req *r)
 {
-    reply_fail(r, VP_E_NOT_IMPLEMENTED, NULL, NULL);
+    const char *events;
+    const char *id = input_id(r, "whk", "webhook endpoint");
+    if (!id || input_body(r, update_fields, sizeof(update_fields) / sizeof(update_fields[0]), true))
+        return;
+    const char *url = vjson_str(r->body, "url");
+    if ((url && input_url_check(r, "url", url)) || events_param(r, &events))
+        return;
+    const char *params[7] = {r->tenant_id, id, input_body_text(r), events};
+    input_idem_params(r, params + 4);
+    reply_query(r, "SELECT * FROM api_webhook_update($1, $2, $3::jsonb, $4::text[], $5, $6, $7)", 7,
+                params, NULL);
 }

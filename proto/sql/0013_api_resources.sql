@@ -1,0 +1,321 @@
+-- api-gateway, issue 3: recordings (list, get, download, delete), phone number
+-- configuration (PATCH), webhook endpoint PATCH and the billing reads.
+--
+-- Same conventions as 0010_api.sql: one function per API operation answering
+-- (http_status, http_body[, replayed][, extra columns]); mutating ones take
+-- (p_path, p_key, p_hash) and claim the Idempotency-Key with idem_begin()/idem_finish() in
+-- the same transaction as the change; every query filters on p_tenant (another tenant's id
+-- is not_found and changes nothing).
+--
+-- Shared tables extended here: phone_numbers (name, forward_to, relay_enabled,
+-- forward_caller_id) and recordings (storage_deleted_at). Renderers replaced here:
+-- voepy_number_json (the four number fields) and voepy_recording_json (download_url).
+
+-- ---------------------------------------------------------------------------------------
+-- Phone number configuration
+
+-- Where inbound calls to a number are forwarded when relay_enabled: an E.164 number or a
+-- sip:/sips: URI (checked in full by the gateway; the CHECK keeps the column's shape).
+-- forward_caller_id: the caller ID shown on the forwarded leg, the original caller's
+-- ("caller") or this number ("number").
+ALTER TABLE phone_numbers
+    ADD COLUMN name text CHECK (length(name) BETWEEN 1 AND 64),
+    ADD COLUMN forward_to text
+        CHECK (forward_to ~ '^\+[1-9][0-9]{5,14}$' OR (forward_to ~ '^sips?:' AND length(forward_to) <= 256)),
+    ADD COLUMN relay_enabled boolean NOT NULL DEFAULT false,
+    ADD COLUMN forward_caller_id text NOT NULL DEFAULT 'caller'
+        CHECK (forward_caller_id IN ('caller', 'number')),
+    ADD CONSTRAINT phone_numbers_relay_needs_target CHECK (NOT relay_enabled OR forward_to IS NOT NULL);
+
+-- A number's configuration belongs to its owner: when the number changes hands (released
+-- to the inventory, bought by someone else) the configuration is cleared, so that a
+-- released number never forwards a stranger's calls to the previous owner's phone.
+-- A trigger rather than a change to api_number_release/api_number_buy, so that every way
+-- a number moves (operator SQL too) is covered.
+CREATE FUNCTION phone_numbers_owner_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        NEW.name := NULL;
+        NEW.forward_to := NULL;
+        NEW.relay_enabled := false;
+        NEW.forward_caller_id := 'caller';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER phone_numbers_owner_changed BEFORE UPDATE OF tenant_id ON phone_numbers
+    FOR EACH ROW EXECUTE FUNCTION phone_numbers_owner_changed();
+
+-- The PhoneNumber resource: the 0002 fields, then the configuration.
+CREATE OR REPLACE FUNCTION voepy_number_json(n phone_numbers) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', n.id, 'phone_number', n.phone_number, 'country', n.country,
+        'status', n.status, 'purchased_at', voepy_ts(n.purchased_at),
+        'created_at', voepy_ts(n.created_at),
+        'forward_to', n.forward_to, 'relay_enabled', n.relay_enabled,
+        'forward_caller_id', n.forward_caller_id, 'name', n.name)
+$$;
+
+-- PATCH /v1/phone_numbers/{id}: p_req is the validated body; only the members present
+-- change, and a null name or forward_to clears it. relay_enabled needs a forward_to in the
+-- resulting state (invalid_parameter naming the member that broke it).
+CREATE FUNCTION api_number_update(p_tenant text, p_id text, p_req jsonb, p_path text,
+                                  p_key text, p_hash text)
+RETURNS TABLE (http_status int, http_body text, replayed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_body text;
+    n phone_numbers;
+BEGIN
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'PATCH', p_path, p_key, p_hash) i;
+    IF FOUND THEN
+        RETURN; -- a replay
+    END IF;
+    SELECT * INTO n FROM phone_numbers x WHERE x.id = p_id AND x.tenant_id = p_tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No phone number with this id.');
+    END IF;
+    IF p_req ? 'name' THEN n.name := p_req->>'name'; END IF;
+    IF p_req ? 'forward_to' THEN n.forward_to := p_req->>'forward_to'; END IF;
+    IF p_req ? 'relay_enabled' THEN n.relay_enabled := (p_req->>'relay_enabled')::boolean; END IF;
+    IF p_req ? 'forward_caller_id' THEN n.forward_caller_id := p_req->>'forward_caller_id'; END IF;
+    IF n.relay_enabled AND n.forward_to IS NULL THEN
+        PERFORM voepy_raise('invalid_parameter',
+                            CASE WHEN p_req ? 'relay_enabled' THEN 'relay_enabled' ELSE 'forward_to' END,
+                            'relay_enabled needs a forward_to: set forward_to, or turn the relay off.');
+    END IF;
+    UPDATE phone_numbers x SET name = n.name, forward_to = n.forward_to,
+                               relay_enabled = n.relay_enabled,
+                               forward_caller_id = n.forward_caller_id
+     WHERE x.id = n.id
+    RETURNING * INTO n;
+    v_body := voepy_number_json(n)::text;
+    PERFORM idem_finish(p_tenant, 'PATCH', p_path, p_key, 200, v_body);
+    RETURN QUERY SELECT 200, v_body, false;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Webhook endpoints
+
+-- PATCH /v1/webhooks/{id}: the members present in p_req change (url and events already
+-- checked by the gateway; p_events is events as an array, NULL for a null events = all).
+-- Re-activating clears disabled_reason (the dispatcher's note of why it turned the
+-- endpoint off). Deleted endpoints are not_found.
+CREATE FUNCTION api_webhook_update(p_tenant text, p_id text, p_req jsonb, p_events text[],
+                                   p_path text, p_key text, p_hash text)
+RETURNS TABLE (http_status int, http_body text, replayed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_body text;
+    w webhook_endpoints;
+BEGIN
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'PATCH', p_path, p_key, p_hash) i;
+    IF FOUND THEN
+        RETURN; -- a replay
+    END IF;
+    UPDATE webhook_endpoints x SET
+        url = CASE WHEN p_req ? 'url' THEN p_req->>'url' ELSE x.url END,
+        name = CASE WHEN p_req ? 'name' THEN p_req->>'name' ELSE x.name END,
+        events = CASE WHEN p_req ? 'events' THEN coalesce(p_events, '{*}') ELSE x.events END,
+        active = CASE WHEN p_req ? 'active' THEN (p_req->>'active')::boolean ELSE x.active END,
+        disabled_reason = CASE WHEN (p_req->>'active')::boolean THEN NULL ELSE x.disabled_reason END
+     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL
+    RETURNING * INTO w;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No webhook endpoint with this id.');
+    END IF;
+    v_body := voepy_webhook_json(w)::text;
+    PERFORM idem_finish(p_tenant, 'PATCH', p_path, p_key, 200, v_body);
+    RETURN QUERY SELECT 200, v_body, false;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Recordings
+
+-- Deleting a recording (DELETE /v1/recordings/{id}) is a soft delete: deleted_at is set
+-- and the API no longer shows it (404). The gateway does not own the recordings storage
+-- in production, so it does not remove the file itself: the same transaction emits
+-- recording.deleted, on which the media service (media-fork, issue 5) removes the stored
+-- file (it reads storage_key from the row: the event carries no storage path, since
+-- events also reach customers' webhooks) and then sets storage_deleted_at. Rows with
+-- deleted_at set and storage_deleted_at NULL are files still to remove (a sweep can find
+-- them through recordings_files_to_remove if an event was lost).
+ALTER TABLE recordings ADD COLUMN storage_deleted_at timestamptz;
+CREATE INDEX recordings_tenant_recent ON recordings (tenant_id, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
+CREATE INDEX recordings_files_to_remove ON recordings (deleted_at)
+    WHERE deleted_at IS NOT NULL AND storage_deleted_at IS NULL;
+
+-- The Recording resource. download_url is the API path that serves the file (fetched with
+-- the same API key), present only while the recording is available and not deleted.
+CREATE OR REPLACE FUNCTION voepy_recording_json(r recordings) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', r.id, 'call_id', r.call_id, 'channels', r.channels, 'format', r.format,
+        'duration_seconds', r.duration_seconds, 'size_bytes', r.size_bytes,
+        'download_url', CASE WHEN r.status = 'available' AND r.deleted_at IS NULL
+                             THEN '/v1/recordings/' || r.id || '/download' END,
+        'status', r.status, 'created_at', voepy_ts(r.created_at))
+$$;
+
+-- GET /v1/recordings[?call_id=]: the tenant's recordings that are not deleted, newest
+-- first, cursor pagination.
+CREATE FUNCTION api_recordings_list(p_tenant text, p_call text, p_cursor text, p_limit int)
+RETURNS TABLE (http_status int, http_body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cur record;
+BEGIN
+    SELECT * INTO cur FROM api_cursor_parse(p_cursor);
+    RETURN QUERY SELECT 200, api_page(ARRAY(
+        SELECT (r.created_at, r.id, voepy_recording_json(r))::api_page_row FROM recordings r
+         WHERE r.tenant_id = p_tenant AND r.deleted_at IS NULL
+           AND (p_call IS NULL OR r.call_id = p_call)
+           AND (cur.t IS NULL OR (r.created_at, r.id) < (cur.t, cur.id))
+         ORDER BY r.created_at DESC, r.id DESC
+         LIMIT p_limit + 1), p_limit);
+END $$;
+
+CREATE FUNCTION api_recording_get(p_tenant text, p_id text)
+RETURNS TABLE (http_status int, http_body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r recordings;
+BEGIN
+    SELECT * INTO r FROM recordings x
+     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
+    END IF;
+    RETURN QUERY SELECT 200, voepy_recording_json(r)::text;
+END $$;
+
+-- GET /v1/recordings/{id}/download: where the file is (the gateway reads it from
+-- VOEPY_RECORDINGS_DIR/storage_key). recording_not_ready unless available.
+CREATE FUNCTION api_recording_download(p_tenant text, p_id text)
+RETURNS TABLE (http_status int, http_body text, storage_key text, format text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r recordings;
+BEGIN
+    SELECT * INTO r FROM recordings x
+     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
+    END IF;
+    IF r.status <> 'available' THEN
+        PERFORM voepy_raise('recording_not_ready', NULL,
+                            'The recording is ' || r.status || ', not available.');
+    END IF;
+    RETURN QUERY SELECT 200, ''::text, r.storage_key, r.format;
+END $$;
+
+-- DELETE /v1/recordings/{id} (200, the recording as it was last shown, download_url null):
+-- soft delete plus recording.deleted (see above). A recording still being written is
+-- recording_not_ready: it can be deleted once it has an outcome.
+CREATE FUNCTION api_recording_delete(p_tenant text, p_id text, p_path text, p_key text,
+                                     p_hash text)
+RETURNS TABLE (http_status int, http_body text, replayed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_body text;
+    r recordings;
+BEGIN
+    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin(p_tenant, 'DELETE', p_path, p_key, p_hash) i;
+    IF FOUND THEN
+        RETURN; -- a replay
+    END IF;
+    SELECT * INTO r FROM recordings x
+     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
+    END IF;
+    IF r.status = 'recording' THEN
+        PERFORM voepy_raise('recording_not_ready', NULL,
+                            'The recording is still being written; delete it once it has ended.');
+    END IF;
+    UPDATE recordings x SET deleted_at = now() WHERE x.id = r.id RETURNING * INTO r;
+    PERFORM voepy_emit(p_tenant, r.call_id, 'recording.deleted',
+                       json_build_object('recording_id', r.id, 'call_id', r.call_id,
+                                         'format', r.format, 'channels', r.channels,
+                                         'deleted_at', voepy_ts(r.deleted_at)));
+    v_body := voepy_recording_json(r)::text;
+    PERFORM idem_finish(p_tenant, 'DELETE', p_path, p_key, 200, v_body);
+    RETURN QUERY SELECT 200, v_body, false;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Billing reads
+
+-- GET /v1/billing/balance: available = balance + credit limit (what api_call_create
+-- checks: new calls need it above 0).
+CREATE FUNCTION api_billing_balance(p_tenant text)
+RETURNS TABLE (http_status int, http_body text)
+LANGUAGE sql STABLE AS $$
+    SELECT 200, json_build_object(
+               'balance_cents', b.balance, 'credit_limit_cents', t.credit_limit_cents,
+               'available_cents', b.balance + t.credit_limit_cents, 'currency', 'USD')::text
+      FROM tenants t
+     CROSS JOIN LATERAL (SELECT coalesce((SELECT a.balance_cents FROM ledger_accounts a
+                                           WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
+                                         0) AS balance) b
+     WHERE t.id = p_tenant
+$$;
+
+CREATE INDEX ledger_entries_account_recent ON ledger_entries (account_id, id DESC);
+
+-- A LedgerEntry: one entry on the tenant's balance account with its transaction.
+-- id is the entry's number as a string; amount_cents > 0 raises the balance (credits),
+-- < 0 lowers it (call charges).
+CREATE FUNCTION api_ledger_entry_json(e ledger_entries, x ledger_transactions) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', e.id::text, 'transaction_id', x.id, 'kind', x.kind, 'ref_type', x.ref_type,
+        'ref_id', x.ref_id, 'amount_cents', e.amount_cents, 'description', x.description,
+        'created_at', voepy_ts(e.created_at))
+$$;
+
+-- Ledger entry ids are numbers, not voepy ids, so their cursors (made by api_page from
+-- "<epoch us>|<entry id>") are read here; the entry id alone is the position.
+CREATE FUNCTION api_ledger_cursor_parse(p_cursor text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s text;
+    raw text;
+BEGIN
+    IF p_cursor IS NULL THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        s := translate(p_cursor, '-_', '+/');
+        s := s || repeat('=', (4 - length(s) % 4) % 4);
+        raw := convert_from(decode(s, 'base64'), 'UTF8');
+    EXCEPTION WHEN others THEN
+        raw := NULL;
+    END;
+    IF raw IS NULL OR raw !~ '^[0-9]{1,18}\|[0-9]{1,18}$' THEN
+        PERFORM voepy_raise('invalid_parameter', 'cursor',
+                            'cursor must be a next_cursor value returned by this list.');
+    END IF;
+    RETURN split_part(raw, '|', 2)::bigint;
+END $$;
+
+-- GET /v1/billing/ledger_entries[?kind=]: newest first (by entry number, the order they
+-- were written), cursor pagination.
+CREATE FUNCTION api_ledger_entries_list(p_tenant text, p_kind text, p_cursor text, p_limit int)
+RETURNS TABLE (http_status int, http_body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_after bigint := api_ledger_cursor_parse(p_cursor);
+BEGIN
+    RETURN QUERY SELECT 200, api_page(ARRAY(
+        SELECT (e.created_at, e.id::text, api_ledger_entry_json(e, x))::api_page_row
+          FROM ledger_accounts a
+          JOIN ledger_entries e ON e.account_id = a.id
+          JOIN ledger_transactions x ON x.id = e.txn_id
+         WHERE a.tenant_id = p_tenant AND a.kind = 'tenant_balance'
+           AND (p_kind IS NULL OR x.kind = p_kind)
+           AND (v_after IS NULL OR e.id < v_after)
+         ORDER BY e.id DESC
+         LIMIT p_limit + 1), p_limit);
+END $$;
