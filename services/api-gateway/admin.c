@@ -36,6 +36,8 @@ static const struct jfield patch_fields[] = {
     {.name = "credit_limit_cents", .type = JF_INT, .max = CREDIT_MAX},
     {.name = "allow_caller_id_forwarding", .type = JF_BOOL},
     {.name = "status", .type = JF_ENUM, .choices = tenant_status_choices},
+    {.name = "api_requests_per_second", .type = JF_INT, .min = 1, .max = 100000},
+    {.name = "calls_per_minute", .type = JF_INT, .min = 1, .max = 100000},
 };
 
 static const struct jfield credit_fields[] = {

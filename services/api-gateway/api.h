@@ -31,6 +31,7 @@
 struct http_request;
 struct outbox;
 struct redis;
+struct authcache;
 
 /* The gateway: long-lived, owned by main.c. */
 struct api {
@@ -41,6 +42,8 @@ struct api {
     uint8_t admin_token_hash[CRYPTO_SHA256_LEN]; /* compared in constant time */
     bool allow_private_urls;                     /* VOEPY_URL_ALLOW_PRIVATE */
     const char *recordings_dir;                  /* VOEPY_RECORDINGS_DIR (recordings.c) */
+    /* Key lookups (auth.c, authcache.h); NULL when VOEPY_API_AUTH_CACHE_MS=0. */
+    struct authcache *auth_cache;
 };
 
 /* One request, from dispatch to reply. */
@@ -57,6 +60,12 @@ struct api_req {
     uint64_t start_ns;
     void (*auth_next)(struct api_req *r); /* where auth_request() continues */
     void *data;                           /* the handler's own state, in the arena */
+    /* Also set by auth for tenant routes (NULL / 0 otherwise): the calling key's id, its
+     * scopes (space-separated, apikey.h) and the tenant's rate limits (ratelimit.c). */
+    const char *key_id;
+    const char *scopes;
+    long rate_api_per_sec;
+    long rate_calls_per_min;
 };
 
 /* ---- dispatch.c ---- */
@@ -71,6 +80,23 @@ void auth_admin_init(struct api *api, const char *admin_token);
  * for a suspended tenant, 503 when the database is away) and next is not called.
  */
 void auth_request(struct api_req *r, void (*next)(struct api_req *r));
+/*
+ * The cache of key lookups (authcache.h): ttl_ms from VOEPY_API_AUTH_CACHE_MS, 0 = none.
+ * auth_cache_free after the loop ended. auth_forget_key: this process revoked or rotated
+ * key_id, so its cached lookup must go (other processes see it within ttl_ms).
+ */
+void auth_cache_init(struct api *api, long ttl_ms);
+void auth_cache_free(struct api *api);
+void auth_forget_key(struct api *api, const char *key_id);
+
+/* ---- ratelimit.c ---- */
+/*
+ * Count r against its tenant's API requests per second (auth.c calls it for every
+ * authenticated tenant request) or calls per minute (calls_create, once the body is
+ * valid); then next(r), or r is answered 429 with Retry-After. Fails open without Redis.
+ */
+void ratelimit_request(struct api_req *r, void (*next)(struct api_req *r));
+void ratelimit_calls(struct api_req *r, void (*next)(struct api_req *r));
 
 /* ---- input.c ---- */
 /* Path parameter i of the route ("{id}"). */

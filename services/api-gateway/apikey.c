@@ -7,6 +7,23 @@
 
 #include "voepy/crypto.h"
 
+/* Every scope a key may carry (docs/api.md describes them). */
+static const char *const known_scopes[] = {
+    "*",
+    "calls:read",
+    "calls:write",
+    "numbers:read",
+    "numbers:write",
+    "recordings:read",
+    "recordings:write",
+    "webhooks:read",
+    "webhooks:write",
+    "billing:read",
+    "keys:read",
+    "keys:write",
+    NULL,
+};
+
 static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 uint32_t apikey_crc32(const void *data, size_t n)
@@ -59,4 +76,44 @@ bool apikey_well_formed(const char *s)
 void apikey_hash(const char *key, char *out)
 {
     crypto_sha256_hex(key, strlen(key), out);
+}
+
+bool apikey_scope_known(const char *s)
+{
+    for (const char *const *k = known_scopes; s && *k; k++)
+        if (strcmp(*k, s) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the one held scope tok (len bytes, not terminated) grants want. */
+static bool one_holds(const char *tok, size_t len, const char *want)
+{
+    if (len == 1 && tok[0] == '*')
+        return true;
+    size_t wlen = strlen(want);
+    if (len == wlen && memcmp(tok, want, len) == 0)
+        return true;
+    /* "x:write" holds "x:read": same resource, then the verbs. */
+    const char *colon = strchr(want, ':');
+    if (!colon || strcmp(colon, ":read") != 0)
+        return false;
+    size_t res = (size_t)(colon - want);
+    return len == res + 6 && memcmp(tok, want, res) == 0 && memcmp(tok + res, ":write", 6) == 0;
+}
+
+bool apikey_scope_held(const char *held, const char *want)
+{
+    if (!held || !want || !*want)
+        return false;
+    const char *p = held;
+    while (*p) {
+        size_t len = strcspn(p, " ");
+        if (len && one_holds(p, len, want))
+            return true;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
 }

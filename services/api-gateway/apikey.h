@@ -40,4 +40,17 @@ uint32_t apikey_crc32(const void *data, size_t n);
 /* The stored form: lowercase hex SHA-256 of the key (out: CRYPTO_SHA256_HEX_LEN bytes). */
 void apikey_hash(const char *key, char *out);
 
+/*
+ * Scopes. A key holds a list of scopes, kept here as one string of names separated by
+ * single spaces ("calls:write numbers:read"). "*" holds every scope, a scope holds itself,
+ * and "x:write" also holds "x:read". api_scope_held() in proto/sql/0011_api_keys.sql is
+ * the same rule in SQL.
+ */
+#define APIKEY_SCOPES_MAX 256 /* longest scope list (every known scope fits) */
+
+/* True when s names a scope a key may be given ("*" included). */
+bool apikey_scope_known(const char *s);
+/* True when the space-separated list held grants want. NULL held holds nothing. */
+bool apikey_scope_held(const char *held, const char *want);
+
 #endif

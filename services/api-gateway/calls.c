@@ -104,6 +104,15 @@ static void create_cb(int status, const struct pg_result *res, void *arg)
     send_then_answer(r, res, "voepy:dial", msg);
 }
 
+/* A valid request within the tenant's calls-per-minute limit (ratelimit.c). */
+static void create_query(struct api_req *r)
+{
+    const char *params[5] = {r->tenant_id, input_body_text(r)};
+    input_idem_params(r, params + 2);
+    reply_query(r, "SELECT * FROM api_call_create($1, $2::jsonb, $3, $4, $5)", 5, params,
+                create_cb);
+}
+
 void calls_create(struct api_req *r)
 {
     if (input_body(r, create_fields, sizeof(create_fields) / sizeof(create_fields[0]), false))
@@ -111,10 +120,7 @@ void calls_create(struct api_req *r)
     const char *audio = vjson_str(r->body, "audio_url");
     if (audio && input_url_check(r, "audio_url", audio))
         return;
-    const char *params[5] = {r->tenant_id, input_body_text(r)};
-    input_idem_params(r, params + 2);
-    reply_query(r, "SELECT * FROM api_call_create($1, $2::jsonb, $3, $4, $5)", 5, params,
-                create_cb);
+    ratelimit_calls(r, create_query);
 }
 
 void calls_get(struct api_req *r)

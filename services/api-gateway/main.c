@@ -30,6 +30,7 @@ struct gw_config {
     char *admin_token;
     long max_body;
     bool allow_private_urls;
+    long auth_cache_ms;
     char *recordings_dir;
 };
 
@@ -45,6 +46,9 @@ static const struct config_var vars[] = {
                "largest request body in bytes (larger: 413)"),
     CONFIG_BOOL(struct gw_config, allow_private_urls, "VOEPY_URL_ALLOW_PRIVATE", "false",
                 "accept customer URLs on loopback and private addresses (development)"),
+    CONFIG_INT(struct gw_config, auth_cache_ms, "VOEPY_API_AUTH_CACHE_MS", "1000", 0, 60000,
+               "keep API key lookups this long in each process (0 = look up every request); "
+               "a revoked key keeps working elsewhere for at most this long"),
     CONFIG_STR(struct gw_config, recordings_dir, "VOEPY_RECORDINGS_DIR",
                "/var/lib/voepy/recordings", 0,
                "directory the recording files are served from (storage_key is relative to it)"),
@@ -97,6 +101,7 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
     gw->api.allow_private_urls = cfg->allow_private_urls;
     gw->api.recordings_dir = cfg->recordings_dir;
     auth_admin_init(&gw->api, cfg->admin_token);
+    auth_cache_init(&gw->api, cfg->auth_cache_ms);
     struct outbox_opts oo = {.partitions = (unsigned)cfg->common.event_partitions};
     int err = outbox_create(&gw->outbox, gw->svc.loop, gw->svc.pg, gw->svc.redis, &oo);
     if (err)
@@ -141,6 +146,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         lifecycle_shutdown(gw.svc.lc, false);
     int exit_code = service_run(&gw.svc);
+    auth_cache_free(&gw.api);
     config_free(&cfg, vars, NVARS);
     return rc != 0 ? rc : exit_code;
 }
