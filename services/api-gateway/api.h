@@ -28,6 +28,7 @@
 #include "voepy/json.h"
 #include "voepy/pg.h"
 
+struct ccnodes;
 struct http_request;
 struct outbox;
 struct redis;
@@ -41,6 +42,7 @@ struct api {
     struct outbox *outbox;
     uint8_t admin_token_hash[CRYPTO_SHA256_LEN]; /* compared in constant time */
     bool allow_private_urls;                     /* VOEPY_URL_ALLOW_PRIVATE */
+    struct ccnodes *ccnodes;                     /* call-control nodes and their verbs */
     const char *recordings_dir;                  /* VOEPY_RECORDINGS_DIR (recordings.c) */
     /* Key lookups (auth.c, authcache.h); NULL when VOEPY_API_AUTH_CACHE_MS=0. */
     struct authcache *auth_cache;
@@ -164,6 +166,28 @@ struct sweep;
 /* Start forgetting expired idempotent answers every minute (sweep_stop before pg closes). */
 struct sweep *sweep_start(uv_loop_t *loop, struct pg_pool *pg);
 void sweep_stop(struct sweep *s);
+
+/* ---- command.c ---- */
+/*
+ * For a handler's pg callback after its SQL committed: keep the row's http_status and
+ * http_body, XADD msg (consumed) to stream, and answer once Redis confirmed or refused it.
+ */
+void command_send_then_answer(struct api_req *r, const struct pg_result *res, const char *stream,
+                              json_t *msg);
+
+/* ---- ccnodes.c: the alive call-control nodes and the verbs each carries out ---- */
+/*
+ * Start refreshing from the node registry (Redis, every CCNODES_REFRESH_MS) on loop; the
+ * redis connection is borrowed and must outlive the cache (close it first).
+ */
+int ccnodes_create(struct ccnodes **cp, uv_loop_t *loop, struct redis *redis);
+/*
+ * The alive nodes that advertise verb, as a PostgreSQL text[] literal in r's arena ("{}"
+ * when none, or when the cache could not be refreshed for longer than a node lives).
+ */
+const char *ccnodes_with_verb(struct ccnodes *c, struct api_req *r, const char *verb);
+/* Stop refreshing and free once no reply is outstanding. c may be NULL. */
+void ccnodes_close(struct ccnodes *c);
 
 /* ---- handlers: admin.c, admin_catalog.c, keys.c, numbers.c, calls.c, actions.c,
  *      recordings.c, webhooks.c, billing.c, openapi.c ---- */

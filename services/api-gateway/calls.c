@@ -16,15 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "voepy/http_server.h"
 #include "voepy/log.h"
 #include "voepy/outbox.h"
-#include "voepy/rstream.h"
 #include "voepy/vtime.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT     200
-#define STREAM_MAXLEN      100000
 
 static const char *const record_choices[] = {"off", "on_answer", "on_ringing", "on_demand", NULL};
 static const char *const channels_choices[] = {"single", "dual", NULL};
@@ -53,41 +50,6 @@ static const struct jfield create_fields[] = {
     {.name = "caller_id_forwarding", .type = JF_BOOL, .flags = JF_NULLABLE},
 };
 
-/* The committed answer, kept while the stream command is on its way. */
-struct pending_answer {
-    int status;
-    const char *body;
-};
-
-static void command_added_cb(int status, const char *entry_id, void *arg)
-{
-    struct api_req *r = arg;
-    struct pending_answer *a = r->data;
-    if (status != 0)
-        log_warn("api.command_lost",
-                 "%s %s: XADD failed (%s); the call is recorded and will "
-                 "be picked up by the sweep",
-                 r->method, r->path, vp_err_message(status));
-    reply_send(r, a->status, a->body, strlen(a->body));
-}
-
-/* Keep the row's answer, send msg on stream, answer when Redis confirmed (or refused). */
-static void send_then_answer(struct api_req *r, const struct pg_result *res, const char *stream,
-                             json_t *msg)
-{
-    struct pending_answer *a = http_request_alloc(r->http, sizeof(*a));
-    a->status = atoi(pg_get(res, 0, "http_status"));
-    a->body = http_request_strdup(r->http, pg_get(res, 0, "http_body"));
-    r->data = a;
-    char *text = vjson_dump(msg);
-    json_decref(msg);
-    int err =
-        rstream_add(r->api->redis, stream, text, strlen(text), STREAM_MAXLEN, command_added_cb, r);
-    free(text);
-    if (err)
-        command_added_cb(err, NULL, r);
-}
-
 static void create_cb(int status, const struct pg_result *res, void *arg)
 {
     struct api_req *r = arg;
@@ -101,7 +63,7 @@ static void create_cb(int status, const struct pg_result *res, void *arg)
         outbox_kick(r->api->outbox);
     json_t *msg = json_pack("{s:s, s:s, s:s}", "op", "dial", "call_id", pg_get(res, 0, "call_id"),
                             "tenant_id", r->tenant_id);
-    send_then_answer(r, res, "voepy:dial", msg);
+    command_send_then_answer(r, res, "voepy:dial", msg);
 }
 
 /* A valid request within the tenant's calls-per-minute limit (ratelimit.c). */
@@ -193,7 +155,7 @@ static void hangup_cb(int status, const struct pg_result *res, void *arg)
     }
     json_t *msg = json_pack("{s:s, s:s, s:s, s:s}", "op", "hangup", "call_id", input_param(r, 0),
                             "tenant_id", r->tenant_id, "initiator", "api");
-    send_then_answer(r, res, input_printf(r, "voepy:cc:%s", node), msg);
+    command_send_then_answer(r, res, input_printf(r, "voepy:cc:%s", node), msg);
 }
 
 void calls_hangup(struct api_req *r)

@@ -88,6 +88,8 @@ static void stop_hook(void *arg)
     if (gw->outbox)
         outbox_close(gw->outbox, NULL, NULL);
     sweep_stop(gw->sweep);
+    ccnodes_close(gw->api.ccnodes);
+    gw->api.ccnodes = NULL;
     gw->http = NULL;
     gw->outbox = NULL;
     gw->sweep = NULL;
@@ -118,6 +120,7 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
                   vp_err_message(err));
         return err;
     }
+    ccnodes_create(&gw->api.ccnodes, gw->svc.loop, gw->svc.redis);
     lifecycle_add(gw->svc.lc,
                   &(struct lifecycle_hooks){.drain = drain_hook, .stop = stop_hook, .arg = gw});
     log_info("api.listening", "public API on http://%s:%d", cfg->api_host,

@@ -66,7 +66,8 @@ static int start_registry(struct cc *cc)
     int err = outbox_create(&cc->outbox, cc->loop, cc->pg, cc->redis, &oo);
     if (err)
         return err;
-    const char *info[] = {"sip", cc->sip_addr, "inbox", cc->inbox_stream, NULL};
+    const char *info[] = {"sip",   cc->sip_addr, "inbox", cc->inbox_stream,
+                          "verbs", INBOX_VERBS,  NULL};
     struct nodes_opts no = {.service = "call-control", .node_id = cc->node_id, .info = info};
     err = nodes_create(&cc->nodes, cc->loop, cc->redis, &no);
     if (err)

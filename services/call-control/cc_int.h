@@ -50,6 +50,12 @@ void dial_drain(struct dial *d); /* no new claims */
 void dial_close(struct dial *d);
 
 /* inbox.c: voepy:cc:{node}, commands and media replies. */
+/*
+ * The call action verbs the inbox carries out, advertised in the node registry (key
+ * "verbs", comma-separated): the api-gateway forwards only these to this node and
+ * answers 501 for the others. Add a verb here when its op is handled in inbox.c.
+ */
+#define INBOX_VERBS "hangup"
 int inbox_create(struct inbox **ip, struct cc *cc);
 void inbox_close(struct inbox *in);
 /*

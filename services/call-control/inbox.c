@@ -17,6 +17,7 @@
 #include "voepy/id.h"
 #include "voepy/json.h"
 #include "voepy/log.h"
+#include "voepy/pg.h"
 #include "voepy/rstream.h"
 #include "voepy/service.h"
 
@@ -104,6 +105,51 @@ static void on_hangup(struct cc *cc, const json_t *m)
         note_early_hangup(cc, call_id, initiator);
 }
 
+/* An action this node could not carry out: its entry is acked once the failure is recorded. */
+struct action_failure {
+    struct rstream_consumer *consumer;
+    struct rstream_msg *msg;
+};
+
+static void action_failed_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct action_failure *f = arg;
+    (void)res;
+    if (status)
+        log_warn("inbox.action_failure_lost",
+                 "inbox entry %s: the failed action is not recorded: %s", f->msg->id,
+                 vp_err_message(status));
+    rstream_ack(f->consumer, f->msg);
+    free(f);
+}
+
+/*
+ * An op this node does not carry out (the gateway sends only advertised verbs, see
+ * INBOX_VERBS; an older or newer gateway may not). A command with an action_id marks that
+ * call_actions row failed (cc_action_failed, proto/sql/0012_api_actions.sql) instead of
+ * leaving it requested forever. Returns true when the ack is left to the database's answer.
+ */
+static bool unknown_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                       const json_t *m, const char *op)
+{
+    const char *action = vjson_str(m, "action_id"), *call = vjson_str(m, "call_id");
+    bool has_action = action && id_valid(action, "act") && call && id_valid(call, "call");
+    vlog_kv(VLOG_WARN, "inbox.unknown_op", "an op this node does not carry out", "entry", msg->id,
+            "op", op, "action_id", has_action ? action : NULL, NULL);
+    if (!has_action)
+        return false;
+    char error[256];
+    snprintf(error, sizeof(error), "%.64s is not carried out by node %.128s", op, cc->node_id);
+    const char *params[] = {action, call, error};
+    struct action_failure *f = VP_NEW(f);
+    f->consumer = consumer;
+    f->msg = msg;
+    if (pg_exec(cc->pg, "SELECT cc_action_failed($1, $2, $3)", 3, params, action_failed_cb, f) == 0)
+        return true;
+    free(f);
+    return false;
+}
+
 static void inbox_msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, void *arg)
 {
     struct inbox *in = arg;
@@ -118,8 +164,10 @@ static void inbox_msg_cb(struct rstream_consumer *consumer, struct rstream_msg *
         on_hangup(in->cc, m);
     else if (strncmp(op, "media.", 6) == 0)
         call_media_reply(in->cc, m);
-    else
-        log_warn("inbox.unknown_op", "ignored inbox entry %s: unknown op %s", msg->id, op);
+    else if (unknown_op(in->cc, consumer, msg, m, op)) {
+        json_decref(m);
+        return; /* acked by action_failed_cb */
+    }
     json_decref(m);
     rstream_ack(consumer, msg);
 }
