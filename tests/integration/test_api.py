@@ -136,9 +136,12 @@ class Api(unittest.TestCase):
                           "unauthorized")
         st, _, raw, headers = self.api("GET", "/v1/calls", key=key)
         self.assertEqual(st, 200, raw)
-        # Revoked keys stop working at once.
+        # A key revoked behind the gateway's back (here in SQL) stops working once the
+        # gateway's auth cache forgets it: VOEPY_API_AUTH_CACHE_MS, 1 s by default.
         self.p.sql("UPDATE api_keys SET revoked_at = now() WHERE key_hash = '%s'"
                    % hashlib.sha256(key.encode()).hexdigest())
+        wait_until(lambda: self.api("GET", "/v1/calls", key=key)[0] == 401, 2.5,
+                   what="the revoked key refused")
         self.assert_error(self.api("GET", "/v1/calls", key=key), 401, "unauthorized")
 
     def test_auth_admin_token(self):
