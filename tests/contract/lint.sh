@@ -15,7 +15,7 @@ command -v npm >/dev/null || { echo "lint.sh: npm is missing (deploy/local/deps.
 stamp="$here/node_modules/.voepy-lock.sha256"
 want="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
 if [ ! -x "$here/node_modules/.bin/redocly" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error --cache "$here/node_modules/.npm-cache" >&2)
+    (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$here/node_modules/.npm-cache" >&2)
     echo "$want" > "$stamp"
 fi
 
