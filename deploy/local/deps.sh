@@ -8,7 +8,11 @@ packages=(
     libuv1-dev node-llhttp libhiredis-dev libpq-dev libsodium-dev libjansson-dev
     libcurl4-openssl-dev libosip2-dev libcmocka-dev
     postgresql postgresql-client redis-server redis-tools sip-tester curl
+    python3-yaml python3-jsonschema  # tests/integration/contract.py checks answers against proto/openapi.yaml
 )
+# npm for tests/contract/lint.sh, unless a Node.js with npm is there already (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package).
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -30,6 +30,8 @@ import threading
 import time
 import urllib.parse
 
+from contract import contract as api_contract
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LIB_SH = os.path.join(ROOT, "deploy", "local", "lib.sh")
 SIP_DIR = os.path.join(ROOT, "tests", "integration", "sip")
@@ -415,8 +417,12 @@ class Platform:
             rows.append([None if c == "" else c for c in line.split("\x1f")])
         return rows
 
-    def api(self, method, path, body=None, key=None, headers=None, raw=None):
-        """Call the public API; returns (status, parsed JSON or None, raw bytes, headers)."""
+    def api(self, method, path, body=None, key=None, headers=None, raw=None, contract=True):
+        """Call the public API; returns (status, parsed JSON or None, raw bytes, headers).
+        Every answer is checked against proto/openapi.yaml (tests/integration/contract.py);
+        contract=False skips that, for raw (malformed) requests only."""
+        if not contract and raw is None:
+            raise ValueError("contract=False is only for raw (malformed) requests")
         h = dict(headers or {})
         if key:
             h["Authorization"] = "Bearer %s" % key
@@ -425,14 +431,17 @@ class Platform:
             data = json.dumps(body).encode()
             h.setdefault("Content-Type", "application/json")
         status, rheaders, rbody = http_request("127.0.0.1", self.api_port, method, path, data, h)
+        if contract:
+            api_contract().check(method, path, status, rheaders, rbody)
         try:
             parsed = json.loads(rbody) if rbody else None
         except ValueError:
             parsed = None
         return status, parsed, rbody, rheaders
 
-    def admin(self, method, path, body=None, headers=None):
-        return self.api(method, path, body, key=self.admin_token, headers=headers)
+    def admin(self, method, path, body=None, headers=None, raw=None, contract=True):
+        return self.api(method, path, body, key=self.admin_token, headers=headers, raw=raw,
+                        contract=contract)
 
     def receiver(self, respond=None):
         r = WebhookReceiver(respond)
