@@ -671,8 +671,8 @@ class Api(unittest.TestCase):
         self.p.sql("UPDATE calls SET status = 'ended', ended_at = now(), end_reason = 'completed'"
                    " WHERE id = '%s'" % call["id"])
         self.assert_error(self.api("POST", path, {}, key=key), 409, "call_already_ended")
-        # Other verbs are not here yet; GET on an action is the wrong method.
-        self.assert_error(self.api("POST", "/v1/calls/%s/actions/transfer" % call["id"], {}, key=key),
+        # An unknown verb is no path; GET on an action is the wrong method.
+        self.assert_error(self.api("POST", "/v1/calls/%s/actions/teleport" % call["id"], {}, key=key),
                           404, "not_found")
         st, _, raw, headers = self.api("GET", path, key=key)
         self.assertEqual((st, headers.get("allow")), (405, "POST"), raw)
