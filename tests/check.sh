@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything `make check` runs, in order, failing fast:
-#  1. install missing packages; 2. clang-format check; 3. plain build + unit tests;
-#  4. integration tests; 5. the same unit and integration tests under ASan+UBSan.
+#  1. install missing packages; 2. clang-format check; 3. lint of the API contract;
+#  4. plain build + unit tests; 5. integration tests (every response checked against the
+#  contract); 6. the same unit and integration tests under ASan+UBSan; 7. a bounded
+#  libFuzzer run of the request and body decoders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -13,6 +15,9 @@ deploy/local/deps.sh
 
 step "format"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+step "contract lint (proto/openapi.yaml)"
+tests/contract/lint.sh
 
 step "build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
