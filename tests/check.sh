@@ -34,4 +34,7 @@ for b in build build-asan; do
     VOEPY_BUILD_DIR=$b tests/integration/run.sh
 done
 
+step "fuzzing (bounded, clang + libFuzzer)"
+tests/fuzz/run-bounded.sh .
+
 step "all green in $(( $(date +%s) - start )) s"

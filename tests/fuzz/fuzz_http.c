@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,7 +70,7 @@ static void client_cb(uv_poll_t *p, int status, int events)
         ssize_t w = write(c->fd, c->data + c->off, c->size - c->off);
         if (w > 0)
             c->off += (size_t)w;
-        else if (w < 0 && errno != EAGAIN)
+        else if (w < 0 && errno != EAGAIN && errno != EINTR)
             c->off = c->size;
         if (c->off == c->size) {
             shutdown(c->fd, SHUT_WR);
@@ -79,9 +80,23 @@ static void client_cb(uv_poll_t *p, int status, int events)
     if (events & UV_READABLE) {
         char buf[8192];
         ssize_t r = read(c->fd, buf, sizeof(buf));
-        if (r == 0 || (r < 0 && errno != EAGAIN))
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
             c->done = true;
     }
+}
+
+/* Wait until the loopback connection is up (the server's loop is not running: the
+ * kernel completes the handshake from its backlog). */
+static void wait_connected(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    while (poll(&pfd, 1, -1) < 0)
+        if (errno != EINTR)
+            abort();
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -92,9 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(http_server_port(srv))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(c.fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-        abort();
+    /* Non-blocking connect, waited for with poll(): libFuzzer's SIGALRM (its -timeout
+     * check) may interrupt a blocking connect(), which must not count as a crash. */
     fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    if (connect(c.fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS &&
+        errno != EINTR)
+        abort();
+    wait_connected(c.fd);
     if (size == 0)
         shutdown(c.fd, SHUT_WR);
     uv_poll_init(&loop, &c.poll, c.fd);
