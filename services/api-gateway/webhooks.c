@@ -31,6 +31,7 @@ static const char *const event_types[] = {
     "call.amd_complete",
     "recording.completed",
     "recording.failed",
+    "recording.deleted",
     NULL,
 };
 
