@@ -23,8 +23,9 @@ static struct authcache_entry entry(const char *hash, const char *key_id)
 
 #define H1 "00000001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define H2 "00000002bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define H3 "00000011cccccccccccccccccccccccccccccccccccccccccccccccccccccccc" /* H1's slot in 16 \
-                                                                               */
+#define H3                                                                                \
+    "00000011cccccccccccccccccccccccccccccccccccccccccccccccccccccccc" /* H1's slot in 16 \
+                                                                        */
 
 static void test_hit_until_ttl(void **state)
 {
