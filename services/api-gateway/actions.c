@@ -50,7 +50,6 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "voepy/url_guard.h"
 #include "validate.h"
 
 #define N(a)         (sizeof(a) / sizeof((a)[0]))
@@ -183,20 +182,7 @@ static int check_http_url(struct api_req *r, const char *field)
 static int check_ws_url(struct api_req *r, const char *field)
 {
     const char *url = vjson_str(r->body, field);
-    if (!url)
-        return 0;
-    struct url_guard_opts opts = {.allow_private = r->api->allow_private_urls, .allow_ws = true};
-    struct url_target t;
-    if (url_guard_parse(url, &opts, &t) != 0 || strncmp(t.scheme, "ws", 2) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, field, "%s must be a ws:// or wss:// URL.",
-                          field);
-    enum url_addr_class cls;
-    if (url_guard_classify_ip(t.host, &cls) == 0 &&
-        url_guard_decide(cls, r->api->allow_private_urls) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, field,
-                          "%s points at a %s address, which is not allowed.", field,
-                          url_addr_class_name(cls));
-    return 0;
+    return url ? input_ws_url_check(r, field, url) : 0;
 }
 
 /* "sip:" or "sips:", an optional "user@", then host[:port] and optional ";params". */

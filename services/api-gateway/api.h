@@ -124,6 +124,8 @@ int input_query_e164(struct api_req *r, const char *name, const char **out);
  * service that connects.
  */
 int input_url_check(struct api_req *r, const char *field, const char *url);
+/* The same for a media stream URL: ws:// or wss:// only. */
+int input_ws_url_check(struct api_req *r, const char *field, const char *url);
 /* Fill params[0..2] with the request path, Idempotency-Key and request hash. */
 void input_idem_params(const struct api_req *r, const char **params);
 /* Read and check the Idempotency-Key header and compute the request hash. */

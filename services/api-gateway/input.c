@@ -121,12 +121,14 @@ int input_query_e164(struct api_req *r, const char *name, const char **out)
     return 0;
 }
 
-int input_url_check(struct api_req *r, const char *field, const char *url)
+/* The shared part of input_url_check and input_ws_url_check. */
+static int url_check(struct api_req *r, const char *field, const char *url, bool ws)
 {
-    struct url_guard_opts opts = {.allow_private = r->api->allow_private_urls};
+    struct url_guard_opts opts = {.allow_private = r->api->allow_private_urls, .allow_ws = ws};
     struct url_target t;
-    if (url_guard_parse(url, &opts, &t) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, field, "%s must be an http(s) URL.", field);
+    if (url_guard_parse(url, &opts, &t) != 0 || (ws && strncmp(t.scheme, "ws", 2) != 0))
+        return reply_fail(r, VP_E_INVALID_PARAMETER, field, "%s must be %s URL.", field,
+                          ws ? "a ws:// or wss://" : "an http(s)");
     enum url_addr_class cls;
     if (url_guard_classify_ip(t.host, &cls) == 0 &&
         url_guard_decide(cls, r->api->allow_private_urls) != 0)
@@ -134,6 +136,16 @@ int input_url_check(struct api_req *r, const char *field, const char *url)
                           "%s points at a %s address, which is not allowed.", field,
                           url_addr_class_name(cls));
     return 0;
+}
+
+int input_url_check(struct api_req *r, const char *field, const char *url)
+{
+    return url_check(r, field, url, false);
+}
+
+int input_ws_url_check(struct api_req *r, const char *field, const char *url)
+{
+    return url_check(r, field, url, true);
 }
 
 static bool idem_key_ok(const char *k)
