@@ -82,6 +82,9 @@ CREATE TABLE tenants (
     default_route_id           text REFERENCES routes(id),
     credit_limit_cents         bigint NOT NULL DEFAULT 0 CHECK (credit_limit_cents >= 0),
     allow_caller_id_forwarding boolean NOT NULL DEFAULT false,
+    -- rate limits (services/api-gateway/ratelimit.c), set through the operator API
+    api_requests_per_second    int NOT NULL DEFAULT 100 CHECK (api_requests_per_second BETWEEN 1 AND 100000),
+    calls_per_minute           int NOT NULL DEFAULT 60 CHECK (calls_per_minute BETWEEN 1 AND 100000),
     created_at                 timestamptz NOT NULL DEFAULT now()
 );
 
@@ -110,7 +113,17 @@ CREATE TABLE phone_numbers (
                  CHECK (status IN ('available', 'active', 'disabled')),
     purchased_at timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    CHECK ((status = 'active') = (tenant_id IS NOT NULL))
+    -- The owner's configuration (PATCH /v1/phone_numbers/{id}; cleared when the number
+    -- changes hands, 0013). relay_enabled forwards inbound calls to forward_to, an E.164
+    -- number or a sip:/sips: URI (checked in full by the gateway; the CHECK keeps its
+    -- shape), showing the original caller's ID ("caller") or this number's ("number").
+    name              text CHECK (length(name) BETWEEN 1 AND 64),
+    forward_to        text CHECK (forward_to ~ '^\+[1-9][0-9]{5,14}$'
+                                  OR (forward_to ~ '^sips?:' AND length(forward_to) <= 256)),
+    relay_enabled     boolean NOT NULL DEFAULT false,
+    forward_caller_id text NOT NULL DEFAULT 'caller' CHECK (forward_caller_id IN ('caller', 'number')),
+    CHECK ((status = 'active') = (tenant_id IS NOT NULL)),
+    CONSTRAINT phone_numbers_relay_needs_target CHECK (NOT relay_enabled OR forward_to IS NOT NULL)
 );
 CREATE INDEX phone_numbers_tenant ON phone_numbers (tenant_id, created_at, id) WHERE tenant_id IS NOT NULL;
 CREATE INDEX phone_numbers_available ON phone_numbers (country, phone_number) WHERE status = 'available';

@@ -12,12 +12,16 @@ LANGUAGE sql STABLE AS $$
         'rtp', json_build_object('packets_in', l.rtp_packets_in, 'packets_out', l.rtp_packets_out))
 $$;
 
+-- The Recording resource. download_url is the API path that serves the file (fetched with
+-- the same API key), present only while the recording is available and not deleted.
 CREATE FUNCTION voepy_recording_json(r recordings) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', r.id, 'call_id', r.call_id, 'channels', r.channels, 'format', r.format,
         'duration_seconds', r.duration_seconds, 'size_bytes', r.size_bytes,
-        'download_url', NULL::text, 'status', r.status, 'created_at', voepy_ts(r.created_at))
+        'download_url', CASE WHEN r.status = 'available' AND r.deleted_at IS NULL
+                             THEN '/v1/recordings/' || r.id || '/download' END,
+        'status', r.status, 'created_at', voepy_ts(r.created_at))
 $$;
 
 -- Whole seconds of answered time (the spec's duration_seconds), NULL until answered.
@@ -74,7 +78,9 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', n.id, 'phone_number', n.phone_number, 'country', n.country,
         'status', n.status, 'purchased_at', voepy_ts(n.purchased_at),
-        'created_at', voepy_ts(n.created_at))
+        'created_at', voepy_ts(n.created_at),
+        'forward_to', n.forward_to, 'relay_enabled', n.relay_enabled,
+        'forward_caller_id', n.forward_caller_id, 'name', n.name)
 $$;
 
 CREATE FUNCTION voepy_route_json(r routes) RETURNS json
@@ -92,6 +98,8 @@ LANGUAGE sql STABLE AS $$
         'allow_caller_id_forwarding', t.allow_caller_id_forwarding,
         'balance_cents', (SELECT a.balance_cents FROM ledger_accounts a
                            WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
+        'api_requests_per_second', t.api_requests_per_second,
+        'calls_per_minute', t.calls_per_minute,
         'created_at', voepy_ts(t.created_at))
 $$;
 

@@ -173,7 +173,13 @@ BEGIN
         allow_caller_id_forwarding = CASE WHEN p_req ? 'allow_caller_id_forwarding'
                                           THEN (p_req->>'allow_caller_id_forwarding')::boolean
                                           ELSE x.allow_caller_id_forwarding END,
-        status = CASE WHEN p_req ? 'status' THEN p_req->>'status' ELSE x.status END
+        status = CASE WHEN p_req ? 'status' THEN p_req->>'status' ELSE x.status END,
+        api_requests_per_second = CASE WHEN p_req ? 'api_requests_per_second'
+                                       THEN (p_req->>'api_requests_per_second')::int
+                                       ELSE x.api_requests_per_second END,
+        calls_per_minute = CASE WHEN p_req ? 'calls_per_minute'
+                                THEN (p_req->>'calls_per_minute')::int
+                                ELSE x.calls_per_minute END
      WHERE x.id = p_id
     RETURNING * INTO t;
     IF NOT FOUND THEN

@@ -8,33 +8,14 @@
 -- passes its SHA-256 and prefix, and puts the key into the first answer itself. The stored
 -- idempotent replay of a creation or rotation therefore carries "key": null.
 --
--- Changes to shared tables: api_keys gains expires_at and last_used_at; tenants gains
--- api_requests_per_second and calls_per_minute. voepy_tenant_json (0002) and
--- api_admin_tenant_update (0010) are replaced to show and set the two limits.
+-- Changes to shared tables: api_keys gains expires_at and last_used_at. The tenants'
+-- rate limits (api_requests_per_second, calls_per_minute) are columns of tenants (0001),
+-- shown by voepy_tenant_json (0002) and set by api_admin_tenant_update (0010).
 
 ALTER TABLE api_keys
     ADD COLUMN expires_at   timestamptz,
     ADD COLUMN last_used_at timestamptz;
 CREATE INDEX api_keys_tenant_created ON api_keys (tenant_id, created_at DESC, id DESC);
-
-ALTER TABLE tenants
-    ADD COLUMN api_requests_per_second int NOT NULL DEFAULT 100
-        CHECK (api_requests_per_second BETWEEN 1 AND 100000),
-    ADD COLUMN calls_per_minute int NOT NULL DEFAULT 60
-        CHECK (calls_per_minute BETWEEN 1 AND 100000);
-
-CREATE OR REPLACE FUNCTION voepy_tenant_json(t tenants) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', t.id, 'name', t.name, 'status', t.status, 'default_route_id', t.default_route_id,
-        'credit_limit_cents', t.credit_limit_cents,
-        'allow_caller_id_forwarding', t.allow_caller_id_forwarding,
-        'balance_cents', (SELECT a.balance_cents FROM ledger_accounts a
-                           WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
-        'api_requests_per_second', t.api_requests_per_second,
-        'calls_per_minute', t.calls_per_minute,
-        'created_at', voepy_ts(t.created_at))
-$$;
 
 -- An API key as the API shows it: never the hash (and the plaintext only in the answer
 -- that made it, added by the gateway).
@@ -256,48 +237,5 @@ BEGIN
     END IF;
     v_body := voepy_api_key_json(k)::text;
     PERFORM idem_finish(p_tenant, 'DELETE', p_path, p_key, 200, v_body);
-    RETURN QUERY SELECT 200, v_body, false;
-END $$;
-
--- ---------------------------------------------------------------------------------------
--- Operator API: the two rate limits join PATCH /admin/v1/tenants/{id} (else as in 0010).
-
-CREATE OR REPLACE FUNCTION api_admin_tenant_update(p_id text, p_req jsonb, p_path text,
-                                                   p_key text, p_hash text)
-RETURNS TABLE (http_status int, http_body text, replayed boolean)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_body text;
-    t tenants;
-BEGIN
-    RETURN QUERY SELECT i.status, i.body, true FROM idem_begin('admin', 'PATCH', p_path, p_key, p_hash) i;
-    IF FOUND THEN
-        RETURN; -- a replay
-    END IF;
-    PERFORM api_route_must_exist(p_req->>'default_route_id', 'default_route_id');
-    UPDATE tenants x SET
-        name = CASE WHEN p_req ? 'name' THEN p_req->>'name' ELSE x.name END,
-        default_route_id = CASE WHEN p_req ? 'default_route_id' THEN p_req->>'default_route_id'
-                                ELSE x.default_route_id END,
-        credit_limit_cents = CASE WHEN p_req ? 'credit_limit_cents'
-                                  THEN (p_req->>'credit_limit_cents')::bigint
-                                  ELSE x.credit_limit_cents END,
-        allow_caller_id_forwarding = CASE WHEN p_req ? 'allow_caller_id_forwarding'
-                                          THEN (p_req->>'allow_caller_id_forwarding')::boolean
-                                          ELSE x.allow_caller_id_forwarding END,
-        status = CASE WHEN p_req ? 'status' THEN p_req->>'status' ELSE x.status END,
-        api_requests_per_second = CASE WHEN p_req ? 'api_requests_per_second'
-                                       THEN (p_req->>'api_requests_per_second')::int
-                                       ELSE x.api_requests_per_second END,
-        calls_per_minute = CASE WHEN p_req ? 'calls_per_minute'
-                                THEN (p_req->>'calls_per_minute')::int
-                                ELSE x.calls_per_minute END
-     WHERE x.id = p_id
-    RETURNING * INTO t;
-    IF NOT FOUND THEN
-        PERFORM voepy_raise('not_found', NULL, 'No tenant with this id.');
-    END IF;
-    v_body := voepy_tenant_json(t)::text;
-    PERFORM idem_finish('admin', 'PATCH', p_path, p_key, 200, v_body);
     RETURN QUERY SELECT 200, v_body, false;
 END $$;

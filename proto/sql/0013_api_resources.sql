@@ -7,25 +7,12 @@
 -- the same transaction as the change; every query filters on p_tenant (another tenant's id
 -- is not_found and changes nothing).
 --
--- Shared tables extended here: phone_numbers (name, forward_to, relay_enabled,
--- forward_caller_id) and recordings (storage_deleted_at). Renderers replaced here:
--- voepy_number_json (the four number fields) and voepy_recording_json (download_url).
+-- Shared tables extended here: recordings (storage_deleted_at). A number's configuration
+-- (name, forward_to, relay_enabled, forward_caller_id) is in phone_numbers (0001) and its
+-- renderer (0002); this file keeps it with its owner (the trigger below).
 
 -- ---------------------------------------------------------------------------------------
 -- Phone number configuration
-
--- Where inbound calls to a number are forwarded when relay_enabled: an E.164 number or a
--- sip:/sips: URI (checked in full by the gateway; the CHECK keeps the column's shape).
--- forward_caller_id: the caller ID shown on the forwarded leg, the original caller's
--- ("caller") or this number ("number").
-ALTER TABLE phone_numbers
-    ADD COLUMN name text CHECK (length(name) BETWEEN 1 AND 64),
-    ADD COLUMN forward_to text
-        CHECK (forward_to ~ '^\+[1-9][0-9]{5,14}$' OR (forward_to ~ '^sips?:' AND length(forward_to) <= 256)),
-    ADD COLUMN relay_enabled boolean NOT NULL DEFAULT false,
-    ADD COLUMN forward_caller_id text NOT NULL DEFAULT 'caller'
-        CHECK (forward_caller_id IN ('caller', 'number')),
-    ADD CONSTRAINT phone_numbers_relay_needs_target CHECK (NOT relay_enabled OR forward_to IS NOT NULL);
 
 -- A number's configuration belongs to its owner: when the number changes hands (released
 -- to the inventory, bought by someone else) the configuration is cleared, so that a
@@ -44,17 +31,6 @@ BEGIN
 END $$;
 CREATE TRIGGER phone_numbers_owner_changed BEFORE UPDATE OF tenant_id ON phone_numbers
     FOR EACH ROW EXECUTE FUNCTION phone_numbers_owner_changed();
-
--- The PhoneNumber resource: the 0002 fields, then the configuration.
-CREATE OR REPLACE FUNCTION voepy_number_json(n phone_numbers) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', n.id, 'phone_number', n.phone_number, 'country', n.country,
-        'status', n.status, 'purchased_at', voepy_ts(n.purchased_at),
-        'created_at', voepy_ts(n.created_at),
-        'forward_to', n.forward_to, 'relay_enabled', n.relay_enabled,
-        'forward_caller_id', n.forward_caller_id, 'name', n.name)
-$$;
 
 -- PATCH /v1/phone_numbers/{id}: p_req is the validated body; only the members present
 -- change, and a null name or forward_to clears it. relay_enabled needs a forward_to in the
@@ -146,18 +122,6 @@ CREATE INDEX recordings_tenant_recent ON recordings (tenant_id, created_at DESC,
 CREATE INDEX recordings_files_to_remove ON recordings (deleted_at)
     WHERE deleted_at IS NOT NULL AND storage_deleted_at IS NULL;
 
--- The Recording resource. download_url is the API path that serves the file (fetched with
--- the same API key), present only while the recording is available and not deleted.
-CREATE OR REPLACE FUNCTION voepy_recording_json(r recordings) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', r.id, 'call_id', r.call_id, 'channels', r.channels, 'format', r.format,
-        'duration_seconds', r.duration_seconds, 'size_bytes', r.size_bytes,
-        'download_url', CASE WHEN r.status = 'available' AND r.deleted_at IS NULL
-                             THEN '/v1/recordings/' || r.id || '/download' END,
-        'status', r.status, 'created_at', voepy_ts(r.created_at))
-$$;
-
 -- GET /v1/recordings[?call_id=]: the tenant's recordings that are not deleted, newest
 -- first, cursor pagination.
 CREATE FUNCTION api_recordings_list(p_tenant text, p_call text, p_cursor text, p_limit int)
@@ -176,17 +140,33 @@ BEGIN
          LIMIT p_limit + 1), p_limit);
 END $$;
 
+-- The tenant's recording p_id that is not deleted (locked for update when p_lock), or
+-- not_found.
+CREATE FUNCTION api_recording_find(p_tenant text, p_id text, p_lock boolean)
+RETURNS recordings LANGUAGE plpgsql AS $$
+DECLARE
+    r recordings;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO r FROM recordings x
+         WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO r FROM recordings x
+         WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
+    END IF;
+    RETURN r;
+END $$;
+
 CREATE FUNCTION api_recording_get(p_tenant text, p_id text)
 RETURNS TABLE (http_status int, http_body text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r recordings;
 BEGIN
-    SELECT * INTO r FROM recordings x
-     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;
-    IF NOT FOUND THEN
-        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
-    END IF;
+    r := api_recording_find(p_tenant, p_id, false);
     RETURN QUERY SELECT 200, voepy_recording_json(r)::text;
 END $$;
 
@@ -198,11 +178,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r recordings;
 BEGIN
-    SELECT * INTO r FROM recordings x
-     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL;
-    IF NOT FOUND THEN
-        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
-    END IF;
+    r := api_recording_find(p_tenant, p_id, false);
     IF r.status <> 'available' THEN
         PERFORM voepy_raise('recording_not_ready', NULL,
                             'The recording is ' || r.status || ', not available.');
@@ -225,11 +201,7 @@ BEGIN
     IF FOUND THEN
         RETURN; -- a replay
     END IF;
-    SELECT * INTO r FROM recordings x
-     WHERE x.id = p_id AND x.tenant_id = p_tenant AND x.deleted_at IS NULL FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM voepy_raise('not_found', NULL, 'No recording with this id.');
-    END IF;
+    r := api_recording_find(p_tenant, p_id, true);
     IF r.status = 'recording' THEN
         PERFORM voepy_raise('recording_not_ready', NULL,
                             'The recording is still being written; delete it once it has ended.');
