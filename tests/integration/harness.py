@@ -474,6 +474,24 @@ class Platform:
         return wait_until(check, timeout, interval=0.1, what="call %s" % call_id)
 
 
+class ApiAssertions:
+    """Mixin for unittest.TestCase: the checks every API suite makes of an answer."""
+
+    def assert_error(self, resp, status, code, field=None, words=None):
+        """resp (from Platform.api) is the error envelope with status and code, a message,
+        and, when given, the field it names and words its message contains."""
+        st, body, raw, _ = resp
+        self.assertEqual(st, status, raw)
+        self.assertIsInstance(body, dict, raw)
+        self.assertEqual(set(body), {"error"}, raw)
+        self.assertEqual(body["error"]["code"], code, raw)
+        self.assertTrue(body["error"]["message"], raw)
+        if field is not None:
+            self.assertEqual(body["error"].get("field"), field, raw)
+        if words is not None:
+            self.assertIn(words, body["error"]["message"], raw)
+
+
 def http_request(host, port, method, path, body=None, headers=None, timeout=10):
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

@@ -20,7 +20,7 @@ import time
 import unittest
 import uuid
 
-from harness import Platform, http_request, wait_until
+from harness import ApiAssertions, Platform, http_request, wait_until
 
 MAX_BODY = 16384
 _numbers = itertools.count(1000)
@@ -37,7 +37,7 @@ def next_number(prefix="+1512555"):
     return "%s%04d" % (prefix, next(_numbers))
 
 
-class Api(unittest.TestCase):
+class Api(ApiAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.p = Platform(services=("api-gateway",), name="api",
@@ -55,16 +55,6 @@ class Api(unittest.TestCase):
 
     def admin(self, method, path, body=None, **kw):
         return self.p.admin(method, path, body, **kw)
-
-    def assert_error(self, resp, status, code, field=None):
-        st, body, raw, _ = resp
-        self.assertEqual(st, status, raw)
-        self.assertIsInstance(body, dict, raw)
-        self.assertEqual(set(body), {"error"}, raw)
-        self.assertEqual(body["error"]["code"], code, raw)
-        self.assertTrue(body["error"]["message"], raw)
-        if field is not None:
-            self.assertEqual(body["error"].get("field"), field, raw)
 
     def assert_page(self, resp, limit, ts_field):
         """A 200 list page: {"data", "next_cursor"} in that order, at most limit rows, and a

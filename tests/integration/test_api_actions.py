@@ -20,7 +20,7 @@ import time
 import unittest
 import uuid
 
-from harness import Platform, wait_until
+from harness import ApiAssertions, Platform, wait_until
 
 CC_NODE = "call-control-it"  # the harness's VOEPY_NODE_ID for call-control
 ALL_VERBS = ("answer", "reject", "transfer", "bridge", "refer", "play", "stop_playback", "speak",
@@ -179,7 +179,7 @@ BAD = [
 ]
 
 
-class ApiActions(unittest.TestCase):
+class ApiActions(ApiAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.p = Platform(services=("api-gateway", "call-control"), name="actions")
@@ -247,15 +247,6 @@ class ApiActions(unittest.TestCase):
         if verb == "bridge":
             body["leg_id"] = self.leg(self.call())
         return body
-
-    def assert_error(self, resp, status, code, field=None):
-        st, body, raw, _ = resp
-        self.assertEqual(st, status, raw)
-        self.assertEqual(set(body), {"error"}, raw)
-        self.assertEqual(body["error"]["code"], code, raw)
-        self.assertTrue(body["error"]["message"], raw)
-        if field is not None:
-            self.assertEqual(body["error"].get("field"), field, raw)
 
     # -- tests -----------------------------------------------------------------------------
     def test_registry_advertises_verbs(self):

@@ -14,7 +14,7 @@ import time
 import unittest
 import uuid
 
-from harness import Platform, http_request, sh_lib
+from harness import ApiAssertions, Platform, http_request, sh_lib
 
 _numbers = itertools.count(3000)
 KEY_FIELDS = ["id", "name", "prefix", "scopes", "created_at", "revoked_at", "expires_at",
@@ -30,7 +30,7 @@ def ordered_keys(raw):
     return [k for k, _ in json.loads(raw, object_pairs_hook=lambda kv: kv)]
 
 
-class ApiKeys(unittest.TestCase):
+class ApiKeys(ApiAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.p = Platform(services=("api-gateway",), name="keys")
@@ -47,18 +47,6 @@ class ApiKeys(unittest.TestCase):
 
     def admin(self, method, path, body=None, **kw):
         return self.p.admin(method, path, body, **kw)
-
-    def assert_error(self, resp, status, code, field=None, words=None):
-        st, body, raw, _ = resp
-        self.assertEqual(st, status, raw)
-        self.assertEqual(set(body), {"error"}, raw)
-        self.assertEqual(body["error"]["code"], code, raw)
-        self.assertTrue(body["error"]["message"], raw)
-        if field is not None:
-            self.assertEqual(body["error"].get("field"), field, raw)
-        if words is not None:
-            self.assertIn(words, body["error"]["message"], raw)
-        return body
 
     def new_tenant(self, credit=0, nnumbers=0):
         """A tenant (its first key holds "*"), with a default route, credit and numbers."""

@@ -16,7 +16,7 @@ import tempfile
 import unittest
 import uuid
 
-from harness import Platform
+from harness import ApiAssertions, Platform
 
 _numbers = itertools.count(1000)
 _ids = itertools.count(1)
@@ -43,7 +43,7 @@ def keys_in_order(raw):
     return [k for k, _ in json.loads(raw, object_pairs_hook=lambda kv: kv)]
 
 
-class ApiResources(unittest.TestCase):
+class ApiResources(ApiAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.rec_dir = tempfile.mkdtemp(prefix="voepy-it-recordings-")
@@ -57,14 +57,6 @@ class ApiResources(unittest.TestCase):
     # -- helpers ---------------------------------------------------------------------------
     def api(self, method, path, body=None, key=None, **kw):
         return self.p.api(method, path, body, key=key, **kw)
-
-    def assert_error(self, resp, status, code, field=None):
-        st, body, raw, _ = resp
-        self.assertEqual(st, status, raw)
-        self.assertEqual(set(body or {}), {"error"}, raw)
-        self.assertEqual(body["error"]["code"], code, raw)
-        if field is not None:
-            self.assertEqual(body["error"].get("field"), field, raw)
 
     def new_tenant(self, nnumbers=0):
         created = self.p.create_tenant("t-%s" % uuid.uuid4().hex[:8],
