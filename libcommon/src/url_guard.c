@@ -1,11 +1,16 @@
-#include "voepy/url_guard.h"
-#include "voepy/alloc.h"
+/*
+ * url_guard.c - classify addresses, parse and normalise customer URLs, and judge what
+ * can be judged without a resolver (url_guard_vet). The asynchronous check is in
+ * url_check.c, the operator's policy in url_policy.c.
+ */
+#include "url_internal.h"
+
 #include "voepy/err.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +45,22 @@ static const struct net_range v4_ranges[] = {
     {"240.0.0.0", 4, URL_ADDR_RESERVED},      /* future use and 255.255.255.255 */
 };
 
-/* IPv6 ranges checked in order after the special cases in classify_v6(). */
+/* IPv6 ranges checked in order (the first match wins) after :: and ::1. */
 static const struct net_range v6_ranges[] = {
-    {"::", 96, URL_ADDR_RESERVED},         /* deprecated IPv4-compatible addresses */
-    {"64:ff9b:1::", 48, URL_ADDR_PRIVATE}, /* local-use NAT64 */
-    {"100::", 64, URL_ADDR_RESERVED},      /* discard-only */
-    {"2001:db8::", 32, URL_ADDR_RESERVED}, /* documentation */
-    {"2001::", 23, URL_ADDR_RESERVED},     /* IETF protocol assignments, Teredo */
-    {"3fff::", 20, URL_ADDR_RESERVED},     /* documentation (RFC 9637) */
-    {"fc00::", 7, URL_ADDR_PRIVATE},       /* unique local */
-    {"fe80::", 10, URL_ADDR_LINK_LOCAL},   /* */
-    {"fec0::", 10, URL_ADDR_PRIVATE},      /* deprecated site-local */
-    {"ff00::", 8, URL_ADDR_MULTICAST},     /* */
+    {"::ffff:0:0", 96, URL_ADDR_EMBEDDED},  /* IPv4-mapped */
+    {"::", 96, URL_ADDR_EMBEDDED},          /* deprecated IPv4-compatible */
+    {"64:ff9b::", 96, URL_ADDR_EMBEDDED},   /* NAT64 well-known prefix */
+    {"64:ff9b:1::", 48, URL_ADDR_EMBEDDED}, /* local-use NAT64 */
+    {"100::", 64, URL_ADDR_RESERVED},       /* discard-only */
+    {"2001::", 32, URL_ADDR_EMBEDDED},      /* Teredo */
+    {"2001:db8::", 32, URL_ADDR_RESERVED},  /* documentation */
+    {"2001::", 23, URL_ADDR_RESERVED},      /* IETF protocol assignments, benchmarking */
+    {"2002::", 16, URL_ADDR_EMBEDDED},      /* 6to4 */
+    {"3fff::", 20, URL_ADDR_RESERVED},      /* documentation (RFC 9637) */
+    {"fc00::", 7, URL_ADDR_PRIVATE},        /* unique local */
+    {"fe80::", 10, URL_ADDR_LINK_LOCAL},    /* */
+    {"fec0::", 10, URL_ADDR_PRIVATE},       /* deprecated site-local */
+    {"ff00::", 8, URL_ADDR_MULTICAST},      /* */
 };
 
 static bool prefix_match(const uint8_t *a, const uint8_t *net, int bits)
@@ -81,26 +90,16 @@ static enum url_addr_class classify_v4(const uint8_t a[4])
     return URL_ADDR_PUBLIC;
 }
 
-/* IPv6 forms that carry an IPv4 address are as safe as that address. */
-static const uint8_t *embedded_v4(const uint8_t a[16])
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
-        return a + 12; /* ::ffff:0:0/96, 64:ff9b::/96 */
-    if (a[0] == 0x20 && a[1] == 0x02)
-        return a + 2; /* 6to4 2002:V4ADDR::/48 */
-    return NULL;
-}
-
+/*
+ * An IPv6 address that carries an IPv4 one is refused as such (URL_ADDR_EMBEDDED), not
+ * judged by the IPv4 part: what a NAT64 or 6to4 gateway near us would make of it is not
+ * ours to guess. A mapped literal in a URL was already turned into IPv4 (url_guard_parse).
+ */
 static enum url_addr_class classify_v6(const uint8_t a[16])
 {
     static const uint8_t zero[16];
     if (memcmp(a, zero, 15) == 0 && a[15] <= 1)
         return a[15] ? URL_ADDR_LOOPBACK : URL_ADDR_UNSPECIFIED;
-    const uint8_t *v4 = embedded_v4(a);
-    if (v4)
-        return classify_v4(v4);
     for (size_t i = 0; i < sizeof(v6_ranges) / sizeof(v6_ranges[0]); i++)
         if (in_range(AF_INET6, a, &v6_ranges[i]))
             return v6_ranges[i].cls;
@@ -143,6 +142,7 @@ int url_guard_decide(enum url_addr_class cls, bool allow_private)
     case URL_ADDR_MULTICAST:
     case URL_ADDR_UNSPECIFIED:
     case URL_ADDR_RESERVED:
+    case URL_ADDR_EMBEDDED:
         break;
     }
     return VP_E_FORBIDDEN;
@@ -165,10 +165,149 @@ const char *url_addr_class_name(enum url_addr_class cls)
         return "multicast";
     case URL_ADDR_UNSPECIFIED:
         return "unspecified";
+    case URL_ADDR_EMBEDDED:
+        return "ipv4-embedded";
     case URL_ADDR_RESERVED:
         break;
     }
     return "reserved";
+}
+
+/* ---- host normalisation ------------------------------------------------------------- */
+
+/*
+ * One part of a numeric IPv4 host as inet_aton reads it: decimal, octal with a leading
+ * 0, hexadecimal with 0x. False when the part is not a number of that form.
+ */
+static bool v4_part(const char *s, size_t n, uint64_t *v)
+{
+    int base = 10;
+    if (n >= 2 && s[0] == '0' && s[1] == 'x') {
+        base = 16;
+        s += 2;
+        n -= 2;
+    } else if (n >= 2 && s[0] == '0') {
+        base = 8;
+    }
+    if (n == 0 || n > 12)
+        return false; /* "0x" alone, or more digits than any valid address has */
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
+                : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+                                             : 99;
+        if (d >= base)
+            return false;
+        *v = *v * (uint64_t)base + (uint64_t)d;
+    }
+    return true;
+}
+
+/* "2130706433", "0177.0.0.1", "0x7f.1", "127.1" -> the address; false when not numeric. */
+static bool v4_parse(const char *host, uint8_t out[4])
+{
+    uint64_t part[4], last;
+    size_t k = 0;
+    for (const char *s = host;; k++) {
+        size_t n = strcspn(s, ".");
+        if (k == 4 || !v4_part(s, n, &part[k]))
+            return false;
+        if (!s[n])
+            break;
+        s += n + 1;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (part[i] > 255)
+            return false;
+    last = part[k];
+    if (last >> (8 * (4 - k)))
+        return false; /* the last part fills the bytes that are left, no more */
+    uint32_t v = (uint32_t)last;
+    for (size_t i = 0; i < k; i++)
+        v |= (uint32_t)part[i] << (8 * (3 - i));
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(v >> (8 * (3 - i)));
+    return true;
+}
+
+/* WHATWG's "ends in a number": a name like that is an address or nothing. */
+static bool ends_in_number(const char *host)
+{
+    const char *last = strrchr(host, '.');
+    last = last ? last + 1 : host;
+    if (last[0] == '0' && last[1] == 'x')
+        return strspn(last + 2, "0123456789abcdef") == strlen(last + 2);
+    return *last && strspn(last, "0123456789") == strlen(last);
+}
+
+static bool name_chars_ok(const char *h)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz0123456789-_.";
+    size_t len = strlen(h);
+    if (strspn(h, ok) != len || h[0] == '.' || h[len - 1] == '.' || strstr(h, ".."))
+        return false; /* one trailing dot was dropped before: a second is an empty label */
+    for (const char *s = h; *s; s += *s == '.') {
+        size_t n = strcspn(s, ".");
+        if (n > 63)
+            return false;
+        s += n;
+    }
+    return len <= 253;
+}
+
+static int set_host(struct url_target *t, const char *host, bool literal)
+{
+    if (snprintf(t->host, sizeof(t->host), "%s", host) >= (int)sizeof(t->host))
+        return VP_E_INVALID_PARAMETER;
+    t->literal = literal;
+    return 0;
+}
+
+/* [v6] -> canonical text, or the IPv4 address of a mapped one (::ffff:a.b.c.d). */
+static int normal_v6(const char *in, size_t n, struct url_target *t)
+{
+    char buf[64], out[INET6_ADDRSTRLEN];
+    uint8_t a[16];
+    if (n >= sizeof(buf))
+        return VP_E_INVALID_PARAMETER;
+    snprintf(buf, sizeof(buf), "%.*s", (int)n, in);
+    if (inet_pton(AF_INET6, buf, a) != 1)
+        return VP_E_INVALID_PARAMETER;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bool v4 = memcmp(a, mapped, 12) == 0;
+    if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a + 12 : a, out, sizeof(out)))
+        return VP_E_INVALID_PARAMETER;
+    return set_host(t, out, true);
+}
+
+/* Normalise the host libcurl gave us (see url_guard.h) into t->host. */
+static int normal_host(const char *host, struct url_target *t)
+{
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+        return normal_v6(host + 1, n - 2, t);
+    char name[256];
+    if (n == 0 || n >= sizeof(name))
+        return VP_E_INVALID_PARAMETER;
+    for (size_t i = 0; i <= n; i++)
+        name[i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
+    if (name[n - 1] == '.')
+        name[--n] = '\0';
+    uint8_t a[4];
+    char ip[INET_ADDRSTRLEN];
+    if (v4_parse(name, a) && inet_ntop(AF_INET, a, ip, sizeof(ip)))
+        return set_host(t, ip, true);
+    if (n == 0 || !name_chars_ok(name) || ends_in_number(name))
+        return VP_E_INVALID_PARAMETER;
+    return set_host(t, name, false);
+}
+
+/* "localhost" and "*.localhost" are the loopback (RFC 6761), whatever a resolver says. */
+static bool localhost_name(const struct url_target *t)
+{
+    size_t n = strlen(t->host);
+    return !t->literal && (strcmp(t->host, "localhost") == 0 ||
+                           (n > 10 && strcmp(t->host + n - 10, ".localhost") == 0));
 }
 
 /* ---- URL parsing -------------------------------------------------------------------- */
@@ -183,41 +322,48 @@ static int scheme_port(const char *scheme, const struct url_guard_opts *o)
     return 0;
 }
 
-static int copy_host(const char *host, struct url_target *t)
+static int say(char *reason, size_t len, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int say(char *reason, size_t len, int err, const char *fmt, ...)
 {
-    size_t n = strlen(host);
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        host++;
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof(t->host))
-        return VP_E_INVALID_PARAMETER;
-    memcpy(t->host, host, n);
-    t->host[n] = '\0';
-    return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    if (reason && len)
+        vsnprintf(reason, len, fmt, ap);
+    va_end(ap);
+    return err;
 }
 
-static int fill_target(CURLU *u, const struct url_guard_opts *opts, struct url_target *t)
+static int fill_target(CURLU *u, const struct url_guard_opts *opts, struct url_target *t,
+                       char *reason, size_t len)
 {
     char *scheme = NULL, *host = NULL, *port = NULL, *zone = NULL;
-    int err = VP_E_INVALID_PARAMETER;
+    int err = say(reason, len, VP_E_INVALID_PARAMETER, "the URL has no host");
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0))
         goto out;
     snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
     t->port = scheme_port(t->scheme, opts);
     if (strlen(scheme) >= sizeof(t->scheme) || t->port == 0) {
-        err = VP_E_FORBIDDEN; /* named before the host: "file:///x" is refused as file */
+        /* named before the host: "file:///x" is refused as file */
+        err = say(reason, len, VP_E_FORBIDDEN, "the scheme %.16s is not allowed", scheme);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0))
         goto out;
-    if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK)
+    if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+        err = say(reason, len, err, "an IPv6 zone id is not allowed");
         goto out; /* fe80::1%eth0: which interface is not the customer's choice */
+    }
     if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
         t->port = atoi(port);
-    if (t->port <= 0 || t->port > 65535)
+    if (t->port <= 0 || t->port > 65535) {
+        err = say(reason, len, err, "the port is not a number from 1 to 65535");
         goto out;
-    err = copy_host(host, t);
+    }
+    err = normal_host(host, t);
+    if (err)
+        say(reason, len, err, "the host \"%.200s\" is not a valid name or address", host);
 out:
     curl_free(scheme);
     curl_free(host);
@@ -226,120 +372,68 @@ out:
     return err;
 }
 
-int url_guard_parse(const char *url, const struct url_guard_opts *opts, struct url_target *t)
+static int parse(const char *url, const struct url_guard_opts *opts, struct url_target *t,
+                 char *reason, size_t len)
 {
     memset(t, 0, sizeof(*t));
     if (!url || strlen(url) > URL_MAX_LEN)
-        return VP_E_INVALID_PARAMETER;
+        return say(reason, len, VP_E_INVALID_PARAMETER, "the URL is longer than %d bytes",
+                   URL_MAX_LEN);
     CURLU *u = curl_url();
     if (!u)
         abort(); /* out of memory, as in vp_malloc */
-    int err = VP_E_INVALID_PARAMETER;
+    int err = say(reason, len, VP_E_INVALID_PARAMETER, "the URL does not parse");
     /* lower-cases the scheme; unknown schemes parse so that we can name the refusal */
     if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK)
-        err = fill_target(u, opts, t);
+        err = fill_target(u, opts, t, reason, len);
     curl_url_cleanup(u);
     return err;
 }
 
-/* ---- the asynchronous check ------------------------------------------------------- */
-
-struct url_check {
-    uv_getaddrinfo_t req;
-    struct url_target target;
-    bool allow_private;
-    bool canceled;
-    url_guard_cb *cb;
-    void *arg;
-};
-
-static void report(struct url_check *c, struct url_check_result *r)
+int url_guard_parse(const char *url, const struct url_guard_opts *opts, struct url_target *t)
 {
-    r->target = &c->target;
-    c->cb(r, c->arg);
-    free(c);
+    return parse(url, opts, t, NULL, 0);
 }
 
-static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
+bool url__target_addr(const struct url_target *t, struct sockaddr_storage *ss)
 {
-    const void *a = sa->sa_family == AF_INET
-                        ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                        : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (!inet_ntop(sa->sa_family, a, out, (socklen_t)len))
-        snprintf(out, len, "?");
+    if (localhost_name(t))
+        return url__sockaddr("127.0.0.1", ss);
+    return t->literal && url__sockaddr(t->host, ss);
 }
 
-/* Every address must pass; the first one is where we will connect. */
-static void judge(struct url_check *c, const struct addrinfo *ai)
+/* Judge a literal (or localhost) target: 0 or VP_E_FORBIDDEN with a reason. */
+static int judge_literal(const struct url_guard_opts *opts, const struct url_target *t,
+                         const struct sockaddr_storage *ss, enum url_addr_class *cls, char *reason,
+                         size_t len)
 {
-    char ip[INET6_ADDRSTRLEN] = "", bad[INET6_ADDRSTRLEN], reason[384];
-    struct url_check_result r = {.status = VP_E_IO, .reason = "the host has no address"};
-    for (; ai; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            continue;
-        enum url_addr_class cls = url_guard_classify(ai->ai_addr);
-        if (url_guard_decide(cls, c->allow_private)) {
-            sockaddr_text(ai->ai_addr, bad, sizeof(bad));
-            snprintf(reason, sizeof(reason), "%s resolves to %s, a %s address", c->target.host, bad,
-                     url_addr_class_name(cls));
-            r = (struct url_check_result){.status = VP_E_FORBIDDEN, .cls = cls, .reason = reason};
-            break;
-        }
-        if (!*ip) {
-            sockaddr_text(ai->ai_addr, ip, sizeof(ip));
-            r = (struct url_check_result){.status = 0, .ip = ip, .cls = cls};
-        }
-    }
-    report(c, &r);
+    if (url_policy_judge(opts ? opts->policy : NULL, (const struct sockaddr *)ss, cls) == 0)
+        return 0;
+    if (!t->literal)
+        return say(reason, len, VP_E_FORBIDDEN, "%s is a loopback name", t->host);
+    return say(reason, len, VP_E_FORBIDDEN, "%s is %s %s address", t->host,
+               *cls == URL_ADDR_UNSPECIFIED || *cls == URL_ADDR_EMBEDDED ? "an" : "a",
+               url_addr_class_name(*cls));
 }
 
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+int url__vet(const char *url, const struct url_guard_opts *opts, struct url_target *t,
+             enum url_addr_class *cls, char *reason, size_t len)
 {
-    struct url_check *c = req->data;
-    char reason[384];
-    if (c->canceled || status == UV_ECANCELED) {
-        report(c, &(struct url_check_result){.status = VP_E_CANCELED, .reason = "canceled"});
-    } else if (status < 0) {
-        snprintf(reason, sizeof(reason), "cannot resolve %s: %s", c->target.host,
-                 uv_strerror(status));
-        report(c, &(struct url_check_result){.status = VP_E_IO, .reason = reason});
-    } else {
-        judge(c, res);
-    }
-    uv_freeaddrinfo(res);
-}
-
-int url_guard_check(uv_loop_t *loop, const char *url, const struct url_guard_opts *opts,
-                    url_guard_cb *cb, void *arg, struct url_check **checkp)
-{
-    struct url_target t;
-    int err = url_guard_parse(url, opts, &t);
+    int err = parse(url, opts, t, reason, len);
     if (err)
         return err;
-    struct url_check *c = VP_NEW(c);
-    c->target = t;
-    c->allow_private = opts && opts->allow_private;
-    c->cb = cb;
-    c->arg = arg;
-    c->req.data = c;
-    uint8_t lit[16];
-    bool numeric = inet_pton(AF_INET, t.host, lit) == 1 || inet_pton(AF_INET6, t.host, lit) == 1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = numeric ? AI_NUMERICHOST : 0};
-    /* Always through the thread pool, also for literals: cb never runs inside this call. */
-    err = uv_getaddrinfo(loop, &c->req, resolved_cb, c->target.host, NULL, &hints);
-    if (err) {
-        free(c);
-        return VP_E_IO;
-    }
-    if (checkp)
-        *checkp = c;
+    if (!url_policy_port_allowed(opts ? opts->policy : NULL, t->port))
+        return say(reason, len, VP_E_FORBIDDEN,
+                   "port %d is not allowed (only 80, 443 and VOEPY_URL_ALLOW_PORTS)", t->port);
+    struct sockaddr_storage ss;
+    if (url__target_addr(t, &ss))
+        return judge_literal(opts, t, &ss, cls, reason, len);
     return 0;
 }
 
-void url_guard_cancel(struct url_check *c)
+int url_guard_vet(const char *url, const struct url_guard_opts *opts, struct url_target *t,
+                  char *reason, size_t reason_len)
 {
-    c->canceled = true;
-    uv_cancel((uv_req_t *)&c->req); /* fails harmlessly when the lookup already runs */
+    enum url_addr_class cls = URL_ADDR_PUBLIC;
+    return url__vet(url, opts, t, &cls, reason, reason_len);
 }

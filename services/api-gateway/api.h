@@ -33,6 +33,7 @@ struct http_request;
 struct outbox;
 struct redis;
 struct authcache;
+struct url_policy;
 
 /* The gateway: long-lived, owned by main.c. */
 struct api {
@@ -41,7 +42,7 @@ struct api {
     struct redis *redis;
     struct outbox *outbox;
     uint8_t admin_token_hash[CRYPTO_SHA256_LEN]; /* compared in constant time */
-    bool allow_private_urls;                     /* VOEPY_URL_ALLOW_PRIVATE */
+    struct url_policy *url_policy;               /* VOEPY_URL_* (url_guard.h), owned by main.c */
     struct ccnodes *ccnodes;                     /* call-control nodes and their verbs */
     const char *recordings_dir;                  /* VOEPY_RECORDINGS_DIR (recordings.c) */
     /* Key lookups (auth.c, authcache.h); NULL when VOEPY_API_AUTH_CACHE_MS=0. */

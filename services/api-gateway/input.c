@@ -121,20 +121,23 @@ int input_query_e164(struct api_req *r, const char *name, const char **out)
     return 0;
 }
 
-/* The shared part of input_url_check and input_ws_url_check. */
+/*
+ * The shared part of input_url_check and input_ws_url_check: the operator's URL policy
+ * (url_guard_vet) applied at creation time, so that a URL the dispatcher or media-fork
+ * would refuse for its port or its literal address is refused here, naming the field.
+ * Names are not resolved here: their addresses are judged when they are fetched.
+ */
 static int url_check(struct api_req *r, const char *field, const char *url, bool ws)
 {
-    struct url_guard_opts opts = {.allow_private = r->api->allow_private_urls, .allow_ws = ws};
+    struct url_guard_opts opts = {.policy = r->api->url_policy, .allow_ws = ws};
     struct url_target t;
     if (url_guard_parse(url, &opts, &t) != 0 || (ws && strncmp(t.scheme, "ws", 2) != 0))
         return reply_fail(r, VP_E_INVALID_PARAMETER, field, "%s must be %s URL.", field,
                           ws ? "a ws:// or wss://" : "an http(s)");
-    enum url_addr_class cls;
-    if (url_guard_classify_ip(t.host, &cls) == 0 &&
-        url_guard_decide(cls, r->api->allow_private_urls) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, field,
-                          "%s points at a %s address, which is not allowed.", field,
-                          url_addr_class_name(cls));
+    char reason[256];
+    if (url_guard_vet(url, &opts, &t, reason, sizeof(reason)) != 0)
+        return reply_fail(r, VP_E_INVALID_PARAMETER, field, "%s is not allowed: %s.", field,
+                          reason);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "voepy/log.h"
 #include "voepy/outbox.h"
 #include "voepy/service.h"
+#include "voepy/url_guard.h"
 
 struct gw_config {
     struct service_common common;
@@ -29,7 +30,7 @@ struct gw_config {
     long api_port;
     char *admin_token;
     long max_body;
-    bool allow_private_urls;
+    struct url_policy_config url; /* VOEPY_URL_*: which customer URLs are accepted */
     long auth_cache_ms;
     char *recordings_dir;
 };
@@ -44,8 +45,7 @@ static const struct config_var vars[] = {
                "bearer token of the operator API /admin/v1 (required)"),
     CONFIG_INT(struct gw_config, max_body, "VOEPY_API_MAX_BODY", "1048576", 1024, 67108864,
                "largest request body in bytes (larger: 413)"),
-    CONFIG_BOOL(struct gw_config, allow_private_urls, "VOEPY_URL_ALLOW_PRIVATE", "false",
-                "accept customer URLs on loopback and private addresses (development)"),
+    URL_POLICY_VARS(struct gw_config, url),
     CONFIG_INT(struct gw_config, auth_cache_ms, "VOEPY_API_AUTH_CACHE_MS", "1000", 0, 60000,
                "keep API key lookups this long in each process (0 = look up every request); "
                "a revoked key keeps working elsewhere for at most this long"),
@@ -100,7 +100,7 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
     gw->api.loop = gw->svc.loop;
     gw->api.pg = gw->svc.pg;
     gw->api.redis = gw->svc.redis;
-    gw->api.allow_private_urls = cfg->allow_private_urls;
+    url_policy_log(gw->api.url_policy);
     gw->api.recordings_dir = cfg->recordings_dir;
     auth_admin_init(&gw->api, cfg->admin_token);
     auth_cache_init(&gw->api, cfg->auth_cache_ms);
@@ -139,6 +139,12 @@ int main(int argc, char **argv)
         config_free(&cfg, vars, NVARS);
         return 2;
     }
+    char err[256];
+    if (url_policy_create(&gw.api.url_policy, &cfg.url, err, sizeof(err))) {
+        fprintf(stderr, "voepy-api-gateway: %s\n", err);
+        config_free(&cfg, vars, NVARS);
+        return 2;
+    }
     int rc = 1;
     if (service_start(&gw.svc, "api-gateway", &cfg.common, SERVICE_PG | SERVICE_REDIS) == 0) {
         if (gateway_start(&gw, &cfg) == 0)
@@ -150,6 +156,7 @@ int main(int argc, char **argv)
         lifecycle_shutdown(gw.svc.lc, false);
     int exit_code = service_run(&gw.svc);
     auth_cache_free(&gw.api);
+    url_policy_free(gw.api.url_policy);
     config_free(&cfg, vars, NVARS);
     return rc != 0 ? rc : exit_code;
 }

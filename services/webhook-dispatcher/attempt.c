@@ -203,7 +203,7 @@ void attempt_start(struct attempt_env *env, const struct pg_result *res, int row
     copy_row(a, res, row);
     uv_timer_init(env->loop, &a->defer);
     a->defer.data = a;
-    const struct url_guard_opts go = {.allow_private = env->allow_private};
+    const struct url_guard_opts go = {.policy = env->url_policy};
     int err = url_guard_check(env->loop, a->url, &go, guarded_cb, a, NULL);
     if (err) {
         snprintf(a->error, sizeof(a->error), "url refused: %s", vp_err_message(err));

@@ -25,6 +25,7 @@ struct httpc;
 struct metric;
 struct pg_pool;
 struct pg_result;
+struct url_policy;
 
 /* Shared by every attempt; owned by the deliverer, which outlives its attempts. */
 struct attempt_env {
@@ -33,9 +34,9 @@ struct attempt_env {
     struct httpc *http;
     struct wh_schedule schedule;
     unsigned timeout_ms;
-    bool allow_private;
-    bool stopping;            /* set by the deliverer: attempts not yet sent end here */
-    struct metric *m_latency; /* histogram of HTTP attempt durations (seconds) */
+    struct url_policy *url_policy; /* which URLs may be reached (url_guard.h) */
+    bool stopping;                 /* set by the deliverer: attempts not yet sent end here */
+    struct metric *m_latency;      /* histogram of HTTP attempt durations (seconds) */
 };
 
 /*

@@ -210,7 +210,7 @@ static void init_env(struct deliverer *d, uv_loop_t *loop, struct pg_pool *pg)
     d->env.pg = pg;
     d->env.schedule = d->opts.schedule;
     d->env.timeout_ms = d->opts.timeout_ms;
-    d->env.allow_private = d->opts.allow_private;
+    d->env.url_policy = d->opts.url_policy;
     unsigned lease = d->opts.lease_ms ? d->opts.lease_ms : d->opts.timeout_ms + LEASE_GRACE;
     snprintf(d->lease, sizeof(d->lease), "%u", lease);
     snprintf(d->per_endpoint, sizeof(d->per_endpoint), "%u", d->opts.per_endpoint);

@@ -24,6 +24,7 @@
 
 struct deliverer;
 struct pg_pool;
+struct url_policy;
 
 struct deliverer_opts {
     unsigned max_inflight; /* attempts at once in this process */
@@ -32,7 +33,7 @@ struct deliverer_opts {
     unsigned lease_ms;     /* > timeout_ms; 0 = timeout_ms + 30 s */
     unsigned poll_ms;      /* claim at least this often */
     struct wh_schedule schedule;
-    bool allow_private; /* VOEPY_URL_ALLOW_PRIVATE */
+    struct url_policy *url_policy; /* VOEPY_URL_* (url_guard.h); outlives the deliverer */
 };
 
 int deliverer_create(struct deliverer **dp, uv_loop_t *loop, struct pg_pool *pg,

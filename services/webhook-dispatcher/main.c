@@ -18,6 +18,7 @@
 #include "voepy/log.h"
 #include "voepy/outbox.h"
 #include "voepy/service.h"
+#include "voepy/url_guard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ struct wh_config {
     char *retry_schedule;
     long poll_ms;
     long lease_ms;
-    bool allow_private;
+    struct url_policy_config url; /* VOEPY_URL_*: which endpoint URLs may be reached */
 };
 
 #define WH_VAR_INT(member, name, def, min, max, help) \
@@ -51,8 +52,7 @@ static const struct config_var vars[] = {
                "how often due deliveries are looked for"),
     WH_VAR_INT(lease_ms, "VOEPY_WEBHOOK_LEASE_MS", "0", 0, 3600000,
                "how long a claimed delivery is ours (0: timeout + 30 s)"),
-    CONFIG_BOOL(struct wh_config, allow_private, "VOEPY_URL_ALLOW_PRIVATE", "false",
-                "allow loopback/private/link-local endpoints (development and tests only)"),
+    URL_POLICY_VARS(struct wh_config, url),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -61,6 +61,7 @@ struct wh_app {
     struct fanout *fanout;
     struct deliverer *deliverer;
     struct outbox *outbox;
+    struct url_policy *url_policy; /* shared by every attempt; freed after the loop ends */
     struct lifecycle *lc;
     int lc_id;
     int draining; /* parts still draining */
@@ -116,7 +117,7 @@ static int start_parts(struct wh_app *app, const struct wh_config *cfg,
                                    .lease_ms = (unsigned)cfg->lease_ms,
                                    .poll_ms = (unsigned)cfg->poll_ms,
                                    .schedule = *sched,
-                                   .allow_private = cfg->allow_private};
+                                   .url_policy = app->url_policy};
     err = deliverer_create(&app->deliverer, s->loop, s->pg, &dopts);
     if (err)
         return err;
@@ -133,7 +134,8 @@ static int start_parts(struct wh_app *app, const struct wh_config *cfg,
     return 0;
 }
 
-static void check_config(const struct wh_config *cfg, struct wh_schedule *sched)
+static void check_config(const struct wh_config *cfg, struct wh_schedule *sched,
+                         struct url_policy **url_policy)
 {
     if (wh_schedule_parse(cfg->retry_schedule, sched)) {
         fprintf(stderr,
@@ -147,6 +149,11 @@ static void check_config(const struct wh_config *cfg, struct wh_schedule *sched)
                         "VOEPY_WEBHOOK_TIMEOUT_MS\n");
         exit(2);
     }
+    char err[256]; /* last: nothing to free on the exits above */
+    if (url_policy_create(url_policy, &cfg->url, err, sizeof(err))) {
+        fprintf(stderr, "voepy-webhook-dispatcher: %s\n", err);
+        exit(2);
+    }
 }
 
 int main(int argc, char **argv)
@@ -155,13 +162,11 @@ int main(int argc, char **argv)
     static struct wh_app app;
     struct wh_schedule sched;
     service_load_config("webhook-dispatcher", &cfg, vars, NVARS, argc, argv);
-    check_config(&cfg, &sched);
+    check_config(&cfg, &sched, &app.url_policy);
     int err =
         service_start(&app.svc, "webhook-dispatcher", &cfg.common, SERVICE_PG | SERVICE_REDIS);
     if (!err) {
-        if (cfg.allow_private)
-            log_warn("webhook.allow_private", "VOEPY_URL_ALLOW_PRIVATE is on: endpoints may "
-                                              "target loopback and private networks");
+        url_policy_log(app.url_policy);
         err = start_parts(&app, &cfg, &sched);
         if (err)
             log_error("webhook.start_failed", "cannot start: %s", vp_err_message(err));
@@ -169,6 +174,7 @@ int main(int argc, char **argv)
     if (err)
         return 1;
     int rc = service_run(&app.svc);
+    url_policy_free(app.url_policy);
     config_free(&cfg, vars, NVARS);
     return rc;
 }

@@ -331,6 +331,7 @@ class Platform:
             "VOEPY_RTP_PORT_MIN": str(self.rtp_range[0]),
             "VOEPY_RTP_PORT_MAX": str(self.rtp_range[1]),
             "VOEPY_URL_ALLOW_PRIVATE": "true",
+            "VOEPY_URL_ALLOW_PORTS": "1024-65535",  # receivers listen on ephemeral ports
             "VOEPY_WEBHOOK_RETRY_SCHEDULE": "0,1,1,2,2,3,3,3",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
