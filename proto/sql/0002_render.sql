@@ -103,14 +103,23 @@ LANGUAGE sql STABLE AS $$
         'created_at', voepy_ts(t.created_at))
 $$;
 
--- A webhook endpoint as listed: never the secret (shown once, at creation).
+-- A webhook endpoint as the API shows it: never a secret (each is shown once, when it is
+-- made or rotated), only the Ed25519 public key receivers verify v1a signatures with.
+-- plpgsql, not sql: it reads columns that 0041_webhooks_v2.sql adds, which a plpgsql body
+-- resolves when it first runs instead of when it is created (before 0041).
 CREATE FUNCTION voepy_webhook_json(w webhook_endpoints) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object(
         'id', w.id, 'url', w.url, 'name', w.name, 'events', to_json(w.events),
         'active', w.active, 'disabled_reason', w.disabled_reason,
-        'created_at', voepy_ts(w.created_at))
-$$;
+        'disabled_at', voepy_ts(w.disabled_at), 'failing_since', voepy_ts(w.failing_since),
+        'ed25519_signing', w.ed25519_public_key IS NOT NULL,
+        'ed25519_public_key', w.ed25519_public_key,
+        'secret_rotated_at', voepy_ts(w.secret_rotated_at),
+        'previous_secret_expires_at', voepy_ts(w.previous_secret_expires_at),
+        'created_at', voepy_ts(w.created_at));
+END $$;
 
 -- Idempotency. idem_begin claims (tenant, method, path, key) for this transaction and
 -- returns nothing, or returns the stored answer of an earlier request with the same key

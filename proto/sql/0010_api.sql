@@ -497,7 +497,7 @@ BEGIN
                 'record_channels', coalesce(p_req->>'record_channels', 'single'),
                 'record_format', coalesce(p_req->>'record_format', 'mp3'),
                 'answering_machine_detection', coalesce(p_req->>'answering_machine_detection', 'off'),
-                'audio_url', p_req->>'audio_url',
+                'audio_url', p_req->>'audio_url', 'webhook_url', p_req->>'webhook_url',
                 'caller_id_forwarding', coalesce((p_req->>'caller_id_forwarding')::boolean, false))),
             coalesce((p_req->>'timeout_secs')::int, 60), (p_req->>'time_limit_secs')::int,
             p_req->>'customer_reference')

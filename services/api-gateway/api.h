@@ -239,6 +239,13 @@ void webhooks_list(struct api_req *r);
 void webhooks_get(struct api_req *r);
 void webhooks_update(struct api_req *r);
 void webhooks_delete(struct api_req *r);
+void webhooks_rotate_secret(struct api_req *r);
+void webhooks_call_url_secret(struct api_req *r);
+/* webhook_log.c: an endpoint's deliveries (input_param(r, 1) is the delivery id). */
+void webhook_log_list(struct api_req *r);
+void webhook_log_get(struct api_req *r);
+void webhook_log_retry(struct api_req *r);
+void webhook_log_replay(struct api_req *r);
 
 void billing_balance(struct api_req *r);
 void billing_ledger_entries(struct api_req *r);

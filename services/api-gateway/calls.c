@@ -48,6 +48,8 @@ static const struct jfield create_fields[] = {
     {.name = "timeout_secs", .type = JF_INT, .flags = JF_NULLABLE, .min = 1, .max = 600},
     {.name = "time_limit_secs", .type = JF_INT, .flags = JF_NULLABLE, .min = 1, .max = 86400},
     {.name = "caller_id_forwarding", .type = JF_BOOL, .flags = JF_NULLABLE},
+    /* The call's events also go there, signed with the call-URL secret (0043). */
+    {.name = "webhook_url", .type = JF_URL, .flags = JF_NULLABLE},
 };
 
 static void create_cb(int status, const struct pg_result *res, void *arg)
@@ -81,6 +83,9 @@ void calls_create(struct api_req *r)
         return;
     const char *audio = vjson_str(r->body, "audio_url");
     if (audio && input_url_check(r, "audio_url", audio))
+        return;
+    const char *hook = vjson_str(r->body, "webhook_url");
+    if (hook && input_url_check(r, "webhook_url", hook))
         return;
     ratelimit_calls(r, create_query);
 }

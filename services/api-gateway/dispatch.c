@@ -68,9 +68,16 @@ static const struct router_route routes[] = {
 
     {"POST", "/v1/webhooks", webhooks_create, T, B, "webhooks:write"},
     {"GET", "/v1/webhooks", webhooks_list, T, 0, "webhooks:read"},
+    {"POST", "/v1/webhooks/call_url_secret", webhooks_call_url_secret, T, B, "webhooks:write"},
     {"GET", "/v1/webhooks/{id}", webhooks_get, T, 0, "webhooks:read"},
     {"PATCH", "/v1/webhooks/{id}", webhooks_update, T, B, "webhooks:write"},
     {"DELETE", "/v1/webhooks/{id}", webhooks_delete, T, 0, "webhooks:write"},
+    {"POST", "/v1/webhooks/{id}/rotate_secret", webhooks_rotate_secret, T, B, "webhooks:write"},
+    {"GET", "/v1/webhooks/{id}/deliveries", webhook_log_list, T, 0, "webhooks:read"},
+    {"POST", "/v1/webhooks/{id}/deliveries/replay", webhook_log_replay, T, B, "webhooks:write"},
+    {"GET", "/v1/webhooks/{id}/deliveries/{delivery_id}", webhook_log_get, T, 0, "webhooks:read"},
+    {"POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", webhook_log_retry, T, B,
+     "webhooks:write"},
 
     {"GET", "/v1/billing/balance", billing_balance, T, 0, "billing:read"},
     {"GET", "/v1/billing/ledger_entries", billing_ledger_entries, T, 0, "billing:read"},

@@ -60,6 +60,11 @@ CASES = [
     ("GET", "/v1/webhooks/{webhook}", None),
     ("PATCH", "/v1/webhooks/{webhook}", {"name": "stolen"}),
     ("DELETE", "/v1/webhooks/{webhook}", None),
+    ("POST", "/v1/webhooks/{webhook}/rotate_secret", {"overlap_seconds": 0}),
+    ("GET", "/v1/webhooks/{webhook}/deliveries", None),
+    ("POST", "/v1/webhooks/{webhook}/deliveries/replay", {"since": "2000-01-01T00:00:00Z"}),
+    ("GET", "/v1/webhooks/{webhook}/deliveries/{dlv}", None),
+    ("POST", "/v1/webhooks/{webhook}/deliveries/{dlv}/retry", {}),
 ] + [("POST", "/v1/calls/{call}/actions/%s" % v, b) for v, b in VERBS.items()]
 
 
@@ -108,8 +113,13 @@ class Isolation(unittest.TestCase):
         p.sql("INSERT INTO recordings (id, call_id, tenant_id, channels, format, status,"
               " duration_seconds, size_bytes, storage_key) VALUES ('%s', '%s', '%s', 'single',"
               " 'wav', 'available', 1, 44, 'isolation.wav')" % (rec, call["id"], cls.a["id"]))
+        # A delivery that failed: a retry or replay would be valid for A.
+        dlv = p.sql("INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id,"
+                    " event_type, payload, status, completed_at) VALUES (voepy_id('dlv'), '%s',"
+                    " '%s', voepy_id('evt'), 'call.ended', '{}', 'failed', now()) RETURNING id"
+                    % (cls.a["id"], hook["id"]))[0][0]
         cls.ids = {"key": key2["id"], "number": number["id"], "call": call["id"],
-                   "webhook": hook["id"], "rec": rec, "leg": leg}
+                   "webhook": hook["id"], "rec": rec, "leg": leg, "dlv": dlv}
 
     def fill(self, template):
         out = template
@@ -152,7 +162,9 @@ class Isolation(unittest.TestCase):
             path = re.sub(r"\{\w+\}", "{id}", path)
             covered.add((method, path))  # literal action routes (hangup) as they are
             covered.add((method, re.sub(r"/actions/\w+$", "/actions/{verb}", path)))
-        missing = routed_id_paths() - covered
+        # Every parameter counts as {id} (a delivery's routes have two), {verb} excepted.
+        routed = {(m, re.sub(r"\{(?!verb\})\w+\}", "{id}", p)) for m, p in routed_id_paths()}
+        missing = routed - covered
         self.assertEqual(missing, set(), "routes with ids that this test does not try")
 
     def test_other_tenants_ids_are_404_and_change_nothing(self):
