@@ -13,7 +13,6 @@
  */
 #include "api.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,25 +93,14 @@ static int events_param(struct api_req *r, const char **out)
     return 0;
 }
 
-/* "<prefix>" + standard base64 of n bytes, in the arena. */
-static const char *key_text(struct api_req *r, const char *prefix, const uint8_t *key, size_t n)
-{
-    size_t plen = strlen(prefix);
-    size_t len = plen + sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-    char *out = http_request_alloc(r->http, len);
-    memcpy(out, prefix, plen);
-    crypto_base64_encode(key, n, out + plen, len - plen);
-    return out;
-}
-
-/* A new Ed25519 key pair for v1a signatures, as the endpoint row stores it (0041). */
+/* A new Ed25519 key pair for v1a signatures, in the arena, as the endpoint row stores it. */
 static void ed25519_pair_new(struct api_req *r, const char **sk, const char **pk)
 {
-    uint8_t pkb[crypto_sign_PUBLICKEYBYTES], skb[crypto_sign_SECRETKEYBYTES];
-    crypto_sign_keypair(pkb, skb);
-    *sk = key_text(r, "whsk_", skb, sizeof(skb));
-    *pk = key_text(r, "whpk_", pkb, sizeof(pkb));
-    sodium_memzero(skb, sizeof(skb));
+    char *skt = http_request_alloc(r->http, WEBHOOK_ED25519_SK_MAX);
+    char *pkt = http_request_alloc(r->http, WEBHOOK_ED25519_PK_MAX);
+    webhook_ed25519_keypair_new(skt, pkt);
+    *sk = skt;
+    *pk = pkt;
 }
 
 /* A new signing secret, in the arena. */
