@@ -1,4 +1,5 @@
 #include "attempt.h"
+#include "recorder.h"
 #include "wh_request.h"
 
 #include "voepy/alloc.h"
@@ -16,40 +17,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQL_RECORD "wh_record"
+/* The claim's columns an attempt keeps (copied: the claim's result goes away). */
+enum field {
+    F_DELIVERY,
+    F_ENDPOINT,
+    F_URL,
+    F_SECRET,
+    F_PREVIOUS,
+    F_ED25519,
+    F_EVENT,
+    F_PAYLOAD,
+    NFIELDS
+};
+static const char *const field_names[NFIELDS] = {
+    "delivery_id",     "endpoint_id",        "url",      "secret",
+    "previous_secret", "ed25519_secret_key", "event_id", "payload"};
 
+/* One allocation: the struct, then the NUL-terminated fields it points at. */
 struct attempt {
     struct attempt_env *env;
-    char *delivery_id, *endpoint_id, *url, *secret, *event_id, *payload;
+    const char *f[NFIELDS];
+    const char *url; /* f[F_URL] */
+    size_t payload_len;
     char attempt_no[16];
+    bool replay;
     uint64_t started_ns;
-    /* the result, as recorded */
-    long http_status;
+    /* the result, handed to the recorder */
     char error[256];
     char response[WH_RESPONSE_KEEP + 1];
-    enum wh_outcome outcome;
-    int64_t retry_ms;
+    char retry_after[64]; /* the answer's Retry-After, "" when none */
+    struct wh_result result;
     uv_timer_t defer; /* reports a failure before any I/O from the loop, not the caller */
     attempt_done_cb *done;
     void *arg;
+    char strings[];
 };
-
-int attempt_prepare(struct pg_pool *pg)
-{
-    return pg_prepare(pg, SQL_RECORD,
-                      "SELECT wh_record($1, $2::int, $3::int, $4, $5::int, $6, $7, $8::bigint)");
-}
 
 static void attempt_free_cb(uv_handle_t *h)
 {
-    struct attempt *a = h->data;
-    free(a->delivery_id);
-    free(a->endpoint_id);
-    free(a->url);
-    free(a->secret);
-    free(a->event_id);
-    free(a->payload);
-    free(a);
+    free(h->data);
 }
 
 /* The last thing an attempt does: report, then free (via the timer's close). */
@@ -61,46 +67,41 @@ static void finish(struct attempt *a, const char *outcome)
 
 static void log_outcome(const struct attempt *a, const char *outcome)
 {
-    enum vlog_level lvl =
-        strcmp(outcome, "exhausted") == 0 || strcmp(outcome, "gone") == 0 ? VLOG_WARN : VLOG_DEBUG;
+    bool bad = strcmp(outcome, "exhausted") == 0 || strcmp(outcome, "gone") == 0 ||
+               strcmp(outcome, "disabled") == 0;
+    if (!bad && !vlog_enabled(VLOG_DEBUG))
+        return; /* the hot path: no formatting for a line nobody reads */
     char status[16];
-    snprintf(status, sizeof(status), "%ld", a->http_status);
-    vlog_kv(lvl, strcmp(outcome, "exhausted") == 0 ? "webhook.exhausted" : "webhook.attempt",
-            a->error[0] ? a->error : outcome, "delivery_id", a->delivery_id, "endpoint_id",
-            a->endpoint_id, "event_id", a->event_id, "attempt", a->attempt_no, "outcome", outcome,
-            "http_status", status, NULL);
+    snprintf(status, sizeof(status), "%ld", a->result.http_status);
+    vlog_kv(bad ? VLOG_WARN : VLOG_DEBUG,
+            strcmp(outcome, "exhausted") == 0 ? "webhook.exhausted" : "webhook.attempt",
+            a->error[0] ? a->error : outcome, "delivery_id", a->f[F_DELIVERY], "endpoint_id",
+            a->f[F_ENDPOINT], "event_id", a->f[F_EVENT], "attempt", a->attempt_no, "outcome",
+            outcome, "http_status", status, NULL);
 }
 
-static void recorded_cb(int status, const struct pg_result *res, void *arg)
+static void recorded_cb(struct wh_result *r, const char *outcome)
 {
-    struct attempt *a = arg;
-    const char *outcome = status ? NULL : pg_value(res, 0, 0);
-    if (status)
-        vlog_kv(VLOG_WARN, "webhook.record_failed",
-                res ? pg_result_message(res) : vp_err_code(status), "delivery_id", a->delivery_id,
-                NULL);
-    else if (outcome)
+    struct attempt *a = (struct attempt *)((char *)r - offsetof(struct attempt, result));
+    if (outcome)
         log_outcome(a, outcome);
     finish(a, outcome);
 }
 
 static void record(struct attempt *a)
 {
-    char code[16], dur[24], retry[24];
-    uint64_t ms = (uv_hrtime() - a->started_ns) / 1000000;
-    snprintf(code, sizeof(code), "%ld", a->http_status);
-    snprintf(dur, sizeof(dur), "%" PRIu64, ms > INT32_MAX ? (uint64_t)INT32_MAX : ms);
-    snprintf(retry, sizeof(retry), "%" PRId64, a->retry_ms);
-    const char *params[] = {a->delivery_id,
-                            a->attempt_no,
-                            a->http_status ? code : NULL,
-                            a->error[0] ? a->error : NULL,
-                            dur,
-                            a->http_status ? a->response : NULL,
-                            wh_outcome_name(a->outcome),
-                            retry};
-    if (pg_exec(a->env->pg, SQL_RECORD, 8, params, recorded_cb, a))
-        finish(a, NULL);
+    if (a->env->stopping) {
+        finish(a, NULL); /* the recorder is closing: leave it to the lease */
+        return;
+    }
+    struct wh_result *r = &a->result;
+    r->delivery_id = a->f[F_DELIVERY];
+    r->attempt = a->attempt_no;
+    r->error = a->error;
+    r->duration_ms = (uv_hrtime() - a->started_ns) / 1000000;
+    r->response = a->response;
+    r->done = recorded_cb;
+    recorder_add(a->env->recorder, r);
 }
 
 /* Decide what this answer (or its absence) means, then record it. */
@@ -109,9 +110,10 @@ static void conclude(struct attempt *a)
     uint64_t rnd;
     crypto_random(&rnd, sizeof(rnd));
     unsigned n = (unsigned)strtoul(a->attempt_no, NULL, 10);
-    a->outcome = wh_decide(a->http_status, n, &a->env->schedule, rnd, &a->retry_ms);
-    if (a->outcome != WH_SUCCEEDED && !a->error[0])
-        snprintf(a->error, sizeof(a->error), "HTTP %ld", a->http_status);
+    wh_decide(a->result.http_status, a->retry_after[0] ? a->retry_after : NULL, n, a->replay,
+              &a->env->schedule, rnd, vtime_now_ms() / 1000, &a->result.decision);
+    if (a->result.decision.outcome != WH_SUCCEEDED && !a->error[0])
+        snprintf(a->error, sizeof(a->error), "HTTP %ld", a->result.http_status);
     record(a);
 }
 
@@ -123,31 +125,35 @@ static void response_cb(const struct httpc_response *res, void *arg)
         return;
     }
     metric_observe(a->env->m_latency, res->total_ms / 1000.0);
-    a->http_status = res->status ? 0 : res->http_status;
-    if (res->status)
+    a->result.http_status = res->status ? 0 : res->http_status;
+    if (res->status) {
         snprintf(a->error, sizeof(a->error), "%s: %s", vp_err_code(res->status),
                  res->error ? res->error : vp_err_message(res->status));
-    else
+    } else {
         wh_text_sanitize(res->body ? res->body : "", res->body ? res->body_len : 0, a->response,
                          WH_RESPONSE_KEEP);
+        const char *ra = httpc_response_header(res, "retry-after");
+        snprintf(a->retry_after, sizeof(a->retry_after), "%s", ra ? ra : "");
+    }
     conclude(a);
 }
 
 static void send_request(struct attempt *a, const char *ip)
 {
     struct wh_headers h;
-    size_t len = strlen(a->payload);
-    int err = wh_headers_build(&h, a->event_id, a->secret, a->payload, len, vtime_now_ms() / 1000);
+    const struct webhook_keys keys = {a->f[F_SECRET], a->f[F_PREVIOUS], a->f[F_ED25519]};
+    int err = wh_headers_build(&h, a->f[F_EVENT], &keys, a->f[F_PAYLOAD], a->payload_len,
+                               vtime_now_ms() / 1000);
     if (err) {
-        snprintf(a->error, sizeof(a->error), "cannot sign: malformed secret or event id");
+        snprintf(a->error, sizeof(a->error), "cannot sign: malformed key or event id");
         conclude(a);
         return;
     }
     struct httpc_request req = {.method = "POST",
-                                .url = a->url,
+                                .url = a->f[F_URL],
                                 .headers = h.list,
-                                .body = a->payload,
-                                .body_len = len,
+                                .body = a->f[F_PAYLOAD],
+                                .body_len = a->payload_len,
                                 .timeout_ms = a->env->timeout_ms,
                                 .max_response_bytes = WH_RESPONSE_KEEP,
                                 .connect_ip = ip};
@@ -179,28 +185,40 @@ static void bad_url_cb(uv_timer_t *t)
     conclude(t->data);
 }
 
-static void copy_row(struct attempt *a, const struct pg_result *res, int row)
+/* An attempt holding a copy of row `row` of a wh_claim() result, in one allocation. */
+static struct attempt *attempt_new(const struct pg_result *res, int row)
 {
-    const char *v;
-    a->delivery_id = vp_strdup((v = pg_get(res, row, "delivery_id")) ? v : "");
-    a->endpoint_id = vp_strdup((v = pg_get(res, row, "endpoint_id")) ? v : "");
-    a->url = vp_strdup((v = pg_get(res, row, "url")) ? v : "");
-    a->secret = vp_strdup((v = pg_get(res, row, "secret")) ? v : "");
-    a->event_id = vp_strdup((v = pg_get(res, row, "event_id")) ? v : "");
-    a->payload = vp_strdup((v = pg_get(res, row, "payload")) ? v : "");
-    snprintf(a->attempt_no, sizeof(a->attempt_no), "%s",
-             (v = pg_get(res, row, "attempt")) ? v : "1");
+    const char *v[NFIELDS];
+    size_t len[NFIELDS], total = 0;
+    for (int i = 0; i < NFIELDS; i++) {
+        v[i] = pg_get(res, row, field_names[i]);
+        len[i] = v[i] ? strlen(v[i]) : 0;
+        total += len[i] + 1;
+    }
+    struct attempt *a = vp_malloc(sizeof(*a) + total);
+    memset(a, 0, sizeof(*a));
+    char *p = a->strings;
+    for (int i = 0; i < NFIELDS; i++) {
+        memcpy(p, v[i] ? v[i] : "", len[i] + 1);
+        a->f[i] = p;
+        p += len[i] + 1;
+    }
+    a->url = a->f[F_URL];
+    a->payload_len = len[F_PAYLOAD];
+    const char *n = pg_get(res, row, "attempt"), *replay = pg_get(res, row, "replay");
+    snprintf(a->attempt_no, sizeof(a->attempt_no), "%s", n ? n : "1");
+    a->replay = replay && replay[0] == 't';
+    return a;
 }
 
 void attempt_start(struct attempt_env *env, const struct pg_result *res, int row,
                    attempt_done_cb *done, void *arg)
 {
-    struct attempt *a = VP_NEW(a);
+    struct attempt *a = attempt_new(res, row);
     a->env = env;
     a->done = done;
     a->arg = arg;
     a->started_ns = uv_hrtime();
-    copy_row(a, res, row);
     uv_timer_init(env->loop, &a->defer);
     a->defer.data = a;
     const struct url_guard_opts go = {.policy = env->url_policy};

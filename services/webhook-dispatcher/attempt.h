@@ -3,10 +3,11 @@
  *
  *   1. url_guard_check(): the endpoint's URL must resolve to addresses we may reach;
  *      the request then connects to exactly the checked address (connect_ip);
- *   2. POST the stored body with the Standard Webhooks headers (wh_request.h), no
- *      redirects, within timeout_ms;
- *   3. wh_record() (proto/sql/0040_webhooks.sql) writes the attempt and the delivery's
- *      next state decided by wh_decide() (retry.h).
+ *   2. POST the stored body with the Standard Webhooks and voepy-signature headers
+ *      (wh_request.h) signed with the claim's secrets and Ed25519 key, no redirects,
+ *      within timeout_ms;
+ *   3. wh_decide() (retry.h) says what the answer means; the recorder (recorder.h) writes
+ *      the attempt and the delivery's next state in its next batch.
  *
  * A refused URL or a transport error is a failed attempt like a 5xx: it is recorded and
  * retried on the schedule. An attempt the dispatcher abandons while stopping (the HTTP
@@ -25,6 +26,7 @@ struct httpc;
 struct metric;
 struct pg_pool;
 struct pg_result;
+struct recorder;
 struct url_policy;
 
 /* Shared by every attempt; owned by the deliverer, which outlives its attempts. */
@@ -32,6 +34,7 @@ struct attempt_env {
     uv_loop_t *loop;
     struct pg_pool *pg;
     struct httpc *http;
+    struct recorder *recorder; /* batches the results */
     struct wh_schedule schedule;
     unsigned timeout_ms;
     struct url_policy *url_policy; /* which URLs may be reached (url_guard.h) */
@@ -40,14 +43,13 @@ struct attempt_env {
 };
 
 /*
- * Called once per attempt, after wh_record returned: outcome is what it answered
- * ("succeeded", "retry", "exhausted", "gone", "stale"), or NULL when nothing was recorded
- * (stopping, or the database failed: the lease will expire and the delivery come back).
+ * Called once per attempt, after its result was recorded: outcome is what wh_record
+ * answered ("succeeded", "retry", "exhausted", "failed", "gone", "disabled", "stale"), or
+ * NULL when nothing was recorded (stopping, or the database failed: the lease will expire
+ * and the delivery come back).
  */
 typedef void(attempt_done_cb)(const char *outcome, void *arg);
 
-/* Register the statement attempts use (once, at start). */
-int attempt_prepare(struct pg_pool *pg);
 /*
  * Start the attempt described by row `row` of a wh_claim() result (copied: res may go
  * away). done runs exactly once, never inside this call.

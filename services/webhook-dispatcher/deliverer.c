@@ -1,5 +1,6 @@
 #include "deliverer.h"
 #include "attempt.h"
+#include "recorder.h"
 #include "wh_request.h"
 
 #include "voepy/alloc.h"
@@ -61,8 +62,7 @@ static void count_result(const char *outcome)
     snprintf(labels, sizeof(labels), "result=\"%s\"", outcome ? outcome : "abandoned");
     metric_inc(metrics_counter("voepy_webhook_attempts_total",
                                "Delivery attempts by what became of the delivery.", labels));
-    if (outcome && (strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "exhausted") == 0 ||
-                    strcmp(outcome, "gone") == 0))
+    if (outcome && strcmp(outcome, "retry") != 0 && strcmp(outcome, "stale") != 0)
         metric_inc(metrics_counter("voepy_webhook_deliveries_total",
                                    "Deliveries finished, by result.", labels));
 }
@@ -182,7 +182,9 @@ void deliverer_stop(struct deliverer *d)
     d->drain_done = NULL;
     uv_close((uv_handle_t *)&d->poll, handle_closed_cb);
     uv_close((uv_handle_t *)&d->gauge, handle_closed_cb);
-    httpc_close(d->env.http, http_closed_cb, d); /* attempts in HTTP end now, unrecorded */
+    /* attempts in HTTP end now, unrecorded; so do results not yet written */
+    httpc_close(d->env.http, http_closed_cb, d);
+    recorder_close(d->env.recorder, http_closed_cb, d);
 }
 
 static int prepare(struct pg_pool *pg)
@@ -190,8 +192,6 @@ static int prepare(struct pg_pool *pg)
     int err = pg_prepare(pg, SQL_CLAIM, "SELECT * FROM wh_claim($1::int, $2::int, $3::int)");
     if (!err)
         err = pg_prepare(pg, SQL_PENDING, "SELECT wh_pending_count()");
-    if (!err)
-        err = attempt_prepare(pg);
     return err;
 }
 
@@ -233,8 +233,17 @@ int deliverer_create(struct deliverer **dp, uv_loop_t *loop, struct pg_pool *pg,
                             .max_host_connections =
                                 opts->per_endpoint > 16 ? opts->per_endpoint : 16,
                             .user_agent = WH_USER_AGENT};
-    err = httpc_create(&d->env.http, loop, &ho);
+    struct recorder_opts ro = {.batch_max = opts->record_batch,
+                               .slowdown_ms = opts->slowdown_ms,
+                               .disable_after_s = opts->disable_after_s,
+                               .emitted = opts->emitted,
+                               .emitted_arg = opts->emitted_arg};
+    err = recorder_create(&d->env.recorder, loop, pg, &ro);
+    if (!err)
+        err = httpc_create(&d->env.http, loop, &ho);
     if (err) {
+        if (d->env.recorder)
+            recorder_close(d->env.recorder, NULL, NULL);
         free(d);
         return err;
     }
@@ -242,7 +251,7 @@ int deliverer_create(struct deliverer **dp, uv_loop_t *loop, struct pg_pool *pg,
     uv_timer_init(loop, &d->poll);
     uv_timer_init(loop, &d->gauge);
     d->poll.data = d->gauge.data = d;
-    d->handles = 3;
+    d->handles = 4; /* poll, gauge, HTTP client, recorder */
     uv_timer_start(&d->poll, poll_cb, 0, opts->poll_ms);
     uv_timer_start(&d->gauge, gauge_cb, 0, GAUGE_MS);
     *dp = d;

@@ -6,10 +6,11 @@
  * max_inflight, never more than per_endpoint in flight per endpoint across every
  * dispatcher, each leased for lease_ms so that two dispatchers never send the same
  * delivery at once and a crashed one's deliveries come back when the lease ends. Each
- * claimed delivery runs one attempt (attempt.h) on a shared keep-alive HTTP client.
+ * claimed delivery runs one attempt (attempt.h) on a shared keep-alive HTTP client;
+ * results are written in batches (recorder.h).
  *
- * Metrics: voepy_webhook_deliveries_total{result} (succeeded, exhausted, gone),
- * voepy_webhook_attempts_total{result} (also retry, stale, abandoned),
+ * Metrics: voepy_webhook_deliveries_total{result} (succeeded, exhausted, failed, gone,
+ * disabled), voepy_webhook_attempts_total{result} (also retry, stale, abandoned),
  * voepy_webhook_attempt_duration_seconds,
  * voepy_webhook_pending (deliveries waiting, refreshed every few seconds),
  * voepy_webhook_inflight.
@@ -18,6 +19,7 @@
 #define VOEPY_WH_DELIVERER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "retry.h"
@@ -33,6 +35,11 @@ struct deliverer_opts {
     unsigned lease_ms;     /* > timeout_ms; 0 = timeout_ms + 30 s */
     unsigned poll_ms;      /* claim at least this often */
     struct wh_schedule schedule;
+    int64_t slowdown_ms;        /* VOEPY_WEBHOOK_SLOWDOWN_MS */
+    int64_t disable_after_s;    /* VOEPY_WEBHOOK_DISABLE_AFTER_S */
+    unsigned record_batch;      /* results per recording statement, 0 = default */
+    void (*emitted)(void *arg); /* recording wrote events (kick the outbox relay) */
+    void *emitted_arg;
     struct url_policy *url_policy; /* VOEPY_URL_* (url_guard.h); outlives the deliverer */
 };
 

@@ -31,6 +31,8 @@ struct wh_config {
     char *retry_schedule;
     long poll_ms;
     long lease_ms;
+    long slowdown_ms;
+    long disable_after_s;
     struct url_policy_config url; /* VOEPY_URL_*: which endpoint URLs may be reached */
 };
 
@@ -52,6 +54,11 @@ static const struct config_var vars[] = {
                "how often due deliveries are looked for"),
     WH_VAR_INT(lease_ms, "VOEPY_WEBHOOK_LEASE_MS", "0", 0, 3600000,
                "how long a claimed delivery is ours (0: timeout + 30 s)"),
+    WH_VAR_INT(slowdown_ms, "VOEPY_WEBHOOK_SLOWDOWN_MS", WH_SLOWDOWN_DEFAULT, 0, WH_SLOWDOWN_MAX_MS,
+               "first pause of an endpoint that answers 429/502/504 without Retry-After "
+               "(doubled per consecutive slow-down, at most 300 s)"),
+    WH_VAR_INT(disable_after_s, "VOEPY_WEBHOOK_DISABLE_AFTER_S", WH_DISABLE_AFTER_DEFAULT, 1,
+               315360000, "seconds of continuous failure after which an endpoint is disabled"),
     URL_POLICY_VARS(struct wh_config, url),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -103,6 +110,14 @@ static void created_cb(void *arg)
         deliverer_kick(app->deliverer);
 }
 
+/* Recording wrote webhook.exhausted or webhook.endpoint_disabled: publish them now. */
+static void emitted_cb(void *arg)
+{
+    struct wh_app *app = arg;
+    if (app->outbox)
+        outbox_kick(app->outbox);
+}
+
 static int start_parts(struct wh_app *app, const struct wh_config *cfg,
                        const struct wh_schedule *sched)
 {
@@ -117,6 +132,10 @@ static int start_parts(struct wh_app *app, const struct wh_config *cfg,
                                    .lease_ms = (unsigned)cfg->lease_ms,
                                    .poll_ms = (unsigned)cfg->poll_ms,
                                    .schedule = *sched,
+                                   .slowdown_ms = cfg->slowdown_ms,
+                                   .disable_after_s = cfg->disable_after_s,
+                                   .emitted = emitted_cb,
+                                   .emitted_arg = app,
                                    .url_policy = app->url_policy};
     err = deliverer_create(&app->deliverer, s->loop, s->pg, &dopts);
     if (err)

@@ -16,23 +16,26 @@ static bool header_safe(const char *s)
     return true;
 }
 
-int wh_headers_build(struct wh_headers *h, const char *event_id, const char *secret,
+int wh_headers_build(struct wh_headers *h, const char *event_id, const struct webhook_keys *keys,
                      const char *body, size_t body_len, int64_t now_s)
 {
-    char sig[WEBHOOK_SIG_MAX];
+    char sig[WEBHOOK_SIG_HEADER_MAX], vsig[WEBHOOK_VOEPY_SIG_MAX];
     memset(h, 0, sizeof(*h));
     if (!event_id || !*event_id || strlen(event_id) > WH_EVENT_ID_MAX || !header_safe(event_id))
         return VP_E_INVALID_PARAMETER;
-    if (webhook_sign(secret, event_id, now_s, body, body_len, sig))
+    if (webhook_sign_header(keys, event_id, now_s, body, body_len, sig) ||
+        webhook_sign_voepy(keys, now_s, body, body_len, vsig))
         return VP_E_INVALID_PARAMETER;
     snprintf(h->id, sizeof(h->id), "webhook-id: %s", event_id);
     snprintf(h->timestamp, sizeof(h->timestamp), "webhook-timestamp: %" PRId64, now_s);
     snprintf(h->signature, sizeof(h->signature), "webhook-signature: %s", sig);
+    snprintf(h->voepy, sizeof(h->voepy), "voepy-signature: %s", vsig);
     h->list[0] = "content-type: application/json";
     h->list[1] = h->id;
     h->list[2] = h->timestamp;
     h->list[3] = h->signature;
-    h->list[4] = NULL;
+    h->list[4] = h->voepy;
+    h->list[5] = NULL;
     return 0;
 }
 

@@ -3,9 +3,12 @@
  *
  * Standard Webhooks headers: webhook-id (the event id, the receiver's dedup key, the same
  * on every attempt), webhook-timestamp (unix seconds of this attempt) and
- * webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>" with the endpoint's
- * secret, webhook_sig.h); plus content-type. The user agent is the HTTP client's
- * (voepy-webhooks/1). Also the text we keep of an answer: at most 1 KiB of valid UTF-8.
+ * webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>" with the current
+ * secret, a second v1 with the previous secret during a rotation overlap, and "v1a,<base64
+ * Ed25519 signature>" when the endpoint has a key pair: webhook_sig.h); voepy-signature
+ * ("t=<ts>,v1=<hex>[,v1=<hex>]" for receivers of that older scheme); content-type. The
+ * user agent is the HTTP client's (voepy-webhooks/1). Also the text we keep of an answer:
+ * at most 1 KiB of valid UTF-8.
  */
 #ifndef VOEPY_WH_REQUEST_H
 #define VOEPY_WH_REQUEST_H
@@ -22,15 +25,17 @@
 struct wh_headers {
     char id[WH_EVENT_ID_MAX + 16];
     char timestamp[48];
-    char signature[WEBHOOK_SIG_MAX + 32];
-    const char *list[5]; /* NULL-terminated, for httpc_request.headers */
+    char signature[WEBHOOK_SIG_HEADER_MAX + 32];
+    char voepy[WEBHOOK_VOEPY_SIG_MAX + 32];
+    const char *list[6]; /* NULL-terminated, for httpc_request.headers */
 };
 
 /*
- * Fill h for one attempt. Returns 0, or VP_E_INVALID_PARAMETER for a malformed secret or
- * an event id that is too long or holds characters that cannot go in a header.
+ * Fill h for one attempt, signed with keys (the claim's secret, previous_secret and
+ * ed25519_secret_key). Returns 0, or VP_E_INVALID_PARAMETER for a malformed key or an
+ * event id that is too long or holds characters that cannot go in a header.
  */
-int wh_headers_build(struct wh_headers *h, const char *event_id, const char *secret,
+int wh_headers_build(struct wh_headers *h, const char *event_id, const struct webhook_keys *keys,
                      const char *body, size_t body_len, int64_t now_s);
 
 /*

@@ -63,42 +63,146 @@ static void test_jitter_bounds(void **state)
     assert_int_equal(wh_jitter_ms(36000, UINT64_MAX) <= 39600000, 1);
 }
 
+/* decide with no Retry-After, not a replay, at a fixed time */
+static enum wh_outcome decide(long status, unsigned attempt, const struct wh_schedule *s,
+                              uint64_t rnd, int64_t *ms)
+{
+    struct wh_decision d;
+    wh_decide(status, NULL, attempt, false, s, rnd, 1700000000, &d);
+    *ms = d.retry_ms;
+    return d.outcome;
+}
+
 static void test_decide(void **state)
 {
     (void)state;
     struct wh_schedule s;
     assert_int_equal(wh_schedule_parse("0,10,20", &s), 0);
     int64_t ms = -1;
-    assert_int_equal(wh_decide(200, 1, &s, 0, &ms), WH_SUCCEEDED);
+    assert_int_equal(decide(200, 1, &s, 0, &ms), WH_SUCCEEDED);
     assert_int_equal(ms, 0);
-    assert_int_equal(wh_decide(204, 3, &s, 0, &ms), WH_SUCCEEDED);
-    assert_int_equal(wh_decide(299, 1, &s, 0, &ms), WH_SUCCEEDED);
-    assert_int_equal(wh_decide(410, 1, &s, 0, &ms), WH_GONE);
-    assert_int_equal(wh_decide(410, 3, &s, 0, &ms), WH_GONE);
+    assert_int_equal(decide(204, 3, &s, 0, &ms), WH_SUCCEEDED);
+    assert_int_equal(decide(299, 1, &s, 0, &ms), WH_SUCCEEDED);
+    assert_int_equal(decide(410, 1, &s, 0, &ms), WH_GONE);
+    assert_int_equal(decide(410, 3, &s, 0, &ms), WH_GONE);
     /* attempt 1 failed: the wait is delay_s[1] +- 10 % */
-    const long failing[] = {0, 100, 199, 300, 301, 302, 307, 400, 404, 429, 500, 503};
+    const long failing[] = {0, 100, 199, 300, 301, 302, 307, 400, 404, 429, 500, 502, 503, 504};
     for (size_t i = 0; i < sizeof(failing) / sizeof(failing[0]); i++) {
-        assert_int_equal(wh_decide(failing[i], 1, &s, 0, &ms), WH_RETRY);
+        assert_int_equal(decide(failing[i], 1, &s, 0, &ms), WH_RETRY);
         assert_int_equal(ms, 9000);
-        assert_int_equal(wh_decide(failing[i], 2, &s, 2000, &ms), WH_RETRY);
+        assert_int_equal(decide(failing[i], 2, &s, 2000, &ms), WH_RETRY);
         assert_int_equal(ms, 20000); /* 20 s - 2 s + 2000 ms */
-        assert_int_equal(wh_decide(failing[i], 3, &s, 0, &ms), WH_EXHAUSTED);
+        assert_int_equal(decide(failing[i], 3, &s, 0, &ms), WH_EXHAUSTED);
         assert_int_equal(ms, 0);
-        assert_int_equal(wh_decide(failing[i], 9, &s, 0, &ms), WH_EXHAUSTED);
+        assert_int_equal(decide(failing[i], 9, &s, 0, &ms), WH_EXHAUSTED);
     }
     struct wh_schedule once;
     assert_int_equal(wh_schedule_parse("0", &once), 0);
-    assert_int_equal(wh_decide(500, 1, &once, 0, &ms), WH_EXHAUSTED);
+    assert_int_equal(decide(500, 1, &once, 0, &ms), WH_EXHAUSTED);
+}
+
+static void test_slowdown(void **state)
+{
+    (void)state;
+    struct wh_schedule s;
+    assert_int_equal(wh_schedule_parse("0,10,20", &s), 0);
+    struct wh_decision d;
+    const long slow[] = {429, 502, 504};
+    for (size_t i = 0; i < 3; i++) {
+        wh_decide(slow[i], NULL, 1, false, &s, 0, 1700000000, &d);
+        assert_int_equal(d.outcome, WH_RETRY);
+        assert_true(d.slowdown);
+        assert_int_equal(d.retry_after_ms, -1); /* the database doubles the pause */
+        assert_int_equal(d.retry_ms, 9000);
+    }
+    const long plain[] = {0, 302, 400, 500, 503};
+    for (size_t i = 0; i < 5; i++) {
+        wh_decide(plain[i], NULL, 1, false, &s, 0, 1700000000, &d);
+        assert_false(d.slowdown);
+        wh_decide(plain[i], "garbage", 1, false, &s, 0, 1700000000, &d);
+        assert_false(d.slowdown);
+    }
+    /* Retry-After on any failed answer slows down, and says for how long */
+    wh_decide(503, "120", 1, false, &s, 0, 1700000000, &d);
+    assert_true(d.slowdown);
+    assert_int_equal(d.retry_after_ms, 120000);
+    wh_decide(429, "99999", 3, false, &s, 0, 1700000000, &d);
+    assert_int_equal(d.outcome, WH_EXHAUSTED);
+    assert_true(d.slowdown);
+    assert_int_equal(d.retry_after_ms, 3600000); /* capped at an hour */
+    /* ... but not on a success or a 410, and not without an answer */
+    wh_decide(200, "120", 1, false, &s, 0, 1700000000, &d);
+    assert_int_equal(d.outcome, WH_SUCCEEDED);
+    assert_false(d.slowdown);
+    wh_decide(410, "120", 1, false, &s, 0, 1700000000, &d);
+    assert_int_equal(d.outcome, WH_GONE);
+    assert_false(d.slowdown);
+    wh_decide(0, "120", 1, false, &s, 0, 1700000000, &d);
+    assert_false(d.slowdown);
+}
+
+static void test_replay(void **state)
+{
+    (void)state;
+    struct wh_schedule s;
+    assert_int_equal(wh_schedule_parse("0,10,20", &s), 0);
+    struct wh_decision d;
+    wh_decide(200, NULL, 1, true, &s, 0, 0, &d);
+    assert_int_equal(d.outcome, WH_SUCCEEDED);
+    wh_decide(410, NULL, 1, true, &s, 0, 0, &d);
+    assert_int_equal(d.outcome, WH_GONE);
+    const long failing[] = {0, 302, 429, 500, 502};
+    for (size_t i = 0; i < 5; i++) {
+        wh_decide(failing[i], NULL, 1, true, &s, 0, 0, &d);
+        assert_int_equal(d.outcome, WH_FAILED); /* one attempt, never rescheduled */
+        assert_int_equal(d.retry_ms, 0);
+    }
+    wh_decide(429, "30", 1, true, &s, 0, 0, &d);
+    assert_int_equal(d.outcome, WH_FAILED);
+    assert_true(d.slowdown); /* the endpoint still pauses */
+}
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    const int64_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    assert_int_equal(wh_retry_after_ms("0", now), 0);
+    assert_int_equal(wh_retry_after_ms("1", now), 1000);
+    assert_int_equal(wh_retry_after_ms(" 17 ", now), 17000);
+    assert_int_equal(wh_retry_after_ms("3600", now), 3600000);
+    assert_int_equal(wh_retry_after_ms("3601", now), 3600000);
+    assert_int_equal(wh_retry_after_ms("99999999999999999999999", now), 3600000);
+    /* the three date forms, 90 s ahead */
+    assert_int_equal(wh_retry_after_ms("Sun, 06 Nov 1994 08:51:07 GMT", now), 90000);
+    assert_int_equal(wh_retry_after_ms("Sunday, 06-Nov-94 08:51:07 GMT", now), 90000);
+    assert_int_equal(wh_retry_after_ms("Sun Nov  6 08:51:07 1994", now), 90000);
+    /* a past date is now; a far one is capped */
+    assert_int_equal(wh_retry_after_ms("Sat, 05 Nov 1994 08:49:37 GMT", now), 0);
+    assert_int_equal(wh_retry_after_ms("Mon, 07 Nov 1994 08:49:37 GMT", now), 3600000);
+    const char *bad[] = {NULL,
+                         "",
+                         " ",
+                         "-1",
+                         "1.5",
+                         "12abc",
+                         "soon",
+                         "Sun, 06 Nov 1994",
+                         "Sun, 06 Nov 1994 08:51:07 PST",
+                         "Sun, 32 Nov 1994 08:51:07 GMT"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (wh_retry_after_ms(bad[i], now) != -1)
+            fail_msg("accepted \"%s\"", bad[i] ? bad[i] : "NULL");
 }
 
 static void test_outcome_names(void **state)
 {
     (void)state;
-    /* the names proto/sql/0040_webhooks.sql wh_record() accepts */
+    /* the names proto/sql/0042_webhook_dispatch.sql wh_record() accepts */
     assert_string_equal(wh_outcome_name(WH_SUCCEEDED), "succeeded");
     assert_string_equal(wh_outcome_name(WH_RETRY), "retry");
     assert_string_equal(wh_outcome_name(WH_EXHAUSTED), "exhausted");
     assert_string_equal(wh_outcome_name(WH_GONE), "gone");
+    assert_string_equal(wh_outcome_name(WH_FAILED), "failed");
 }
 
 int main(void)
@@ -106,7 +210,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule_parse), cmocka_unit_test(test_schedule_parse_bad),
         cmocka_unit_test(test_jitter_bounds),  cmocka_unit_test(test_decide),
-        cmocka_unit_test(test_outcome_names),
+        cmocka_unit_test(test_slowdown),       cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_outcome_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
