@@ -314,5 +314,48 @@ class WebhookSsrf(unittest.TestCase):
         self.assertLess(time.monotonic() - self.started, 60)
 
 
+class GatewayRefusesAtCreation(unittest.TestCase):
+    """The API applies the same policy when a URL is given: a refused port or literal
+    address is a 422 naming the field, before anything is stored (names are judged when
+    they are fetched, not here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Platform(services=("api-gateway",), env={"VOEPY_URL_ALLOW_PRIVATE": "false"},
+                         name="ssrf-api")
+        cls.p.start()
+        cls.addClassCleanup(cls.p.stop)
+
+    def test_webhook_urls(self):
+        key = self.p.create_tenant("ssrf-api")["api_key"]
+        refused = (
+            ("http://127.0.0.1:8080/h", "127.0.0.1 is a loopback address"),
+            ("http://2130706433:8080/h", "127.0.0.1 is a loopback address"),
+            ("http://0x7f.1/h", "127.0.0.1 is a loopback address"),
+            ("http://[::ffff:169.254.169.254]/h", "169.254.169.254 is a link-local address"),
+            ("http://[::1]:8080/h", "::1 is a loopback address"),
+            ("http://[64:ff9b::7f00:1]/h", "an ipv4-embedded address"),
+            ("http://[2002:7f00:1::1]/h", "an ipv4-embedded address"),
+            ("http://localhost:8080/h", "localhost is a loopback name"),
+            ("http://10.1.2.3/h", "a private address"),
+            ("http://0/h", "an unspecified address"),
+            ("https://hooks.example.com:22/h", "port 22 is not allowed"),
+            ("https://hooks.example.com:1023/h", "port 1023 is not allowed"),
+            ("http://127.0.0.256/h", "must be an http(s) URL"),
+        )
+        for url, words in refused:
+            st, body, raw, _ = self.p.api("POST", "/v1/webhooks", {"url": url}, key=key)
+            self.assertEqual(st, 422, (url, raw))
+            self.assertEqual((body["error"]["code"], body["error"]["field"]),
+                             ("invalid_parameter", "url"), raw)
+            self.assertIn(words, body["error"]["message"], (url, raw))
+        for url in ("https://hooks.example.com/h", "https://hooks.example.com:8443/h",
+                    "http://93.184.216.34:8080/h"):
+            st, _, raw, _ = self.p.api("POST", "/v1/webhooks", {"url": url}, key=key)
+            self.assertEqual(st, 201, (url, raw))
+        n = self.p.sql("SELECT count(*) FROM webhook_endpoints")[0][0]
+        self.assertEqual(n, "3")
+
+
 if __name__ == "__main__":
     unittest.main()
