@@ -36,6 +36,7 @@ export VOEPY_PG_DSN="host=127.0.0.1 port=$VOEPY_LOCAL_PG_PORT dbname=voepy user=
 export VOEPY_REDIS_HOST=127.0.0.1 VOEPY_REDIS_PORT=$VOEPY_LOCAL_REDIS_PORT
 export VOEPY_API_PORT VOEPY_SIP_PORT VOEPY_ADMIN_TOKEN
 export VOEPY_URL_ALLOW_PRIVATE=${VOEPY_URL_ALLOW_PRIVATE:-true}
+export VOEPY_URL_ALLOW_PORTS=${VOEPY_URL_ALLOW_PORTS:-*}
 
 vp_log "migrating"
 "$VOEPY_BUILD_DIR/tools/migrate/voepy-migrate" --dir "$VOEPY_ROOT/proto/sql" >>"$logs/migrate.log"

@@ -690,7 +690,7 @@ class Api(ApiAssertions, unittest.TestCase):
         _, key, _ = self.new_tenant(credit=0, nnumbers=0)
         _, other, _ = self.new_tenant(credit=0, nnumbers=0)
         st, created, raw, _ = self.api("POST", "/v1/webhooks",
-                                       {"url": "http://127.0.0.1:9/hooks",
+                                       {"url": "http://127.0.0.1:1024/hooks",
                                         "events": ["call.answered", "call.ended"], "name": "main"},
                                        key=key)
         self.assertEqual(st, 201, raw)
@@ -700,7 +700,7 @@ class Api(ApiAssertions, unittest.TestCase):
         self.assertTrue(w["id"].startswith("voepy_whk_"))
         self.assertNotIn("secret", w)
         self.assertEqual((w["url"], w["events"], w["name"], w["active"]),
-                         ("http://127.0.0.1:9/hooks", ["call.answered", "call.ended"], "main", True))
+                         ("http://127.0.0.1:1024/hooks", ["call.answered", "call.ended"], "main", True))
         st, all_default, raw, _ = self.api("POST", "/v1/webhooks", {"url": "https://example.com/x"},
                                            key=key)
         self.assertEqual((st, all_default["webhook"]["events"]), (201, ["*"]), raw)

@@ -373,7 +373,7 @@ class ApiResources(ApiAssertions, unittest.TestCase):
         _, key, _ = self.new_tenant()
         _, other, _ = self.new_tenant()
         st, created, raw, _ = self.api("POST", "/v1/webhooks",
-                                       {"url": "http://127.0.0.1:9/a", "events": ["call.ended"],
+                                       {"url": "http://127.0.0.1:1024/a", "events": ["call.ended"],
                                         "name": "main"}, key=key)
         self.assertEqual(st, 201, raw)
         w = created["webhook"]
