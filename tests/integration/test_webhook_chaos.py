@@ -223,7 +223,16 @@ class Chaos(unittest.TestCase):
                       " AND status = 'succeeded') FROM webhook_deliveries"
                       % (q(ids["gone"]), q(TYPE)))[0]
             return int(n[0]) == 0 and int(n[1]) == 2 * EVENTS
-        wait_until(finished, FINISH_S, interval=0.5, what="every delivery finished")
+        try:
+            wait_until(finished, FINISH_S, interval=0.5, what="every delivery finished")
+        except AssertionError:
+            print("chaos: deliveries by endpoint and status: %s\nchaos: pending: %s" % (
+                p.sql("SELECT endpoint_id, status, count(*), max(attempts) FROM"
+                      " webhook_deliveries GROUP BY 1, 2 ORDER BY 1, 2"),
+                p.sql("SELECT id, endpoint_id, event_type, attempts, next_attempt_at,"
+                      " lease_until, last_error FROM webhook_deliveries WHERE status ="
+                      " 'pending' ORDER BY next_attempt_at LIMIT 5")))
+            raise
         t_done = time.time()
         time.sleep(0.5)
         poller.join(5)
