@@ -41,6 +41,11 @@ integration: build
 bench-api: deps
 	@tests/bench/api/run.sh
 
+# Signed webhook deliveries/s into nginx vs nginx's wrk ceiling, in one run (tests/bench/webhooks).
+.PHONY: bench-webhooks
+bench-webhooks: deps
+	@tests/bench/webhooks/run.sh
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
