@@ -51,6 +51,11 @@ CREATE TABLE webhook_call_secrets (
 -- second webhook.exhausted.
 ALTER TABLE webhook_deliveries
     ADD COLUMN replay boolean NOT NULL DEFAULT false;
+-- The claim's probe per endpoint orders by (next_attempt_at, id): the index must carry id
+-- too, or every claim sorts all due rows of the endpoint (6 ms per claim at 20,000 due).
+DROP INDEX webhook_deliveries_endpoint_due;
+CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at, id)
+    WHERE status = 'pending';
 -- The delivery log, newest first per endpoint, and replays of failures since a time.
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
 
