@@ -51,11 +51,6 @@ CREATE TABLE webhook_call_secrets (
 -- second webhook.exhausted.
 ALTER TABLE webhook_deliveries
     ADD COLUMN replay boolean NOT NULL DEFAULT false;
--- The claim's probe per endpoint orders by (next_attempt_at, id): the index must carry id
--- too, or every claim sorts all due rows of the endpoint (6 ms per claim at 20,000 due).
-DROP INDEX webhook_deliveries_endpoint_due;
-CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at, id)
-    WHERE status = 'pending';
 -- The delivery log, newest first per endpoint, and replays of failures since a time.
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
 
@@ -77,7 +72,6 @@ $$;
 -- down. SKIP LOCKED: concurrent dispatchers never claim the same delivery. Returns what is
 -- needed to send each one; attempt is the number of this attempt (1 = first), to be passed
 -- back with the result.
-DROP FUNCTION wh_claim(int, int, int);
 CREATE FUNCTION wh_claim(p_limit int, p_per_endpoint int, p_lease_ms int)
 RETURNS TABLE (delivery_id text, tenant_id text, endpoint_id text, url text, secret text,
                previous_secret text, ed25519_secret_key text, event_id text, payload text,

@@ -23,7 +23,6 @@
 -- Deactivate an endpoint, fail what was still waiting for it, and tell the tenant with a
 -- webhook.endpoint_disabled event (delivered to its other endpoints). Returns true when
 -- it was active (and the event was emitted), false when it was disabled already.
-DROP FUNCTION wh_disable_endpoint(text, text);
 CREATE FUNCTION wh_disable_endpoint(p_endpoint text, p_reason text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -52,7 +51,7 @@ END $$;
 -- created with a webhook_url (calls.options->>'webhook_url'); first due after p_delay_ms.
 -- A redelivered event inserts nothing new (UNIQUE (endpoint_id, event_id)). Returns the
 -- number of deliveries created.
-CREATE OR REPLACE FUNCTION wh_fanout(p_event json, p_delay_ms bigint DEFAULT 0) RETURNS int
+CREATE FUNCTION wh_fanout(p_event json, p_delay_ms bigint DEFAULT 0) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id text := p_event->>'id';
@@ -205,7 +204,6 @@ END $$;
 -- kicks the outbox when any was).
 -- Fresh successes, the common case, are applied all at once; the rest one by one in
 -- endpoint order, so that two batches lock endpoints in the same order.
-DROP FUNCTION wh_record(text, int, int, text, int, text, text, bigint);
 CREATE FUNCTION wh_record(p_delivery text[], p_attempt int[], p_status_code int[],
                           p_error text[], p_duration_ms int[], p_response text[],
                           p_outcome text[], p_retry_ms bigint[], p_slowdown boolean[],

@@ -7,8 +7,9 @@
 --
 -- Hidden endpoints (kind 'call_url', 0041) stand for a webhook_url given at call creation:
 -- the API never lists, shows, changes or deletes them, so every endpoint operation here
--- looks only at kind 'subscription'. The endpoint operations of 0010 and 0013 are replaced
--- below for that reason and for the Ed25519 keys, which the gateway makes (libsodium).
+-- looks only at kind 'subscription'. Every endpoint operation of the API is here (create,
+-- list, get, update, delete and the issue 7 ones); the Ed25519 keys are made by the
+-- gateway (libsodium).
 
 -- ---------------------------------------------------------------------------------------
 -- Endpoints
@@ -33,7 +34,6 @@ END $$;
 -- POST /v1/webhooks: the secret (and, with ed25519_signing, the key pair) is made by the
 -- gateway; the secret is shown in this answer only. p_ed25519_sk/pk are NULL without
 -- ed25519_signing.
-DROP FUNCTION api_webhook_create(text, text, text[], text, text, text, text, text);
 CREATE FUNCTION api_webhook_create(p_tenant text, p_url text, p_events text[], p_name text,
                                    p_secret text, p_ed25519_sk text, p_ed25519_pk text,
                                    p_path text, p_key text, p_hash text)
@@ -59,7 +59,7 @@ END $$;
 
 -- GET /v1/webhooks: the tenant's subscription endpoints that are not deleted, oldest
 -- first, cursor pagination.
-CREATE OR REPLACE FUNCTION api_webhooks_list(p_tenant text, p_cursor text, p_limit int)
+CREATE FUNCTION api_webhooks_list(p_tenant text, p_cursor text, p_limit int)
 RETURNS TABLE (http_status int, http_body text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -74,7 +74,7 @@ BEGIN
          LIMIT p_limit + 1), p_limit);
 END $$;
 
-CREATE OR REPLACE FUNCTION api_webhook_get(p_tenant text, p_id text)
+CREATE FUNCTION api_webhook_get(p_tenant text, p_id text)
 RETURNS TABLE (http_status int, http_body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -82,7 +82,7 @@ BEGIN
 END $$;
 
 -- DELETE /v1/webhooks/{id} (204): deliveries stop; the row stays for the delivery log.
-CREATE OR REPLACE FUNCTION api_webhook_delete(p_tenant text, p_id text, p_path text, p_key text,
+CREATE FUNCTION api_webhook_delete(p_tenant text, p_id text, p_path text, p_key text,
                                               p_hash text)
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
@@ -108,7 +108,6 @@ END $$;
 -- active it changes nothing, so that it cannot restart the clock of a failing endpoint.
 -- ed25519_signing: true keeps an existing key pair (the one receivers already trust) or
 -- takes p_ed25519_sk/pk, made by the gateway; false removes the pair.
-DROP FUNCTION api_webhook_update(text, text, jsonb, text[], text, text, text);
 CREATE FUNCTION api_webhook_update(p_tenant text, p_id text, p_req jsonb, p_events text[],
                                    p_ed25519_sk text, p_ed25519_pk text,
                                    p_path text, p_key text, p_hash text)
