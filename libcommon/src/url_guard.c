@@ -63,7 +63,7 @@ static const struct net_range v6_ranges[] = {
     {"ff00::", 8, URL_ADDR_MULTICAST},      /* */
 };
 
-static bool prefix_match(const uint8_t *a, const uint8_t *net, int bits)
+bool url__prefix_match(const uint8_t *a, const uint8_t *net, int bits)
 {
     int whole = bits / 8, rest = bits % 8;
     if (memcmp(a, net, (size_t)whole) != 0)
@@ -79,7 +79,7 @@ static bool in_range(int af, const uint8_t *a, const struct net_range *r)
     uint8_t net[16];
     if (inet_pton(af, r->net, net) != 1)
         abort(); /* the tables above are constant: a typo there is a programming error */
-    return prefix_match(a, net, r->bits);
+    return url__prefix_match(a, net, r->bits);
 }
 
 static enum url_addr_class classify_v4(const uint8_t a[4])

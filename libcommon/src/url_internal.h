@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define URL_FAKE_MAX_ADDRS 16 /* addresses in one answer of the test resolver */
@@ -21,6 +22,8 @@ bool url_policy__fake(const struct url_policy *p);
  */
 int url_policy__lookup(struct url_policy *p, const char *name, struct sockaddr_storage *out,
                        size_t max);
+/* Whether address a (4 or 16 bytes) lies in net/bits. */
+bool url__prefix_match(const uint8_t *a, const uint8_t *net, int bits);
 /* Parse a numeric address written canonically (inet_pton, either family) into ss. */
 bool url__sockaddr(const char *ip, struct sockaddr_storage *ss);
 

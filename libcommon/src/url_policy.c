@@ -380,24 +380,14 @@ bool url_policy_port_allowed(const struct url_policy *p, int port)
     return false;
 }
 
-static bool prefix_match(const uint8_t *a, const uint8_t *net, int bits)
-{
-    int whole = bits / 8, rest = bits % 8;
-    if (memcmp(a, net, (size_t)whole) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (a[whole] & mask) == (net[whole] & mask);
-}
-
 static bool allow_listed(const struct url_policy *p, const struct sockaddr *sa)
 {
     const uint8_t *a = sa->sa_family == AF_INET
                            ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
                            : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
     for (size_t i = 0; p && i < p->ncidrs; i++)
-        if (p->cidrs[i].af == sa->sa_family && prefix_match(a, p->cidrs[i].net, p->cidrs[i].bits))
+        if (p->cidrs[i].af == sa->sa_family &&
+            url__prefix_match(a, p->cidrs[i].net, p->cidrs[i].bits))
             return true;
     return false;
 }
