@@ -26,18 +26,17 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.dirname(HERE))
 os.environ.setdefault("VOEPY_BUILD_DIR", "build-bench")
 
-from harness import Platform, binary, free_port, http_request, wait_until  # noqa: E402
+from harness import Platform, binary, http_request  # noqa: E402
+from benchlib import PIN, REPORT_LUA, Nginx, children, cpu_seconds, pin, read_pid  # noqa: E402,E501
 
 TARGET_RATIO = 0.6
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def env_int(name, default):
@@ -49,58 +48,11 @@ CONNECTIONS = env_int("VOEPY_BENCH_CONNECTIONS", 32)
 DURATION = env_int("VOEPY_BENCH_DURATION", 10)
 WARMUP = env_int("VOEPY_BENCH_WARMUP", 3)
 ROUNDS = env_int("VOEPY_BENCH_ROUNDS", 3)
-PIN = os.environ.get("VOEPY_BENCH_PIN", "sut") != "none" and os.cpu_count() >= 2
 SUT_CPUS, LOAD_CPUS = {0}, {1}
 
 
 def log(msg):
     print("bench-api: %s" % msg, flush=True)
-
-
-# -- processes, CPU pinning and CPU time ----------------------------------------------------
-def children(pid):
-    """Direct children of pid (scans /proc; fine for the few processes involved)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return out
-
-
-def pin(pids, cpus):
-    """Pin every thread of every pid to cpus (threads do not follow their process)."""
-    if not PIN:
-        return
-    for pid in pids:
-        try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                os.sched_setaffinity(int(tid), cpus)
-        except OSError:
-            pass  # a process that just exited
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except OSError:
-            pass
-    return total / CLK_TCK
-
-
-def read_pid(path):
-    with open(path) as f:
-        return int(f.readline().strip())
 
 
 class Target:
@@ -111,87 +63,6 @@ class Target:
         self.url = "http://127.0.0.1:%d%s" % (port, path)
         self.pids_fn = pids_fn
         self.runs = []
-
-
-# -- nginx ----------------------------------------------------------------------------------
-NGINX_CONF = """\
-worker_processes 1;
-master_process on;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 100000;
-    keepalive_timeout 65s;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    types {{ }}
-    default_type application/json;
-    server {{
-        listen 127.0.0.1:{port};
-        root {d}/www;
-    }}
-}}
-"""
-
-
-class Nginx:
-    """nginx from its own temporary directory, as an unprivileged user (voepy or nobody
-    when we are root), serving body at exactly the gateway's path."""
-
-    def __init__(self, tmp, path, body):
-        self.dir = os.path.join(tmp, "nginx")
-        self.port = free_port()
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        www_file = os.path.join(self.dir, "www", path.lstrip("/"))
-        os.makedirs(os.path.dirname(www_file))
-        with open(www_file, "wb") as f:
-            f.write(body)
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=self.dir, port=self.port))
-        argv = ["nginx", "-p", self.dir, "-e", os.path.join(self.dir, "error.log"), "-c", conf]
-        if os.getuid() == 0:
-            user = "voepy" if subprocess.run(["id", "voepy"], capture_output=True).returncode == 0 \
-                else "nobody"
-            subprocess.run(["chown", "-R", user, self.dir], check=True)
-            os.chmod(tmp, 0o755)
-            argv = ["runuser", "-u", user, "--"] + argv
-        self.log = open(os.path.join(tmp, "nginx.out"), "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise AssertionError("nginx exited: %s" % open(os.path.join(tmp, "nginx.out")).read())
-            try:
-                return http_request("127.0.0.1", self.port, "GET", path)[0] == 200
-            except OSError:
-                return False
-        wait_until(up, 10, what="nginx")
-
-    def pids(self):
-        master = self.proc.pid
-        if os.getuid() == 0:  # runuser forks: nginx's master is its child
-            master = read_pid(os.path.join(self.dir, "nginx.pid"))
-        return [master] + children(master)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # -- the platform side ----------------------------------------------------------------------
@@ -236,7 +107,7 @@ def platform_pids(p):
 # -- wrk --------------------------------------------------------------------------------------
 def wrk(url, key, seconds, connections=None, threads=None):
     argv = ["wrk", "-t%d" % (threads or THREADS), "-c%d" % (connections or CONNECTIONS),
-            "-d%ds" % seconds, "--timeout", "5s", "-s", os.path.join(HERE, "report.lua"),
+            "-d%ds" % seconds, "--timeout", "5s", "-s", REPORT_LUA,
             "-H", "Authorization: Bearer %s" % key, url]
     pre = (lambda: os.sched_setaffinity(0, LOAD_CPUS)) if PIN else None
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30,
@@ -292,7 +163,9 @@ def run(profile):
         key, call_id, tenant_id = make_call(p)
         lift_rate_limit(p, tenant_id)
         path = "/v1/calls/%s" % call_id
-        nginx = Nginx(p.tmp, path, p.api("GET", path, key=key)[2])
+        nginx = Nginx(p.tmp, "root {d}/www;",
+                      lambda port: http_request("127.0.0.1", port, "GET", path)[0] == 200,
+                      {path: p.api("GET", path, key=key)[2]})
         body = check_same_body(p, key, path, nginx)
         gw_pids, pg_pids, redis_pids = platform_pids(p)
         gateway = Target("gateway", p.api_port, path, None)

@@ -38,12 +38,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.dirname(HERE))
 os.environ.setdefault("VOEPY_BUILD_DIR", "build-bench")
 
-from harness import Platform, binary, free_port, http_request, wait_until  # noqa: E402
+from harness import Platform, binary, http_request, wait_until  # noqa: E402
+from benchlib import PIN, REPORT_LUA, Nginx, children, cpu_seconds, pin, read_pid  # noqa: E402,E501
 
 TARGET_RATIO = 0.5
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def env_num(name, default, kind=int):
@@ -57,7 +58,6 @@ ROUNDS = env_num("VOEPY_BENCH_ROUNDS", 3)
 RATE = env_num("VOEPY_BENCH_RATE", 500)                 # events/s for the latency
 LAT_S = env_num("VOEPY_BENCH_LATENCY_S", 10)
 TICK_S = 0.02
-PIN = os.environ.get("VOEPY_BENCH_PIN", "sut") != "none" and os.cpu_count() >= 2
 RECV_CPUS, SRC_CPUS = {0}, {1}
 TENANT = "voepy_tenant_bench"
 
@@ -68,125 +68,6 @@ def log(msg):
 
 def q(s):
     return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
-
-
-# -- processes, CPU pinning and CPU time ----------------------------------------------------
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return out
-
-
-def pin(pids, cpus):
-    """Every thread of every pid onto cpus (threads do not follow their process)."""
-    if not PIN:
-        return
-    for pid in pids:
-        try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                os.sched_setaffinity(int(tid), cpus)
-        except OSError:
-            pass
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except OSError:
-            pass
-    return total / CLK_TCK
-
-
-def read_pid(path):
-    with open(path) as f:
-        return int(f.readline().strip())
-
-
-# -- nginx: 204 to every POST ----------------------------------------------------------------
-NGINX_CONF = """\
-worker_processes 1;
-master_process on;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 100000;
-    keepalive_timeout 65s;
-    client_body_buffer_size 64k;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{ return 204; }}
-    }}
-}}
-"""
-
-
-class Nginx:
-    """nginx from its own temporary directory, as an unprivileged user when we are root."""
-
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "nginx")
-        self.port = free_port()
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=self.dir, port=self.port))
-        argv = ["nginx", "-p", self.dir, "-e", os.path.join(self.dir, "error.log"), "-c", conf]
-        if os.getuid() == 0:
-            user = "voepy" if subprocess.run(["id", "voepy"], capture_output=True).returncode == 0 \
-                else "nobody"
-            subprocess.run(["chown", "-R", user, self.dir], check=True)
-            os.chmod(tmp, 0o755)
-            argv = ["runuser", "-u", user, "--"] + argv
-        self.out = open(os.path.join(tmp, "nginx.out"), "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d/hooks" % self.port
-
-        def up():
-            if self.proc.poll() is not None:
-                raise AssertionError("nginx exited: %s" % open(os.path.join(tmp, "nginx.out")).read())
-            try:
-                return http_request("127.0.0.1", self.port, "POST", "/hooks", b"{}")[0] == 204
-            except OSError:
-                return False
-        wait_until(up, 10, what="nginx")
-
-    def pids(self):
-        master = self.proc.pid
-        if os.getuid() == 0:  # runuser forks: nginx's master is its child
-            master = read_pid(os.path.join(self.dir, "nginx.pid"))
-        return [master] + children(master)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
 
 
 # -- the platform side ----------------------------------------------------------------------
@@ -250,7 +131,7 @@ class Bench:
             f.write('wrk.method = "POST"\nwrk.body = %s\n' % lua_str(self.body))
             for k, v in sorted(self.headers.items()):
                 f.write("wrk.headers[%s] = %s\n" % (lua_str(k), lua_str(v)))
-            with open(os.path.join(HERE, "report.lua")) as rep:
+            with open(REPORT_LUA) as rep:
                 f.write(rep.read())
         argv = ["wrk", "-t1", "-c%d" % CONNECTIONS, "-d%ds" % seconds, "--timeout", "5s",
                 "-s", lua, self.nginx.url]
@@ -487,7 +368,9 @@ def run(profile):
     nginx = None
     try:
         p.start()
-        nginx = Nginx(p.tmp)
+        nginx = Nginx(p.tmp, "location / { return 204; }",
+                      lambda port: http_request("127.0.0.1", port, "POST", "/hooks", b"{}")[0] == 204)
+        nginx.url = "http://127.0.0.1:%d/hooks" % nginx.port
         b = Bench(p, nginx)
         b.capture()
         b.pin_all()

@@ -1,6 +1,7 @@
--- wrk script: no change to the requests; at the end, one JSON line with the figures
--- bench.py needs (latencies in microseconds). wrk counts non-2xx/3xx answers in
--- summary.errors.status, which bench.py treats as a failed run.
+-- wrk script of the benches (benchlib.REPORT_LUA): no change to the requests; at the
+-- end, one JSON line with the figures bench.py needs (latencies in microseconds). wrk
+-- counts non-2xx/3xx answers in summary.errors.status, which bench.py treats as a
+-- failed run.
 done = function(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(
