@@ -15,18 +15,5 @@ packages=(
 # nodejs bundles npm and conflicts with Debian's npm package).
 command -v npm >/dev/null || packages+=(nodejs npm)
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "[voepy] installing: ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "[voepy] need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-    SUDO=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+. "$(dirname "$0")/lib.sh"
+vp_apt_install "${packages[@]}"

@@ -9,6 +9,26 @@ VOEPY_PG_BIN=${VOEPY_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sor
 vp_log() { printf '%s %s\n' "[voepy]" "$*" >&2; }
 vp_die() { vp_log "error: $*"; exit 1; }
 
+# Install the Debian packages among "$@" that are missing (apt-get as root, sudo otherwise);
+# does nothing when all are present. VP_INSTALLED lists what it installed.
+vp_apt_install() {
+    local p missing=() sudo=""
+    VP_INSTALLED=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    vp_log "installing: ${missing[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || vp_die "need root or sudo to install: ${missing[*]}"
+        sudo=sudo
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+    VP_INSTALLED=("${missing[@]}")
+}
+
 # A TCP port nobody listens on right now (the kernel picks it).
 vp_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -9,33 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . deploy/local/lib.sh
 
-# Packages for the bench only (deps.sh has what the build and tests need).
-missing=()
-for p in wrk nginx; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ " $* " == *" --profile "* ]] && ! command -v perf >/dev/null; then
-    missing+=("linux-perf")
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-    vp_log "bench: installing ${missing[*]}"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null || vp_die "need root or sudo to install: ${missing[*]}"
-        SUDO=sudo
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # The package may start a system nginx on port 80; the bench runs its own.
-    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null &&
-        systemctl is-active --quiet nginx 2>/dev/null; then
-        $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
-    fi
-fi
+. tests/bench/lib.sh
 
-export VOEPY_BUILD_DIR=${VOEPY_BUILD_DIR:-build-bench}
-cmake -S . -B "$VOEPY_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$VOEPY_BUILD_DIR" --target voepy-webhook-dispatcher voepy-migrate -j"${JOBS:-2}" >/dev/null
+# Packages for the bench only (deps.sh has what the build and tests need).
+extra=()
+[[ " $* " == *" --profile "* ]] && ! command -v perf >/dev/null && extra+=(linux-perf)
+bench_install wrk nginx "${extra[@]}"
+bench_build voepy-webhook-dispatcher voepy-migrate
 
 exec timeout -k 15 "${VOEPY_BENCH_TIMEOUT:-170}" python3 tests/bench/webhooks/bench.py "$@"
