@@ -28,7 +28,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.parse
 
 from contract import contract as api_contract
 
@@ -148,6 +147,11 @@ class Process:
             if i >= 0:
                 return out[max(0, i - 200): i + 3000]
         return None
+
+
+def q(s):
+    """A SQL literal of a value a test made itself (psql -c does no interpolation)."""
+    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 class WebhookReceiver:
@@ -420,6 +424,20 @@ class Platform:
                 continue
             rows.append([None if c == "" else c for c in line.split("\x1f")])
         return rows
+
+    def sql_tenant(self, tid, name="test"):
+        """A bare tenant row, for tests that drive a service without the API."""
+        self.sql("INSERT INTO tenants (id, name) VALUES (%s, %s)" % (q(tid), q(name)))
+        return tid
+
+    def sql_webhook_endpoint(self, eid, tenant, url, events=("*",), secret=None):
+        """A subscription endpoint row (no API, so no URL check); returns its secret, a new
+        random one unless given."""
+        secret = secret or "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.sql("INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret)"
+                 " VALUES (%s, %s, %s, ARRAY[%s]::text[], %s)"
+                 % (q(eid), q(tenant), q(url), ",".join(q(e) for e in events), q(secret)))
+        return secret
 
     def api(self, method, path, body=None, key=None, headers=None, raw=None, contract=True):
         """Call the public API; returns (status, parsed JSON or None, raw bytes, headers).

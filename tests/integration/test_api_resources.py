@@ -16,7 +16,7 @@ import tempfile
 import unittest
 import uuid
 
-from harness import ApiAssertions, Platform
+from harness import q, ApiAssertions, Platform
 
 _numbers = itertools.count(1000)
 _ids = itertools.count(1)
@@ -27,11 +27,6 @@ RECORDING_FIELDS = ["id", "call_id", "channels", "format", "duration_seconds", "
                     "download_url", "status", "created_at"]
 LEDGER_FIELDS = ["id", "transaction_id", "kind", "ref_type", "ref_id", "amount_cents",
                  "description", "created_at"]
-
-
-def q(s):
-    """A SQL literal of a value the test made itself."""
-    return "NULL" if s is None else "'%s'" % str(s).replace("'", "''")
 
 
 def ulid_id(kind):

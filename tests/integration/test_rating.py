@@ -15,16 +15,11 @@ import subprocess
 import threading
 import unittest
 
-from harness import Platform, wait_until
+from harness import q, Platform, wait_until
 
 INITIATED = "2026-05-12T14:32:18.000Z"
 ANSWERED = "2026-05-12T14:32:22.120Z"
 _ids = itertools.count(1)
-
-
-def q(s):
-    """A SQL literal (the harness passes text to psql -c, which does no interpolation)."""
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 def model_price(answered_ms, micros_per_minute, fee_micros, initial_s, subsequent_s):

@@ -17,7 +17,7 @@ import time
 import unittest
 import uuid
 
-from harness import ROOT, ApiAssertions, Platform, verify_standard_webhook, wait_until
+from harness import q, ROOT, ApiAssertions, Platform, verify_standard_webhook, wait_until
 
 _numbers = itertools.count(100)
 
@@ -31,11 +31,6 @@ ATTEMPT_FIELDS = ["attempt", "attempted_at", "duration_ms", "status_code", "erro
                   "response_body"]
 # B's dispatcher work of issue 7 (replays get one attempt; per-call URLs in the fanout).
 DISPATCH_V2 = os.path.exists(os.path.join(ROOT, "proto", "sql", "0042_webhook_dispatch.sql"))
-
-
-def q(s):
-    """A SQL literal of a value the test made itself."""
-    return "NULL" if s is None else "'%s'" % str(s).replace("'", "''")
 
 
 def keys_in_order(raw):

@@ -45,7 +45,6 @@ Sized for a 2-core machine under AddressSanitizer (about 2-3 minutes); the figur
 (events, requests, deliveries, attempts, kills, time) are printed. VOEPY_CHAOS_EVENTS and
 VOEPY_CHAOS_EMIT_S change the size and the pace (defaults 10000 and 50).
 """
-import base64
 import json
 import os
 import random
@@ -58,7 +57,7 @@ import time
 import unittest
 import http.server
 
-from harness import Platform, verify_standard_webhook, wait_until
+from harness import q, Platform, verify_standard_webhook, wait_until
 
 EVENTS = int(os.environ.get("VOEPY_CHAOS_EVENTS", "10000"))
 EMIT_S = float(os.environ.get("VOEPY_CHAOS_EMIT_S", "50"))  # time to write them all
@@ -75,10 +74,6 @@ GONE_AFTER = max(50, EVENTS * 3 // 10)  # the gone endpoint answers 410 after th
 P_500, P_RESET, P_TIMEOUT = 0.05, 0.03, 0.015
 TENANT = "voepy_tenant_chaos"
 TYPE = "call.started"
-
-
-def q(s):
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -197,14 +192,11 @@ class Chaos(unittest.TestCase):
         live = [ChaosReceiver("live-a", seed + 1), ChaosReceiver("live-b", seed + 2)]
         gone = ChaosReceiver("gone", seed + 3, gone_after=GONE_AFTER)
         p.receivers.extend(live + [gone])
-        p.sql("INSERT INTO tenants (id, name) VALUES (%s, 'chaos')" % q(TENANT))
+        p.sql_tenant(TENANT, "chaos")
         secrets, ids = {}, {}
         for r in live + [gone]:
             ids[r.name] = "voepy_whk_chaos_" + r.name.replace("-", "_")
-            secrets[r.name] = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-            p.sql("INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) VALUES"
-                  " (%s, %s, %s, '{*}', %s)" % (q(ids[r.name]), q(TENANT), q(r.url),
-                                                q(secrets[r.name])))
+            secrets[r.name] = p.sql_webhook_endpoint(ids[r.name], TENANT, r.url)
 
         gone_seen = {}
         emitter = threading.Thread(target=self.emit_all, daemon=True)

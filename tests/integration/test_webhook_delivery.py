@@ -17,13 +17,9 @@ import threading
 import time
 import unittest
 
-from harness import Platform, verify_standard_webhook, wait_until
+from harness import q, Platform, verify_standard_webhook, wait_until
 
 _ids = itertools.count(1)
-
-
-def q(s):
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 class Receiver:
@@ -90,16 +86,11 @@ class Base(unittest.TestCase):
         return r
 
     def tenant(self):
-        tid = "voepy_tenant_wd%d" % next(_ids)
-        self.p.sql("INSERT INTO tenants (id, name) VALUES (%s, 'delivery test')" % q(tid))
-        return tid
+        return self.p.sql_tenant("voepy_tenant_wd%d" % next(_ids), "delivery test")
 
     def endpoint(self, tenant, url, events=("call.started",)):
         eid = "voepy_whk_wd%d" % next(_ids)
-        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-        arr = "ARRAY[%s]::text[]" % ",".join(q(e) for e in events)
-        self.p.sql("INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) VALUES"
-                   " (%s, %s, %s, %s, %s)" % (q(eid), q(tenant), q(url), arr, q(secret)))
+        self.p.sql_webhook_endpoint(eid, tenant, url, events)
         return eid
 
     def call(self, tenant, options="{}"):

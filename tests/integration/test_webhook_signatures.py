@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import ROOT, Platform, binary, build_dir, http_request, wait_until
+from harness import q, ROOT, Platform, binary, build_dir, http_request, wait_until
 
 NODE_DIR = os.path.join(ROOT, "tests", "integration", "webhook-verify")
 EVENTS = 500  # two endpoints: 1,000 deliveries
@@ -54,10 +54,6 @@ def node_modules():
     with open(stamp, "w") as f:
         f.write(want + "\n")
     return os.path.join(dest, "node_modules")
-
-
-def q(s):
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 def random_text(rng, n):

@@ -15,7 +15,6 @@ to the canary and to 169.254.169.254 (a failed attempt, never followed).
 Afterwards: the canary accepted no connection, every refused attempt is recorded as
 "url refused: <reason>", and the legitimate receiver got exactly what it should.
 """
-import base64
 import http.server
 import itertools
 import os
@@ -26,13 +25,9 @@ import threading
 import time
 import unittest
 
-from harness import Platform, wait_until
+from harness import q, Platform, wait_until
 
 _ids = itertools.count(1)
-
-
-def q(s):
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 class Canary:
@@ -170,18 +165,13 @@ class WebhookSsrf(unittest.TestCase):
 
     # -- helpers ----------------------------------------------------------------------------
     def tenant(self):
-        tid = "voepy_tenant_ssrf%d" % next(_ids)
-        self.p.sql("INSERT INTO tenants (id, name) VALUES (%s, 'ssrf test')" % q(tid))
-        return tid
+        return self.p.sql_tenant("voepy_tenant_ssrf%d" % next(_ids), "ssrf test")
 
     def endpoint(self, tenant, url):
         """Subscribed to call.started only: the webhook.exhausted events the refused
         deliveries cause would otherwise reach the legitimate endpoints too."""
         eid = "voepy_whk_ssrf%d" % next(_ids)
-        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-        self.p.sql("INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) VALUES"
-                   " (%s, %s, %s, ARRAY['call.started']::text[], %s)" % (q(eid), q(tenant), q(url),
-                                                              q(secret)))
+        self.p.sql_webhook_endpoint(eid, tenant, url, ("call.started",))
         return eid
 
     def emit(self, tenant):

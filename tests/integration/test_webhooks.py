@@ -8,21 +8,15 @@ recorded), exhaustion, 3xx is a failure and never followed, 410 disables the end
 redelivered event is harmless, the per-endpoint concurrency cap, SIGKILL and restart lose
 nothing, and without the operator's switch private targets are refused.
 """
-import base64
 import itertools
 import json
-import os
 import threading
 import time
 import unittest
 
-from harness import Platform, verify_standard_webhook, wait_until
+from harness import q, Platform, verify_standard_webhook, wait_until
 
 _ids = itertools.count(1)
-
-
-def q(s):
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 class Counting:
@@ -59,17 +53,11 @@ class WebhookBase(unittest.TestCase):
         cls.addClassCleanup(cls.p.stop)  # also when the rest of setUpClass fails
 
     def tenant(self):
-        tid = "voepy_tenant_wh%d" % next(_ids)
-        self.p.sql("INSERT INTO tenants (id, name) VALUES (%s, 'webhook test')" % q(tid))
-        return tid
+        return self.p.sql_tenant("voepy_tenant_wh%d" % next(_ids), "webhook test")
 
     def endpoint(self, tenant, url, events=("*",)):
         eid = "voepy_whk_t%d" % next(_ids)
-        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-        arr = "ARRAY[%s]::text[]" % ",".join(q(e) for e in events)
-        self.p.sql("INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) VALUES"
-                   " (%s, %s, %s, %s, %s)" % (q(eid), q(tenant), q(url), arr, q(secret)))
-        return eid, secret
+        return eid, self.p.sql_webhook_endpoint(eid, tenant, url, events)
 
     def emit(self, tenant, type_="call.started", ref="cart-abc-123"):
         """A call of tenant and one event about it; returns (event id, call id)."""
