@@ -53,21 +53,30 @@ def binary(name):
     raise FileNotFoundError("voepy-%s not built in %s" % (name, build_dir()))
 
 
+_ports_given = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port that nothing listens on now (TCP and UDP both free when kind is None)."""
+    """A port that nothing listens on now (TCP and UDP both free when kind is None), and
+    that this process has not handed out before: ports are chosen before the servers that
+    will use them start, so the kernel may offer the same free port twice in a row (seen:
+    Redis and a service's ops port got the same one)."""
     while True:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
+        if port in _ports_given:
+            continue
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             u.bind(("127.0.0.1", port))
-            return port
         except OSError:
             continue
         finally:
             u.close()
+        _ports_given.add(port)
+        return port
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
