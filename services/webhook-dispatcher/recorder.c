@@ -4,7 +4,9 @@
 #include "voepy/buf.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
+#include "voepy/metrics.h"
 #include "voepy/pg.h"
+#include "voepy/vtime.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -40,7 +42,9 @@ struct recorder {
     struct wh_result **batch;       /* the batch in flight (opts.batch_max slots) */
     unsigned nbatch, tries;
     bool running, closing, idle_closed;
-    struct buf cols[NCOLS]; /* the array literals, reused batch after batch */
+    bool lost;                /* a batch failed: "recorded through" can no longer advance */
+    struct metric *m_through; /* voepy_webhook_recorded_through_ms */
+    struct buf cols[NCOLS];   /* the array literals, reused batch after batch */
     char slowdown[24], disable_after[24];
     void (*closed)(void *arg);
     void *closed_arg;
@@ -144,11 +148,13 @@ static void finish_batch(struct recorder *rec, const char *why)
         lost++;
         r->done(r, NULL);
     }
-    if (lost && why)
+    if (lost && why) {
+        rec->lost = true;
         log_warn("webhook.record_failed",
                  "%u results not recorded (%s): their deliveries come "
                  "back when their leases end",
                  lost, why);
+    }
     rec->nbatch = 0;
 }
 
@@ -176,6 +182,8 @@ static void report(struct recorder *rec, const struct pg_result *res)
             continue;
         struct wh_result *r = rec->batch[i - 1];
         rec->batch[i - 1] = NULL;
+        if (!rec->lost && r->queued_ms > metric_value(rec->m_through))
+            metric_set(rec->m_through, r->queued_ms);
         const char *outcome = pg_value(res, row, 1);
         r->done(r, outcome ? outcome : "stale");
     }
@@ -245,6 +253,7 @@ static void next_turn(struct recorder *rec)
 void recorder_add(struct recorder *rec, struct wh_result *r)
 {
     r->next = NULL;
+    r->queued_ms = vtime_now_ms();
     *rec->tail = r;
     rec->tail = &r->next;
     if (!rec->running)
@@ -293,6 +302,10 @@ int recorder_create(struct recorder **rp, uv_loop_t *loop, struct pg_pool *pg,
         buf_init(&rec->cols[c], 0);
     snprintf(rec->slowdown, sizeof(rec->slowdown), "%" PRId64, opts->slowdown_ms);
     snprintf(rec->disable_after, sizeof(rec->disable_after), "%" PRId64, opts->disable_after_s);
+    rec->m_through = metrics_gauge("voepy_webhook_recorded_through_ms",
+                                   "Unix time (ms): every result queued before it is in "
+                                   "PostgreSQL (stops advancing after a lost batch).",
+                                   NULL);
     uv_idle_init(loop, &rec->turn);
     rec->turn.data = rec;
     *rp = rec;

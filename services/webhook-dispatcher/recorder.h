@@ -41,6 +41,7 @@ struct wh_result {
     const char *response; /* the answer's text (wh_text_sanitize), NULL without answer */
     struct wh_decision decision;
     wh_result_cb *done;
+    int64_t queued_ms;      /* set by recorder_add: Unix time it reached the queue */
     struct wh_result *next; /* the recorder's queue */
 };
 

@@ -29,17 +29,21 @@ the last event has been written and KILL_TAIL_S more seconds have passed; then i
       row without a status code (an error: reset, timeout, refused) matches any request,
       or none: a connection can fail before a request reaches the receiver's handler.
       Such rows are counted ("rows_unseen_error") and printed;
-   b. every request the receiver answered "safely" is in the log: one that arrived while a
-      dispatcher ran which then lived on for at least GRACE_S after the answer (for a
-      timeout: after the dispatcher's timeout) - enough for its result to reach
-      PostgreSQL. Requests answered in the last GRACE_S before a kill may be missing
-      (they are counted and printed as "cut by a kill"), and only they;
+   b. every request the dispatcher says it recorded is in the log. Just before each kill
+      the test reads the dispatcher's voepy_webhook_recorded_through_ms (every result
+      that reached its recorder before that time is committed; the recorder writes in
+      arrival order). A request answered (for a timeout: given up on) more than SKEW_S
+      before that time must have a row; SKEW_S covers the moment between the receiver's
+      answer and the dispatcher's loop taking it. The rest, answered in the last moments
+      of a life, may be missing (counted and printed as "cut by a kill"), and only they.
+      The last dispatcher is never killed: every request it answered must be logged;
    c. the attempt counter of each delivery (incremented by each claim) is at least the
       number of its rows.
 3. Nothing after a 410: once the endpoint's deactivation is committed (observed by a
    poller, so an upper bound of the commit time), no request reaches `gone` later than
-   SEND_GRACE_S (an attempt claimed just before the commit may still be on its way); no
-   delivery to it is created or succeeds after that, and it ends inactive with a reason.
+   SEND_GRACE_S, one lease (an attempt claimed just before the commit may still be on its
+   way); no delivery to it is created or succeeds after that, and it ends inactive with a
+   reason.
 
 Sized for a 2-core machine under AddressSanitizer (about 2-3 minutes); the figures seen
 (events, requests, deliveries, attempts, kills, time) are printed. VOEPY_CHAOS_EVENTS and
@@ -57,7 +61,7 @@ import time
 import unittest
 import http.server
 
-from harness import q, Platform, verify_standard_webhook, wait_until
+from harness import http_request, q, Platform, verify_standard_webhook, wait_until
 
 EVENTS = int(os.environ.get("VOEPY_CHAOS_EVENTS", "10000"))
 EMIT_S = float(os.environ.get("VOEPY_CHAOS_EMIT_S", "50"))  # time to write them all
@@ -68,8 +72,8 @@ FINISH_S = 100.0            # bound of the wait for every delivery to finish
 TIMEOUT_MS = 1000           # VOEPY_WEBHOOK_TIMEOUT_MS
 LEASE_MS = 3000             # VOEPY_WEBHOOK_LEASE_MS
 STALL_S = TIMEOUT_MS / 1000.0 + 0.4  # a "timeout" answer comes this late (or never)
-GRACE_S = 1.5               # answer -> result committed, for a dispatcher that lives on
-SEND_GRACE_S = 1.0          # claimed before the 410 was committed, sent just after
+SKEW_S = 1.0                # receiver's answer -> the dispatcher's recorder has the result
+SEND_GRACE_S = LEASE_MS / 1000.0  # claimed before the 410 was committed, sent in its lease
 GONE_AFTER = max(50, EVENTS * 3 // 10)  # the gone endpoint answers 410 after this many 2xx
 P_500, P_RESET, P_TIMEOUT = 0.05, 0.03, 0.015
 TENANT = "voepy_tenant_chaos"
@@ -250,8 +254,10 @@ class Chaos(unittest.TestCase):
 
     def kill_storm(self, rnd, emitter):
         """SIGKILL and restart the dispatcher every 2-6 s while events are written and
-        KILL_TAIL_S after. Returns the dispatchers' lives: [(started_at, killed_at|None)]."""
-        lives = [[0.0, None]]  # the first one started before any endpoint existed
+        KILL_TAIL_S after. Returns the dispatchers' lives:
+        [(started_at, killed_at|None, recorded_through|None)], the last read just before
+        the kill (None when the dispatcher did not answer in time)."""
+        lives = [[0.0, None, None]]  # the first one started before any endpoint existed
         tail_end = None
         while True:
             time.sleep(rnd.uniform(*KILL_EVERY))
@@ -259,13 +265,26 @@ class Chaos(unittest.TestCase):
                 tail_end = tail_end or time.time() + KILL_TAIL_S
                 if time.time() > tail_end:
                     break
+            lives[-1][2] = self.recorded_through()
             lives[-1][1] = time.time()
             self.p.kill("webhook-dispatcher", signal.SIGKILL)
             time.sleep(rnd.uniform(0.0, 0.5))  # sometimes nobody runs for a while
             started = time.time()  # it may send before /readyz answers
             self.p.restart("webhook-dispatcher")
-            lives.append([started, None])
+            lives.append([started, None, None])
         return lives
+
+    def recorded_through(self):
+        """The dispatcher's voepy_webhook_recorded_through_ms, in seconds, or None."""
+        try:
+            status, _, body = http_request("127.0.0.1", self.p.ops_ports["webhook-dispatcher"],
+                                           "GET", "/metrics", timeout=2)
+        except OSError:
+            return None
+        for line in body.decode().splitlines() if status == 200 else ():
+            if line.startswith("voepy_webhook_recorded_through_ms "):
+                return int(line.split()[1]) / 1000.0
+        return None
 
     def watch_gone(self, endpoint, seen):
         """The first time the gone endpoint is seen inactive (an upper bound of the commit
@@ -354,12 +373,13 @@ class Chaos(unittest.TestCase):
 
     @staticmethod
     def must_log(req, lives):
-        """The request arrived while a dispatcher ran that lived GRACE_S past its answer."""
+        """2b: the request arrived while a dispatcher ran that was never killed, or that
+        said, before its kill, it had recorded everything up to SKEW_S past the answer."""
         done = req["arrived"] + TIMEOUT_MS / 1000.0 if req["kind"] == "timeout" \
             else req["answered"]
-        for ready, killed in lives:
+        for ready, killed, through in lives:
             if ready <= req["arrived"] and (killed is None or req["arrived"] < killed):
-                return killed is None or done + GRACE_S < killed
+                return killed is None or (through is not None and done + SKEW_S < through)
         return False
 
     def check_gone(self, gone, endpoint, seen):
@@ -434,7 +454,8 @@ def embed(rows, reqs, must):
 
 def near(lives, reqs):
     lo, hi = reqs[0]["arrived"] - 10, reqs[-1]["answered"] + 10
-    return [(round(a, 3), b and round(b, 3)) for a, b in lives if (b or hi) >= lo and a <= hi]
+    return [(round(a, 3), b and round(b, 3), c and round(c, 3)) for a, b, c in lives
+            if (b or hi) >= lo and a <= hi]
 
 
 def describe(reqs):
