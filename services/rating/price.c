@@ -8,7 +8,8 @@
 static int rate_valid(const struct rating_rate *r)
 {
     return r && r->micros_per_minute >= 0 && r->connection_fee_micros >= 0 &&
-           r->initial_increment_s >= 1 && r->subsequent_increment_s >= 1;
+           r->initial_increment_s >= 1 && r->subsequent_increment_s >= 1 &&
+           r->minimum_charge_micros >= 0;
 }
 
 /* Seconds billed for duration_s > 0 whole seconds, or VP_E_OVERFLOW. */
@@ -40,6 +41,8 @@ static int price_answered(const struct rating_rate *r, int64_t answered_ms,
         return VP_E_OVERFLOW;
     if (__builtin_add_overflow(per_time, r->connection_fee_micros, &out->cost_micros))
         return VP_E_OVERFLOW;
+    if (out->cost_micros < r->minimum_charge_micros)
+        out->cost_micros = r->minimum_charge_micros;
     out->cost_cents = money_micros_to_cents_ceil(out->cost_micros);
     return 0;
 }

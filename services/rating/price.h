@@ -10,13 +10,14 @@
  *   billed_seconds = 0                                    when duration_s == 0
  *                    initial                              when 0 < duration_s <= initial
  *                    initial + ceil((duration_s - initial) / subsequent) * subsequent
- *   cost_micros    = connection_fee + ceil(billed_seconds * micros_per_minute / 60)
+ *   cost_micros    = max(minimum_charge,
+ *                        connection_fee + ceil(billed_seconds * micros_per_minute / 60))
  *   cost_cents     = ceil(cost_micros / 1,000,000)
  *
  * Rounding goes up and happens only at the end: for positive integers
  * ceil(ceil(a / 60) / 10^6) == ceil(a / (60 * 10^6)), so rounding the per-second part to
  * whole micros first never changes the cents. A call never answered (answered_ms == 0)
- * costs nothing, not even the connection fee: no money moves.
+ * costs nothing, not even the connection fee or the minimum charge: no money moves.
  */
 #ifndef VOEPY_RATING_PRICE_H
 #define VOEPY_RATING_PRICE_H
@@ -28,6 +29,7 @@ struct rating_rate {
     int64_t connection_fee_micros;  /* >= 0 */
     int64_t initial_increment_s;    /* >= 1 */
     int64_t subsequent_increment_s; /* >= 1 */
+    int64_t minimum_charge_micros;  /* >= 0: what an answered call costs at least */
 };
 
 struct rating_charge {

@@ -131,7 +131,7 @@ static void apply(struct rate_job *j, const char *rate_id)
 /* Price the loaded call; an answered call without a rate cannot be priced. */
 static void price(struct rate_job *j, const struct pg_result *res)
 {
-    struct rating_rate rate;
+    struct rating_rate rate = {0};
     bool has_rate = row_rate(res, &rate);
     int64_t ms = 0;
     if (parse_i64(pg_get(res, 0, "answered_ms"), &ms) || ms < 0) {

@@ -18,30 +18,35 @@ struct price_case {
     const char *what;
     int64_t ms, mpm, fee, initial, subsequent;
     int64_t billed, micros, cents;
+    int64_t minimum; /* minimum_charge_micros */
 };
 
 static const struct price_case cases[] = {
-    {"never answered costs nothing, not even the fee", 0, MPM(1), 5000000, 60, 60, 0, 0, 0},
-    {"one millisecond is one second", 1, MPM(6), 0, 1, 1, 1, 100000, 1},
-    {"exactly one second", 1000, MPM(6), 0, 1, 1, 1, 100000, 1},
-    {"1001 ms is two seconds", 1001, MPM(6), 0, 1, 1, 2, 200000, 1},
-    {"per second, 38 s at 1 c/min", 38000, MPM(1), 0, 1, 1, 38, 633334, 1},
-    {"per minute, 1 s bills a full minute", 1000, MPM(2), 0, 60, 60, 60, 2000000, 2},
-    {"per minute, 61 s bills two minutes", 61000, MPM(2), 0, 60, 60, 120, 4000000, 4},
-    {"60 s on 60/60 is one minute", 60000, MPM(2), 0, 60, 60, 60, 2000000, 2},
-    {"30/6: 29 s bills the first 30", 29000, MPM(12), 0, 30, 6, 30, 6000000, 6},
-    {"30/6: 31 s bills 36", 31000, MPM(12), 0, 30, 6, 36, 7200000, 8},
-    {"30/6: 36 s bills 36", 36000, MPM(12), 0, 30, 6, 36, 7200000, 8},
-    {"30/6: 36.001 s bills 42", 36001, MPM(12), 0, 30, 6, 42, 8400000, 9},
-    {"sub-cent rate rounds up once at the end", 10000, 450000, 0, 1, 1, 10, 75000, 1},
-    {"connection fee alone (free minutes)", 5000, 0, 2500000, 1, 1, 5, 2500000, 3},
-    {"fee plus time", 90000, MPM(1), 1000000, 60, 1, 90, 2500000, 3},
-    {"free rate, no fee: 0 cents but rated", 120000, 0, 0, 1, 1, 120, 0, 0},
-    {"whole cents exactly", 60000, MPM(3), 0, 1, 1, 60, 3000000, 3},
-    {"one micro over a cent rounds up", 60000, MPM(3) + 60, 0, 1, 1, 60, 3000060, 4},
-    {"per-second part rounds up to the micro", 1000, 1, 0, 1, 1, 1, 1, 1},
-    {"a day per second", 86400000, MPM(1), 0, 1, 1, 86400, 1440000000, 1440},
-    {"initial larger than subsequent", 121000, MPM(60), 0, 120, 30, 150, 150000000, 150},
+    {"never answered costs nothing, not even the fee", 0, MPM(1), 5000000, 60, 60, 0, 0, 0, 0},
+    {"one millisecond is one second", 1, MPM(6), 0, 1, 1, 1, 100000, 1, 0},
+    {"exactly one second", 1000, MPM(6), 0, 1, 1, 1, 100000, 1, 0},
+    {"1001 ms is two seconds", 1001, MPM(6), 0, 1, 1, 2, 200000, 1, 0},
+    {"per second, 38 s at 1 c/min", 38000, MPM(1), 0, 1, 1, 38, 633334, 1, 0},
+    {"per minute, 1 s bills a full minute", 1000, MPM(2), 0, 60, 60, 60, 2000000, 2, 0},
+    {"per minute, 61 s bills two minutes", 61000, MPM(2), 0, 60, 60, 120, 4000000, 4, 0},
+    {"60 s on 60/60 is one minute", 60000, MPM(2), 0, 60, 60, 60, 2000000, 2, 0},
+    {"30/6: 29 s bills the first 30", 29000, MPM(12), 0, 30, 6, 30, 6000000, 6, 0},
+    {"30/6: 31 s bills 36", 31000, MPM(12), 0, 30, 6, 36, 7200000, 8, 0},
+    {"30/6: 36 s bills 36", 36000, MPM(12), 0, 30, 6, 36, 7200000, 8, 0},
+    {"30/6: 36.001 s bills 42", 36001, MPM(12), 0, 30, 6, 42, 8400000, 9, 0},
+    {"sub-cent rate rounds up once at the end", 10000, 450000, 0, 1, 1, 10, 75000, 1, 0},
+    {"connection fee alone (free minutes)", 5000, 0, 2500000, 1, 1, 5, 2500000, 3, 0},
+    {"fee plus time", 90000, MPM(1), 1000000, 60, 1, 90, 2500000, 3, 0},
+    {"free rate, no fee: 0 cents but rated", 120000, 0, 0, 1, 1, 120, 0, 0, 0},
+    {"whole cents exactly", 60000, MPM(3), 0, 1, 1, 60, 3000000, 3, 0},
+    {"one micro over a cent rounds up", 60000, MPM(3) + 60, 0, 1, 1, 60, 3000060, 4, 0},
+    {"per-second part rounds up to the micro", 1000, 1, 0, 1, 1, 1, 1, 1, 0},
+    {"a day per second", 86400000, MPM(1), 0, 1, 1, 86400, 1440000000, 1440, 0},
+    {"initial larger than subsequent", 121000, MPM(60), 0, 120, 30, 150, 150000000, 150, 0},
+    {"minimum charge lifts a short call", 3000, MPM(1), 0, 1, 1, 3, 5000000, 5, 5000000},
+    {"minimum charge below the price changes nothing", 600000, MPM(1), 0, 1, 1, 600, 10000000, 10,
+     5000000},
+    {"minimum charge is not owed by an unanswered call", 0, MPM(1), 0, 1, 1, 0, 0, 0, 5000000},
 };
 
 static void test_price_table(void **state)
@@ -49,7 +54,7 @@ static void test_price_table(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct price_case *c = &cases[i];
-        struct rating_rate r = {c->mpm, c->fee, c->initial, c->subsequent};
+        struct rating_rate r = {c->mpm, c->fee, c->initial, c->subsequent, c->minimum};
         struct rating_charge ch;
         int rc = rating_price(&r, c->ms, &ch);
         if (rc || ch.billed_seconds != c->billed || ch.cost_micros != c->micros ||
@@ -77,10 +82,11 @@ static void test_price_bad_input(void **state)
 {
     (void)state;
     struct rating_charge ch;
-    const struct rating_rate good = {MPM(1), 0, 1, 1};
+    const struct rating_rate good = {MPM(1), 0, 1, 1, 0};
     assert_int_equal(rating_price(&good, -1, &ch), VP_E_INVALID_PARAMETER);
     const struct rating_rate bad[] = {
-        {-1, 0, 1, 1}, {MPM(1), -1, 1, 1}, {MPM(1), 0, 0, 1}, {MPM(1), 0, 1, 0}, {MPM(1), 0, -5, 1},
+        {-1, 0, 1, 1, 0},     {MPM(1), -1, 1, 1, 0}, {MPM(1), 0, 0, 1, 0},
+        {MPM(1), 0, 1, 0, 0}, {MPM(1), 0, -5, 1, 0}, {MPM(1), 0, 1, 1, -1},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ch.cost_cents = 99;
@@ -93,15 +99,15 @@ static void test_price_overflow(void **state)
 {
     (void)state;
     struct rating_charge ch;
-    const struct rating_rate huge_rate = {INT64_MAX, 0, 1, 1};
+    const struct rating_rate huge_rate = {INT64_MAX, 0, 1, 1, 0};
     assert_int_equal(rating_price(&huge_rate, 3600000, &ch), VP_E_OVERFLOW);
     assert_int_equal(ch.cost_micros, 0);
-    const struct rating_rate huge_fee = {MPM(60), INT64_MAX, 1, 1};
+    const struct rating_rate huge_fee = {MPM(60), INT64_MAX, 1, 1, 0};
     assert_int_equal(rating_price(&huge_fee, 1000, &ch), VP_E_OVERFLOW);
-    const struct rating_rate huge_block = {0, 0, 1, INT64_MAX};
+    const struct rating_rate huge_block = {0, 0, 1, INT64_MAX, 0};
     assert_int_equal(rating_price(&huge_block, 3000, &ch), VP_E_OVERFLOW);
     /* the largest duration still prices without tripping */
-    const struct rating_rate sec = {0, 0, 1, 1};
+    const struct rating_rate sec = {0, 0, 1, 1, 0};
     assert_int_equal(rating_price(&sec, INT64_MAX, &ch), 0);
     assert_int_equal(ch.billed_seconds, INT64_MAX / 1000 + 1);
 }
@@ -139,6 +145,10 @@ static void model_price(const struct rating_rate *r, int64_t ms, struct rating_c
     __int128 micros = r->connection_fee_micros + (per_time_x60 + 59) / 60;
     __int128 total_x60 = per_time_x60 + (__int128)60 * r->connection_fee_micros;
     __int128 denom = (__int128)60 * 1000000;
+    if (micros < r->minimum_charge_micros) {
+        micros = r->minimum_charge_micros;
+        total_x60 = (__int128)60 * micros;
+    }
     out->billed_seconds = billed;
     out->cost_micros = (int64_t)micros;
     out->cost_cents = (int64_t)((total_x60 + denom - 1) / denom);
@@ -165,6 +175,7 @@ static void pick_rate(struct rating_rate *r)
     r->connection_fee_micros = rng_next() % 2 ? 0 : rng_range(0, 3 * 1000000);
     r->initial_increment_s = rng_next() % 2 ? incs[rng_next() % 6] : rng_range(1, 90);
     r->subsequent_increment_s = rng_next() % 2 ? incs[rng_next() % 6] : rng_range(1, 90);
+    r->minimum_charge_micros = rng_next() % 3 ? 0 : rng_range(0, 10 * 1000000);
 }
 
 static void check_against_model(const struct rating_rate *r, int64_t ms)
@@ -190,6 +201,7 @@ static void check_against_model(const struct rating_rate *r, int64_t ms)
         assert_true(got.billed_seconds - secs < block);
     }
     assert_true(got.cost_cents * 1000000 >= got.cost_micros);
+    assert_true(ms == 0 || got.cost_micros >= r->minimum_charge_micros);
     assert_true(got.cost_cents == 0 || (got.cost_cents - 1) * 1000000 < got.cost_micros);
 }
 
