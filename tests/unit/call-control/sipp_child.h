@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,19 +33,24 @@ static bool sipp_port_free(int type, int port)
     return ok;
 }
 
-/* A port free for both TCP and UDP on 127.0.0.1 right now. */
-static inline int sipp_free_port(void)
+/*
+ * A port free for TCP and UDP on 127.0.0.1 right now, with port + 2 free for UDP too (RTP
+ * echo), different from avoid. Chosen at random below the kernel's ephemeral range
+ * (32768 and up on Debian), so that no bind(port 0) of a test running beside this one
+ * (PostgreSQL, Redis, a service) can be handed the same port between this check and
+ * SIPp's own bind: SIPp exits 254 when its bind fails.
+ */
+static inline int sipp_free_port(int avoid)
 {
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)uv_hrtime();
     for (;;) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        socklen_t n = sizeof(a);
-        bind(fd, (struct sockaddr *)&a, sizeof(a));
-        getsockname(fd, (struct sockaddr *)&a, &n);
-        close(fd);
-        int port = ntohs(a.sin_port);
-        if (sipp_port_free(SOCK_DGRAM, port) && sipp_port_free(SOCK_DGRAM, port + 2))
+        int port = 20000 + (int)(rand_r(&seed) % 12000);
+        if (port >= avoid - 2 && port <= avoid + 2)
+            continue;
+        if (sipp_port_free(SOCK_STREAM, port) && sipp_port_free(SOCK_DGRAM, port) &&
+            sipp_port_free(SOCK_DGRAM, port + 2))
             return port;
     }
 }
@@ -66,8 +72,8 @@ static inline int sipp_start(uv_loop_t *loop, struct sipp_child *c, const char *
 {
     char sf[512], port[16], mport[16];
     memset(c, 0, sizeof(*c));
-    c->port = sipp_free_port();
-    c->media_port = sipp_free_port();
+    c->port = sipp_free_port(0);
+    c->media_port = sipp_free_port(c->port);
     snprintf(sf, sizeof(sf), "%s/%s", VOEPY_SIP_SCENARIOS, scenario);
     snprintf(port, sizeof(port), "%d", c->port);
     snprintf(mport, sizeof(mport), "%d", c->media_port);
