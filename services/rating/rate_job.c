@@ -81,7 +81,8 @@ static bool row_rate(const struct pg_result *res, struct rating_rate *r)
     return !parse_i64(pg_get(res, 0, "micros_per_minute"), &r->micros_per_minute) &&
            !parse_i64(pg_get(res, 0, "connection_fee_micros"), &r->connection_fee_micros) &&
            !parse_i64(pg_get(res, 0, "initial_increment_s"), &r->initial_increment_s) &&
-           !parse_i64(pg_get(res, 0, "subsequent_increment_s"), &r->subsequent_increment_s);
+           !parse_i64(pg_get(res, 0, "subsequent_increment_s"), &r->subsequent_increment_s) &&
+           !parse_i64(pg_get(res, 0, "minimum_charge_micros"), &r->minimum_charge_micros);
 }
 
 static void failed_cb(int status, const struct pg_result *res, void *arg)
@@ -143,7 +144,7 @@ static void price(struct rate_job *j, const struct pg_result *res)
     if (err) {
         snprintf(j->reason, sizeof(j->reason), "%s",
                  has_rate ? "the price does not fit in 64 bits or the rate is invalid"
-                          : "no rate matches the destination");
+                          : "no rate of the call's kind matches its number");
         mark_unpriced(j);
         return;
     }
