@@ -1,10 +1,13 @@
 /*
- * voepy-rating: prices every ended call and charges it to the tenant's balance.
+ * voepy-rating: prices every ended call and charges it to the tenant's balance, and holds
+ * funds for live calls, cutting them off when the funds run out.
  *
- * main only reads the configuration, wires the rater (rater.h) and an outbox relay to
- * the service base, and runs the loop until SIGTERM (drain: finish the calls in hand) or
- * SIGINT (stop now; unacknowledged events are rated again by the next consumer).
+ * main only reads the configuration, wires the rater (rater.h), the authorizer
+ * (authorizer.h) and an outbox relay to the service base, and runs the loop until SIGTERM (drain:
+ * finish the calls in hand) or SIGINT (stop now; unacknowledged events are rated again by the next
+ * consumer).
  */
+#include "authorizer.h"
 #include "rater.h"
 
 #include "voepy/config.h"
@@ -17,18 +20,25 @@
 struct rating_config {
     struct service_common common;
     long max_inflight;
+    long check_ms;
+    long margin_ms;
 };
 
 static const struct config_var vars[] = {
     SERVICE_COMMON_VARS(struct rating_config, common, "9103"),
     CONFIG_INT(struct rating_config, max_inflight, "VOEPY_RATING_MAX_INFLIGHT", "64", 1, 4096,
                "calls rated at the same time"),
+    CONFIG_INT(struct rating_config, check_ms, "VOEPY_RATING_CHECK_MS", "1000", 50, 60000,
+               "period (ms) of the authorisation round that holds funds for live calls"),
+    CONFIG_INT(struct rating_config, margin_ms, "VOEPY_RATING_RESERVE_MARGIN_MS", "1000", 0, 600000,
+               "answered time (ms) held beyond the next round (a late round, a slow hangup)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 struct rating_app {
     struct service svc;
     struct rater *rater;
+    struct authorizer *authorizer;
     struct outbox *outbox;
     struct lifecycle *lc;
     int lc_id;
@@ -52,6 +62,8 @@ static void app_stop(void *arg)
 {
     struct rating_app *app = arg;
     rater_stop(app->rater);
+    authorizer_stop(app->authorizer);
+    app->authorizer = NULL;
     outbox_close(app->outbox, NULL, NULL);
     app->rater = NULL;
     app->outbox = NULL;
@@ -69,6 +81,11 @@ static int app_start(struct rating_app *app, const struct rating_config *cfg)
                             .consumer = s->node_id,
                             .max_inflight = (unsigned)cfg->max_inflight};
     err = rater_create(&app->rater, s, &ro);
+    if (err)
+        return err;
+    struct authorizer_opts ao = {.check_ms = (uint64_t)cfg->check_ms,
+                                 .margin_ms = (uint64_t)cfg->margin_ms};
+    err = authorizer_create(&app->authorizer, s, &ao);
     if (err)
         return err;
     lifecycle_add(s->lc,

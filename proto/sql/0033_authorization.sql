@@ -1,0 +1,227 @@
+-- Authorisation: what a tenant may still spend, the pre-call check, and the holds the rating
+-- service's authorizer (services/rating/authorizer.c) keeps on live calls so that a call is
+-- cut off (end_reason balance_exhausted) before it spends money the tenant does not have.
+--
+-- A reservation is a hold, not a ledger entry: no money moves until rating charges the
+-- ended call (rating_apply, 0030). The hold of a call stays active until that charge, and
+-- the trigger below releases it in the same transaction as the charge, so the money is
+-- always counted exactly once: held while the call runs or waits to be rated, charged
+-- afterwards.
+--
+--   available = balance + credit_limit - sum(active reservations)
+--
+-- See docs/billing.md ("Balance, reservations and cutoff") for the design and its bound.
+
+-- One row per call that ever got (or was refused) a hold.
+--   amount_cents  what is held now: the price of covers_ms of answered time (the minimum
+--                 charge of an answered call while it rings), never lowered while active
+--   covers_ms     the answered time (ms) the amount pays for
+--   cutoff_at     when the authorizer decided the call must end (funds exhausted); from
+--                 then on the hold never grows and a hangup is (re)sent to the owning node
+--   hangup_sent_at the last hangup command sent (re-sent every few seconds while live)
+--   released_at   when rating charged (or failed to price) the call: the hold is over
+CREATE TABLE call_reservations (
+    call_id        text PRIMARY KEY REFERENCES calls(id),
+    tenant_id      text NOT NULL REFERENCES tenants(id),
+    amount_cents   bigint NOT NULL DEFAULT 0 CHECK (amount_cents >= 0),
+    covers_ms      bigint NOT NULL DEFAULT 0 CHECK (covers_ms >= 0),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    cutoff_at      timestamptz,
+    hangup_sent_at timestamptz,
+    released_at    timestamptz
+);
+CREATE INDEX call_reservations_active ON call_reservations (tenant_id) WHERE released_at IS NULL;
+
+-- Rating's verdict replaces the hold: when a call leaves rating_status 'pending' (rated
+-- with its charge, or failed), its reservation is released in the same transaction.
+CREATE FUNCTION auth_release_on_rating() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE call_reservations SET released_at = now(), updated_at = now()
+     WHERE call_id = NEW.id AND released_at IS NULL;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER calls_release_reservation AFTER UPDATE OF rating_status ON calls
+    FOR EACH ROW WHEN (OLD.rating_status = 'pending' AND NEW.rating_status <> 'pending')
+    EXECUTE FUNCTION auth_release_on_rating();
+
+CREATE FUNCTION billing_reserved_cents(p_tenant text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(amount_cents), 0)::bigint FROM call_reservations
+     WHERE tenant_id = p_tenant AND released_at IS NULL
+$$;
+
+-- What a new call or a growing reservation may still use.
+CREATE FUNCTION billing_available_cents(p_tenant text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT a.balance_cents FROM ledger_accounts a
+                      WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'), 0)
+           + t.credit_limit_cents - billing_reserved_cents(t.id)
+      FROM tenants t WHERE t.id = p_tenant
+$$;
+
+-- GET /v1/billing/balance (0013) with reserved_cents; available subtracts the holds.
+CREATE OR REPLACE FUNCTION api_billing_balance(p_tenant text)
+RETURNS TABLE (http_status int, http_body text)
+LANGUAGE sql STABLE AS $$
+    SELECT 200, json_build_object(
+               'balance_cents', b.balance, 'credit_limit_cents', t.credit_limit_cents,
+               'reserved_cents', b.reserved,
+               'available_cents', b.balance + t.credit_limit_cents - b.reserved,
+               'currency', 'USD')::text
+      FROM tenants t
+     CROSS JOIN LATERAL (SELECT coalesce((SELECT a.balance_cents FROM ledger_accounts a
+                                           WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
+                                         0) AS balance,
+                                billing_reserved_cents(t.id) AS reserved) b
+     WHERE t.id = p_tenant
+$$;
+
+-- The least an answered call at rate r costs, in cents: the minimum charge, or the
+-- connection fee plus the first increment when that is more (price.h's formula at 1 ms of
+-- answered time). 0 without a rate (such a call cannot be priced: rating marks it failed).
+CREATE FUNCTION auth_min_answered_cents(r rates) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN r.id IS NULL THEN 0
+                ELSE ceil(greatest(r.minimum_charge_micros::numeric,
+                                   r.connection_fee_micros
+                                   + ceil(r.initial_increment_s::numeric * r.micros_per_minute / 60))
+                          / 1000000)::bigint END
+$$;
+
+-- POST /v1/calls (0010), replaced here: the pre-call check now uses available (holds of
+-- live calls subtracted) and requires it to cover the least an answered call to the
+-- destination costs. Everything else is 0010's function unchanged.
+CREATE OR REPLACE FUNCTION api_call_create(p_tenant text, p_req jsonb, p_path text, p_key text, p_hash text)
+RETURNS TABLE (http_status int, http_body text, replayed boolean, call_id text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_body text;
+    t tenants;
+    c calls;
+    v_from text := p_req->>'from';
+    v_route text;
+    v_available bigint;
+    v_min bigint;
+BEGIN
+    RETURN QUERY SELECT i.status, i.body, true, NULL::text
+                   FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
+    IF FOUND THEN
+        RETURN; -- a replay
+    END IF;
+    SELECT * INTO STRICT t FROM tenants x WHERE x.id = p_tenant;
+    IF NOT EXISTS (SELECT 1 FROM phone_numbers n WHERE n.tenant_id = p_tenant
+                      AND n.phone_number = v_from AND n.status = 'active')
+       AND NOT (coalesce((p_req->>'caller_id_forwarding')::boolean, false)
+                AND t.allow_caller_id_forwarding) THEN
+        PERFORM voepy_raise('from_number_not_owned', 'from',
+                            v_from || ' is not an active number on this account and caller-ID '
+                            'forwarding is not enabled for it.');
+    END IF;
+    v_route := api_call_route(t, p_req->>'route_id');
+    v_available := billing_available_cents(p_tenant);
+    IF v_available <= 0 THEN
+        PERFORM voepy_raise('balance_insufficient', NULL,
+                            'The balance plus credit limit is exhausted; top up to place new calls.');
+    END IF;
+    v_min := auth_min_answered_cents(rating_find_rate_kind(p_tenant, 'outbound', p_req->>'to', now()));
+    IF v_available < v_min THEN
+        PERFORM voepy_raise('balance_insufficient', NULL,
+                            format('The available balance (%s cents) does not cover the minimum '
+                                   'charge of a call to this destination (%s cents); top up to '
+                                   'place this call.', v_available, v_min));
+    END IF;
+    INSERT INTO calls (id, tenant_id, direction, status, from_number, to_number, route_id, options,
+                       timeout_secs, time_limit_secs, customer_reference)
+    VALUES (voepy_id('call'), p_tenant, 'outbound', 'initiated', v_from, p_req->>'to', v_route,
+            jsonb_strip_nulls(jsonb_build_object(
+                'record', coalesce(p_req->>'record', 'off'),
+                'record_channels', coalesce(p_req->>'record_channels', 'single'),
+                'record_format', coalesce(p_req->>'record_format', 'mp3'),
+                'answering_machine_detection', coalesce(p_req->>'answering_machine_detection', 'off'),
+                'audio_url', p_req->>'audio_url', 'webhook_url', p_req->>'webhook_url',
+                'caller_id_forwarding', coalesce((p_req->>'caller_id_forwarding')::boolean, false))),
+            coalesce((p_req->>'timeout_secs')::int, 60), (p_req->>'time_limit_secs')::int,
+            p_req->>'customer_reference')
+    RETURNING * INTO c;
+    INSERT INTO call_legs (id, call_id, tenant_id, direction, status, from_uri, to_uri)
+    VALUES (voepy_id('leg'), c.id, p_tenant, 'outbound', 'initiated', c.from_number, c.to_number);
+    PERFORM voepy_emit(p_tenant, c.id, 'call.started', voepy_call_event_data(c));
+    v_body := voepy_call_json(c, true)::text;
+    PERFORM idem_finish(p_tenant, 'POST', p_path, p_key, 201, v_body);
+    RETURN QUERY SELECT 201, v_body, false, c.id;
+END $$;
+
+-- The authorizer's read, once per check period: every call not over, with the time it has
+-- been answered (0 while it rings; measured on the database's clock, as rating measures
+-- answered time from the rows), its rate (the kind of its direction, at initiated_at as
+-- rating prices it; NULL columns when no rate matches) and what it holds now. Calls whose
+-- hold was cut off are included (their hangup may need sending again).
+CREATE FUNCTION auth_live_calls()
+RETURNS TABLE (call_id text, tenant_id text, answered boolean, elapsed_ms bigint,
+               rate_id text, micros_per_minute bigint, connection_fee_micros bigint,
+               initial_increment_s int, subsequent_increment_s int,
+               minimum_charge_micros bigint, held_cents bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT c.id, c.tenant_id, c.answered_at IS NOT NULL,
+           CASE WHEN c.answered_at IS NULL THEN 0
+                ELSE greatest(0, ceil(extract(epoch FROM (clock_timestamp() - c.answered_at))
+                                      * 1000))::bigint END,
+           r.id, r.micros_per_minute, r.connection_fee_micros, r.initial_increment_s,
+           r.subsequent_increment_s, r.minimum_charge_micros, coalesce(h.amount_cents, 0)
+      FROM calls c
+      LEFT JOIN LATERAL rating_find_rate_kind(c.tenant_id, c.direction, c.to_number,
+                                              c.initiated_at) r ON true
+      LEFT JOIN call_reservations h ON h.call_id = c.id
+     WHERE c.status NOT IN ('ended', 'failed')
+$$;
+
+-- The authorizer's write: for each call (p_calls[i]) the hold it needs now (p_want[i]
+-- cents, covering p_covers[i] ms of answered time). Per tenant (serialised with an
+-- advisory lock, so two rating instances never grant the same money twice), answered
+-- calls first, oldest answer first, then ringing calls: a hold that may grow grows; a call
+-- whose hold cannot grow within the tenant's available funds is cut off. Returns the calls
+-- to send a hangup to now (cut off now, or cut off earlier and still live after 3 s),
+-- with their owning node. A call that ended meanwhile is left alone.
+CREATE FUNCTION auth_apply(p_calls text[], p_want bigint[], p_covers bigint[])
+RETURNS TABLE (call_id text, tenant_id text, node_id text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    x record;
+    h call_reservations;
+    v_tenant text := NULL;
+BEGIN
+    FOR x IN SELECT c.id, c.tenant_id AS tid, c.node_id AS node, u.want, u.covers
+               FROM unnest(p_calls, p_want, p_covers) AS u(id, want, covers)
+               JOIN calls c ON c.id = u.id
+              WHERE c.status NOT IN ('ended', 'failed')
+              ORDER BY c.tenant_id, c.answered_at NULLS LAST, c.initiated_at, c.id LOOP
+        IF v_tenant IS DISTINCT FROM x.tid THEN
+            v_tenant := x.tid;
+            PERFORM pg_advisory_xact_lock(hashtext('voepy_auth:' || x.tid));
+        END IF;
+        INSERT INTO call_reservations AS r (call_id, tenant_id) VALUES (x.id, x.tid)
+        ON CONFLICT ON CONSTRAINT call_reservations_pkey DO NOTHING;
+        SELECT * INTO h FROM call_reservations r WHERE r.call_id = x.id FOR UPDATE;
+        IF h.released_at IS NOT NULL THEN
+            CONTINUE; -- rated already (a row written by hand): nothing to hold
+        ELSIF h.cutoff_at IS NULL AND x.want <= h.amount_cents THEN
+            UPDATE call_reservations r SET covers_ms = greatest(r.covers_ms, x.covers)
+             WHERE r.call_id = x.id AND x.covers > r.covers_ms;
+        ELSIF h.cutoff_at IS NULL AND x.want - h.amount_cents <= billing_available_cents(x.tid) THEN
+            UPDATE call_reservations r SET amount_cents = x.want,
+                                           covers_ms = greatest(r.covers_ms, x.covers),
+                                           updated_at = now()
+             WHERE r.call_id = x.id;
+        ELSIF x.node IS NOT NULL
+              AND (h.hangup_sent_at IS NULL OR h.hangup_sent_at < now() - interval '3 seconds') THEN
+            UPDATE call_reservations r SET cutoff_at = coalesce(r.cutoff_at, now()),
+                                           hangup_sent_at = now(), updated_at = now()
+             WHERE r.call_id = x.id;
+            call_id := x.id;
+            tenant_id := x.tid;
+            node_id := x.node;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END $$;
