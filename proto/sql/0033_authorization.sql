@@ -225,3 +225,80 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
+
+-- The books' invariants, one row each: name, whether it holds, and its figures (what
+-- voepy-ledger-check prints; tools/ledger-check). Read-only; run any time.
+--   transactions_balanced  every ledger transaction's entries sum to zero (and it has some)
+--   entries_sum_zero       the sum of all entries is zero (debits = credits)
+--   balances_cached        every account's balance_cents is the sum of its entries
+--   balances_within_credit no tenant balance is below minus its credit limit
+--   ended_calls_rated      every ended call has left rating_status 'pending'
+--   calls_charged_once     no call has two call_charge transactions; a rated call costing
+--                          more than 0 has exactly one, of its cost_cents; a free or failed
+--                          call has none
+--   top_ups_credited_once  no top-up has two top_up transactions
+--   holds_released         no rated or failed call still holds funds
+CREATE FUNCTION billing_check_invariants()
+RETURNS TABLE (name text, ok boolean, figures text)
+LANGUAGE sql STABLE AS $$
+    WITH t AS (SELECT x.id, coalesce(sum(e.amount_cents), 0) AS total, count(e.id) AS n
+                 FROM ledger_transactions x LEFT JOIN ledger_entries e ON e.txn_id = x.id
+                GROUP BY x.id)
+    SELECT 'transactions_balanced', count(*) FILTER (WHERE total <> 0 OR n = 0) = 0,
+           format('%s transactions, %s unbalanced or empty', count(*),
+                  count(*) FILTER (WHERE total <> 0 OR n = 0))
+      FROM t
+    UNION ALL
+    SELECT 'entries_sum_zero', coalesce(sum(amount_cents), 0) = 0,
+           format('%s entries, debits %s, credits %s, sum %s cents', count(*),
+                  coalesce(-sum(amount_cents) FILTER (WHERE amount_cents < 0), 0),
+                  coalesce(sum(amount_cents) FILTER (WHERE amount_cents > 0), 0),
+                  coalesce(sum(amount_cents), 0))
+      FROM ledger_entries
+    UNION ALL
+    SELECT 'balances_cached', count(*) FILTER (WHERE a.balance_cents <> s.total) = 0,
+           format('%s accounts, %s whose cached balance differs from its entries', count(*),
+                  count(*) FILTER (WHERE a.balance_cents <> s.total))
+      FROM ledger_accounts a
+     CROSS JOIN LATERAL (SELECT coalesce(sum(e.amount_cents), 0) AS total
+                           FROM ledger_entries e WHERE e.account_id = a.id) s
+    UNION ALL
+    SELECT 'balances_within_credit', count(*) FILTER (WHERE a.balance_cents < -t.credit_limit_cents) = 0,
+           format('%s tenant balances, %s below minus their credit limit (lowest margin %s cents)',
+                  count(*), count(*) FILTER (WHERE a.balance_cents < -t.credit_limit_cents),
+                  coalesce(min(a.balance_cents + t.credit_limit_cents), 0))
+      FROM ledger_accounts a JOIN tenants t ON t.id = a.tenant_id
+     WHERE a.kind = 'tenant_balance'
+    UNION ALL
+    SELECT 'ended_calls_rated', count(*) FILTER (WHERE rating_status = 'pending') = 0,
+           format('%s ended calls: %s rated, %s failed, %s not yet rated', count(*),
+                  count(*) FILTER (WHERE rating_status = 'rated'),
+                  count(*) FILTER (WHERE rating_status = 'failed'),
+                  count(*) FILTER (WHERE rating_status = 'pending'))
+      FROM calls WHERE status IN ('ended', 'failed')
+    UNION ALL
+    SELECT 'calls_charged_once', count(*) FILTER (WHERE NOT good) = 0,
+           format('%s calls rated or charged, %s with a wrong number or amount of call_charge transactions',
+                  count(*), count(*) FILTER (WHERE NOT good))
+      FROM (SELECT c.id,
+                   CASE WHEN c.rating_status = 'rated' AND c.cost_cents > 0
+                        THEN coalesce(x.n, 0) = 1 AND x.amount = c.cost_cents
+                        ELSE coalesce(x.n, 0) = 0 END AS good
+              FROM calls c
+              LEFT JOIN (SELECT lt.ref_id, count(DISTINCT lt.id) AS n,
+                                sum(e.amount_cents) FILTER (WHERE e.amount_cents > 0) AS amount
+                           FROM ledger_transactions lt JOIN ledger_entries e ON e.txn_id = lt.id
+                          WHERE lt.kind = 'call_charge' AND lt.ref_type = 'call'
+                          GROUP BY lt.ref_id) x ON x.ref_id = c.id
+             WHERE c.rating_status <> 'pending' OR x.n IS NOT NULL) k
+    UNION ALL
+    SELECT 'top_ups_credited_once', count(*) FILTER (WHERE n > 1) = 0,
+           format('%s top-ups credited, %s more than once', count(*), count(*) FILTER (WHERE n > 1))
+      FROM (SELECT ref_id, count(*) AS n FROM ledger_transactions
+             WHERE kind = 'top_up' GROUP BY ref_id) u
+    UNION ALL
+    SELECT 'holds_released', count(*) = 0,
+           format('%s holds still active on rated or failed calls', count(*))
+      FROM call_reservations h JOIN calls c ON c.id = h.call_id
+     WHERE h.released_at IS NULL AND c.rating_status <> 'pending'
+$$;
