@@ -1,6 +1,7 @@
 /*
  * admin_catalog.c - the operator's catalogue: phone numbers in inventory
- * (POST /admin/v1/numbers) and rates (POST /admin/v1/rates).
+ * (POST /admin/v1/numbers) and rates (POST /admin/v1/rates: one rate of a kind, with its
+ * minimum charge and effective period; decks in bulk and reads are in admin_rates.c).
  *
  * Money in rates arrives as whole cents (JSON integers) or decimal strings ("0.45") and
  * is carried as integer micros from here on (money.h); JSON reals are refused.
@@ -15,6 +16,7 @@
 #include "validate.h"
 #include "voepy/e164.h"
 #include "voepy/http_server.h"
+#include "voepy/vtime.h"
 
 #define NUMBERS_MAX 1000
 
@@ -23,6 +25,9 @@ static const struct jfield numbers_fields[] = {
     {.name = "route_id", .type = JF_ID, .flags = JF_NULLABLE, .kind = "route"},
     {.name = "country", .type = JF_STRING, .flags = JF_NULLABLE, .min = 2, .max = 2},
 };
+
+static const char *const rate_kinds[] = {"outbound", "inbound",           "transcription",
+                                         "amd",      "recording_storage", NULL};
 
 static const struct jfield rate_fields[] = {
     {.name = "prefix", .type = JF_STRING, .flags = JF_REQUIRED, .min = 0, .max = 16},
@@ -35,6 +40,15 @@ static const struct jfield rate_fields[] = {
      .flags = JF_NULLABLE,
      .min = 1,
      .max = 3600},
+    {.name = "kind", .type = JF_ENUM, .flags = JF_NULLABLE, .choices = rate_kinds},
+    {.name = "minimum_charge_cents", .type = JF_ANY, .flags = JF_NULLABLE},
+    {.name = "minimum_charge_micros",
+     .type = JF_INT,
+     .flags = JF_NULLABLE,
+     .min = 0,
+     .max = INT64_MAX},
+    {.name = "effective_from", .type = JF_TIME, .flags = JF_NULLABLE},
+    {.name = "effective_to", .type = JF_TIME, .flags = JF_NULLABLE},
 };
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -124,10 +138,38 @@ static const char *int_param(struct api_req *r, const char *name, long long def)
     return input_printf(r, "%lld", vjson_int(r->body, name, def));
 }
 
+/* An ISO-8601 member as epoch ms text, or NULL when absent (already validated). */
+static const char *time_param(struct api_req *r, const char *name)
+{
+    const char *v = vjson_str(r->body, name);
+    int64_t ms;
+    if (!v || vtime_parse(v, &ms) != 0)
+        return NULL;
+    return input_printf(r, "%lld", (long long)ms);
+}
+
+/* The minimum charge as micros text: minimum_charge_cents (like the other money members)
+ * or minimum_charge_micros (an integer), not both; "0" when neither. */
+static int minimum_param(struct api_req *r, const char **out)
+{
+    const json_t *micros = json_object_get(r->body, "minimum_charge_micros");
+    if (cents_param(r, "minimum_charge_cents", out))
+        return VP_E_INVALID_PARAMETER;
+    if (micros && !json_is_null(micros)) {
+        if (*out)
+            return reply_fail(r, VP_E_INVALID_PARAMETER, "minimum_charge_micros",
+                              "Give minimum_charge_cents or minimum_charge_micros, not both.");
+        *out = input_printf(r, "%lld", (long long)json_integer_value(micros));
+    }
+    if (!*out)
+        *out = "0";
+    return 0;
+}
+
 void admin_rate_create(struct api_req *r)
 {
     char prefix[16];
-    const char *per_minute, *fee;
+    const char *per_minute, *fee, *minimum;
     if (input_body(r, rate_fields, NFIELDS(rate_fields), false))
         return;
     if (!validate_rate_prefix(vjson_str(r->body, "prefix"), prefix)) {
@@ -136,17 +178,22 @@ void admin_rate_create(struct api_req *r)
         return;
     }
     if (cents_param(r, "cents_per_minute", &per_minute) ||
-        cents_param(r, "connection_fee_cents", &fee))
+        cents_param(r, "connection_fee_cents", &fee) || minimum_param(r, &minimum))
         return;
-    const char *params[9] = {vjson_str(r->body, "tenant_id"),
-                             http_request_strdup(r->http, prefix),
-                             per_minute,
-                             fee ? fee : "0",
-                             int_param(r, "initial_increment_secs", 1),
-                             int_param(r, "subsequent_increment_secs", 1)};
-    input_idem_params(r, params + 6);
+    const char *kind = vjson_str(r->body, "kind");
+    const char *params[13] = {vjson_str(r->body, "tenant_id"),
+                              kind ? kind : "outbound",
+                              http_request_strdup(r->http, prefix),
+                              per_minute,
+                              fee ? fee : "0",
+                              int_param(r, "initial_increment_secs", 1),
+                              int_param(r, "subsequent_increment_secs", 1),
+                              minimum,
+                              time_param(r, "effective_from"),
+                              time_param(r, "effective_to")};
+    input_idem_params(r, params + 10);
     reply_query(r,
-                "SELECT * FROM api_admin_rate_create($1, $2, $3::bigint, $4::bigint, $5::int, "
-                "$6::int, $7, $8, $9)",
-                9, params, NULL);
+                "SELECT * FROM api_admin_rate_add($1, $2, $3, $4::bigint, $5::bigint, $6::int, "
+                "$7::int, $8::bigint, voepy_ms($9::bigint), voepy_ms($10::bigint), $11, $12, $13)",
+                13, params, NULL);
 }
