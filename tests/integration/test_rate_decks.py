@@ -47,7 +47,11 @@ class RateDecks(ApiAssertions, unittest.TestCase):
 
     # -- helpers ---------------------------------------------------------------------------
     def tenant(self):
-        return self.p.create_tenant(name="decks %d" % next(_ids))["tenant"]["id"]
+        """A tenant whose credit covers what the tests charge: no authorisation runs here,
+        and the books' check (voepy-ledger-check) refuses balances below the limit."""
+        tid = self.p.create_tenant(name="decks %d" % next(_ids))["tenant"]["id"]
+        self.p.sql("UPDATE tenants SET credit_limit_cents = 100000 WHERE id = %s" % q(tid))
+        return tid
 
     def import_csv(self, text, tenant=None, headers=None):
         path = "/admin/v1/rates/import"

@@ -53,7 +53,9 @@ class RatingBase(unittest.TestCase):
     # -- data ------------------------------------------------------------------------------
     def tenant(self):
         tid = "voepy_tenant_rt%d" % next(_ids)
-        self.p.sql("INSERT INTO tenants (id, name) VALUES (%s, 'rating test')" % q(tid))
+        # credit covers the charges: no authorisation runs here (voepy-ledger-check)
+        self.p.sql("INSERT INTO tenants (id, name, credit_limit_cents) VALUES"
+                   " (%s, 'rating test', 100000)" % q(tid))
         return tid
 
     def call(self, tenant, to, answered_ms=None, status="ended"):
@@ -215,6 +217,8 @@ class RatingService(RatingBase):
                                       " AND published_at IS NULL" % q(cid))[0][0] == "0", 10)
         wait_until(lambda: self.pending_entries() == 0, 10, what="acks")
         self.assertEqual(self.row(cid)["rating_status"], "pending")
+        self.emit(cid)  # the ended call is rated after all: every ended call is, once
+        self.assertEqual(self.wait_rated(cid)["rating_status"], "rated")
 
     def pending_entries(self):
         total = 0
