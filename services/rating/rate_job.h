@@ -3,9 +3,10 @@
  *
  * Two statements of proto/sql/0030_rating.sql and 0031_rate_decks.sql, each one
  * transaction: rating_load (the call and the rate of its kind that applies: 'outbound' on
- * the destination, 'inbound' on the DID, with its minimum charge), then rating_apply (charge once per call) or
- * rating_fail (no rate: rating_status 'failed'). Running a job twice for one call is
- * harmless: the second finds the call rated and reports RATE_ALREADY.
+ * the destination, 'inbound' on the DID, with its minimum charge), then rating_apply
+ * (charge once per call) or rating_fail (no rate: rating_status 'failed'). Running a job
+ * twice for one call is harmless: the second finds the call rated and reports
+ * RATE_ALREADY.
  */
 #ifndef VOEPY_RATING_RATE_JOB_H
 #define VOEPY_RATING_RATE_JOB_H
