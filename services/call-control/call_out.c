@@ -201,6 +201,26 @@ static void session_cb(struct sip_session *s, enum sip_session_event ev,
     }
 }
 
+/* A name from a message, kept only when it is one of ours (static strings). */
+static const char *pick(const char *v, const char *const *names, const char *def)
+{
+    for (int i = 0; v && names[i]; i++)
+        if (strcmp(v, names[i]) == 0)
+            return names[i];
+    return def;
+}
+
+/* End c as a hangup command asked: its reason when it is one of ours, else by state. */
+static void finish_by_command(struct call *c, const char *initiator, const char *reason)
+{
+    static const char *const initiators[] = {"api", "system", "caller", "callee", NULL};
+    static const char *const reasons[] = {"balance_exhausted", "time_limit", "system_failure",
+                                          NULL};
+    const char *def = c->state == CALL_ANSWERED ? "completed" : "canceled";
+    call__finish(c, pick(reason, reasons, def), pick(initiator, initiators, "api"), 0,
+                 vtime_now_ms());
+}
+
 int call_out_start(struct cc *cc, const struct call_params *p)
 {
     struct call *c = call__create(cc, p);
@@ -211,9 +231,9 @@ int call_out_start(struct cc *cc, const struct call_params *p)
         fail_system(c, "from or to is not an E.164 number");
         return VP_E_INVALID_PARAMETER;
     }
-    char initiator[16];
-    if (inbox_take_early_hangup(cc, c->id, initiator, sizeof(initiator))) {
-        call__finish(c, "canceled", initiator, 0, vtime_now_ms());
+    struct early_hangup_note early;
+    if (inbox_take_early_hangup(cc, c->id, &early)) {
+        finish_by_command(c, early.initiator, early.reason);
         return 0;
     }
     int err = media__allocate(c);
@@ -222,28 +242,13 @@ int call_out_start(struct cc *cc, const struct call_params *p)
     return 0;
 }
 
-/* A name from a message, kept only when it is one of ours (static strings). */
-static const char *pick(const char *v, const char *const *names, const char *def)
-{
-    for (int i = 0; v && names[i]; i++)
-        if (strcmp(v, names[i]) == 0)
-            return names[i];
-    return def;
-}
-
 bool call_hangup_by_id(struct cc *cc, const char *call_id, const char *initiator,
                        const char *reason)
 {
-    static const char *const initiators[] = {"api", "system", "caller", "callee", NULL};
-    static const char *const reasons[] = {"balance_exhausted", "time_limit", "system_failure",
-                                          NULL};
     struct call *c = call__find(cc, call_id);
     if (!c)
         return false;
-    if (call_state_terminal(c->state))
-        return true;
-    const char *def = c->state == CALL_ANSWERED ? "completed" : "canceled";
-    call__finish(c, pick(reason, reasons, def), pick(initiator, initiators, "api"), 0,
-                 vtime_now_ms());
+    if (!call_state_terminal(c->state))
+        finish_by_command(c, initiator, reason);
     return true;
 }

@@ -60,9 +60,14 @@ int inbox_create(struct inbox **ip, struct cc *cc);
 void inbox_close(struct inbox *in);
 /*
  * A hangup that came before the claim's answer reached us: the call gets it as soon as
- * it exists. Returns true (and the initiator) when one was waiting for call_id.
+ * it exists. Returns true (and who asked, and why: reason "" when not said) when one was
+ * waiting for call_id.
  */
-bool inbox_take_early_hangup(struct cc *cc, const char *call_id, char *initiator, size_t n);
+struct early_hangup_note {
+    char initiator[16];
+    char reason[24];
+};
+bool inbox_take_early_hangup(struct cc *cc, const char *call_id, struct early_hangup_note *note);
 void inbox_free_early_hangups(struct cc *cc);
 
 #endif

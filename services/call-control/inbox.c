@@ -31,7 +31,7 @@ struct inbox {
 
 struct early_hangup {
     uint64_t expires; /* uv_now */
-    char initiator[16];
+    struct early_hangup_note note;
     char call_id[ID_MAX];
 };
 
@@ -53,7 +53,8 @@ static void purge_expired(struct cc *cc)
     free(all);
 }
 
-static void note_early_hangup(struct cc *cc, const char *call_id, const char *initiator)
+static void note_early_hangup(struct cc *cc, const char *call_id, const char *initiator,
+                              const char *reason)
 {
     purge_expired(cc);
     if (strmap_count(cc->early_hangups) >= EARLY_HANGUP_MAX) {
@@ -63,18 +64,19 @@ static void note_early_hangup(struct cc *cc, const char *call_id, const char *in
     struct early_hangup *h = VP_NEW(h);
     snprintf(h->call_id, sizeof(h->call_id), "%s", call_id);
     h->expires = uv_now(cc->loop) + EARLY_HANGUP_MS;
-    snprintf(h->initiator, sizeof(h->initiator), "%s", initiator ? initiator : "api");
+    snprintf(h->note.initiator, sizeof(h->note.initiator), "%s", initiator ? initiator : "api");
+    snprintf(h->note.reason, sizeof(h->note.reason), "%s", reason ? reason : "");
     if (strmap_put(cc->early_hangups, call_id, h) != 0)
         free(h);
 }
 
-bool inbox_take_early_hangup(struct cc *cc, const char *call_id, char *initiator, size_t n)
+bool inbox_take_early_hangup(struct cc *cc, const char *call_id, struct early_hangup_note *note)
 {
     struct early_hangup *h = strmap_del(cc->early_hangups, call_id);
     if (!h)
         return false;
     bool fresh = h->expires >= uv_now(cc->loop);
-    snprintf(initiator, n, "%s", h->initiator);
+    *note = h->note;
     free(h);
     return fresh;
 }
@@ -101,8 +103,9 @@ static void on_hangup(struct cc *cc, const json_t *m)
     }
     vlog_kv(VLOG_INFO, "inbox.hangup", "hangup command", "call_id", call_id, "initiator", initiator,
             NULL);
-    if (!call_hangup_by_id(cc, call_id, initiator, vjson_str(m, "reason")))
-        note_early_hangup(cc, call_id, initiator);
+    const char *reason = vjson_str(m, "reason");
+    if (!call_hangup_by_id(cc, call_id, initiator, reason))
+        note_early_hangup(cc, call_id, initiator, reason); /* the reason too: balance_exhausted */
 }
 
 /* An action this node could not carry out: its entry is acked once the failure is recorded. */

@@ -443,9 +443,10 @@ class ApiResources(ApiAssertions, unittest.TestCase):
         st, bal, raw, _ = self.api("GET", "/v1/billing/balance", key=key)
         self.assertEqual(st, 200, raw)
         self.assertEqual(keys_in_order(raw),
-                         ["balance_cents", "credit_limit_cents", "available_cents", "currency"])
-        self.assertEqual(bal, {"balance_cents": 0, "credit_limit_cents": 0, "available_cents": 0,
-                               "currency": "USD"})
+                         ["balance_cents", "credit_limit_cents", "reserved_cents",
+                          "available_cents", "currency"])
+        self.assertEqual(bal, {"balance_cents": 0, "credit_limit_cents": 0, "reserved_cents": 0,
+                               "available_cents": 0, "currency": "USD"})
         self.assertEqual(self.api("GET", "/v1/billing/ledger_entries", key=key)[1],
                          {"data": [], "next_cursor": None})
         # An operator credit, a credit limit, then a rated call.
@@ -459,7 +460,8 @@ class ApiResources(ApiAssertions, unittest.TestCase):
         self.p.sql("SELECT * FROM rating_apply(%s, NULL, 60, 42)" % q(c))
         st, bal, raw, _ = self.api("GET", "/v1/billing/balance", key=key)
         self.assertEqual(bal, {"balance_cents": 1458, "credit_limit_cents": 300,
-                               "available_cents": 1758, "currency": "USD"}, raw)
+                               "reserved_cents": 0, "available_cents": 1758, "currency": "USD"},
+                         raw)
         st, page, raw, _ = self.api("GET", "/v1/billing/ledger_entries", key=key)
         self.assertEqual(st, 200, raw)
         charge, credit = page["data"]
