@@ -389,3 +389,62 @@ BEGIN
         'deck', CASE WHEN r.tenant_id IS NULL THEN 'platform' ELSE 'tenant' END,
         'rate', api_rate_json(r))::text;
 END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Batching (services/rating/rate_job.c): the rating service loads many calls in one
+-- statement (rating_load over a jsonb array of ids), prices them in C (price.c), and
+-- applies every verdict with one call of this function: one round trip and one commit for
+-- the whole batch instead of one per call. Per call it does what rating_apply does (or
+-- rating_fail for an item with "error"), and never raises for one call: the outcome says
+-- what happened. p_items: [{"call_id", "rate_id", "billed", "cents"} | {"call_id",
+-- "error"}]. Outcomes: rated, already_rated, failed (marked unpriced), not_found,
+-- not_ended, invalid (a negative price: nothing done).
+--
+-- Every charge credits the one platform_revenue account, whose row every rating
+-- transaction updates: it is locked first, so batches run one after another past this
+-- point and never hold it while waiting for a tenant row another batch holds (no
+-- deadlock); calls are taken in id order.
+CREATE FUNCTION rating_apply_batch(p_items jsonb)
+RETURNS TABLE (call_id text, outcome text, txn_id text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+    c calls;
+    v_revenue text := ledger_account(NULL, 'platform_revenue');
+BEGIN
+    PERFORM 1 FROM ledger_accounts a WHERE a.id = v_revenue FOR UPDATE;
+    FOR it IN SELECT x.* FROM jsonb_to_recordset(p_items)
+                           AS x(call_id text, rate_id text, billed int, cents bigint, error text)
+               ORDER BY x.call_id LOOP
+        call_id := it.call_id;
+        txn_id := NULL;
+        SELECT * INTO c FROM calls k WHERE k.id = it.call_id FOR UPDATE;
+        IF NOT FOUND THEN
+            outcome := 'not_found';
+        ELSIF c.rating_status = 'rated' THEN
+            outcome := 'already_rated';
+        ELSIF c.status NOT IN ('ended', 'failed') THEN
+            outcome := 'not_ended';
+        ELSIF it.error IS NOT NULL THEN
+            UPDATE calls k SET rating_status = 'failed', rating_error = left(it.error, 500),
+                               updated_at = now()
+             WHERE k.id = c.id;
+            outcome := 'failed';
+        ELSIF it.cents IS NULL OR it.cents < 0 OR it.billed IS NULL OR it.billed < 0 THEN
+            outcome := 'invalid';
+        ELSE
+            IF it.cents > 0 THEN
+                txn_id := ledger_transfer(c.tenant_id, 'call_charge', 'call', c.id,
+                                          ledger_account(c.tenant_id, 'tenant_balance'),
+                                          v_revenue, it.cents,
+                                          format('call %s to %s: %s s', c.id, c.to_number, it.billed));
+            END IF;
+            UPDATE calls k SET cost_cents = it.cents, billed_seconds = it.billed,
+                               rate_id = it.rate_id, rating_status = 'rated', rating_error = NULL,
+                               updated_at = now()
+             WHERE k.id = c.id;
+            outcome := 'rated';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END $$;

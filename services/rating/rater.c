@@ -14,17 +14,29 @@
 #include <jansson.h>
 #include <string.h>
 
-/* A call.ended event whose rate job runs; the job's end gives msg back to the consumer. */
+/* A call.ended event in a batch; the batch's end gives msg back to the consumer. */
 struct job {
     struct rater *r;
     struct rstream_msg *msg;
+    char *call_id;
 };
 
-/* Lives until its consumer has closed, which is after every job has given its msg back. */
+/*
+ * call.ended events are gathered into a batch (rate_job.h) until it is full or the loop
+ * has delivered what it read (a 0 ms timer), then rated together: one load and one apply
+ * statement for the whole batch instead of one pair per call.
+ *
+ * Lives until its consumer has closed, which is after every job has given its msg back,
+ * and its flush timer has closed (refs counts both).
+ */
 struct rater {
     struct service *svc;
     struct rstream_consumer *consumer;
     struct metric *m_rated, *m_failed, *m_cents, *m_retries, *m_duplicates;
+    uv_timer_t flush;
+    struct job *batch[RATE_BATCH_MAX];
+    size_t nbatch, batch_max;
+    int refs;
 };
 
 static void count(struct rater *r, const struct rate_outcome *o)
@@ -64,22 +76,50 @@ static void job_done_cb(const struct rate_outcome *o, void *arg)
         rstream_release(j->r->consumer, j->msg);
     else
         rstream_ack(j->r->consumer, j->msg); /* after rater_stop: stays pending, comes back */
+    free(j->call_id);
     free(j);
+}
+
+/* Rate the gathered batch now; when the pool refuses it, its entries come back later. */
+static void flush(struct rater *r)
+{
+    const char *ids[RATE_BATCH_MAX];
+    void *args[RATE_BATCH_MAX];
+    size_t n = r->nbatch;
+    r->nbatch = 0;
+    uv_timer_stop(&r->flush);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = r->batch[i]->call_id;
+        args[i] = r->batch[i];
+    }
+    if (n == 0 || rate_job_start(r->svc->pg, ids, args, n, job_done_cb) == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        rstream_release(r->consumer, r->batch[i]->msg); /* the pool is saturated: later */
+        free(r->batch[i]->call_id);
+        free(r->batch[i]);
+    }
+}
+
+static void flush_cb(uv_timer_t *t)
+{
+    flush(t->data);
 }
 
 static void start_job(struct rater *r, struct rstream_msg *msg, const char *call_id)
 {
-    struct job *j = VP_NEW(j);
-    *j = (struct job){r, msg};
-    int err = rate_job_start(r->svc->pg, call_id, job_done_cb, j);
-    if (err == VP_E_INVALID_PARAMETER) {
+    if (!call_id || !*call_id || strlen(call_id) >= 96) {
         vlog_kv(VLOG_WARN, "rating.bad_event", "unusable call_id", "entry", msg->id, NULL);
         rstream_ack(r->consumer, msg);
-    } else if (err) {
-        rstream_release(r->consumer, msg); /* the pool is saturated: later */
+        return;
     }
-    if (err)
-        free(j);
+    struct job *j = VP_NEW(j);
+    *j = (struct job){r, msg, vp_strdup(call_id)};
+    r->batch[r->nbatch++] = j;
+    if (r->nbatch >= r->batch_max)
+        flush(r);
+    else if (r->nbatch == 1)
+        uv_timer_start(&r->flush, flush_cb, 0, 0); /* after the messages read with it */
 }
 
 static void msg_cb(struct rstream_consumer *c, struct rstream_msg *msg, void *arg)
@@ -124,6 +164,9 @@ int rater_create(struct rater **rp, struct service *svc, const struct rater_opts
         goto out;
     r = VP_NEW(r);
     r->svc = svc;
+    r->refs = 2; /* the consumer and the flush timer */
+    unsigned inflight = opts->max_inflight ? opts->max_inflight : 64;
+    r->batch_max = inflight < RATE_BATCH_MAX ? inflight : RATE_BATCH_MAX;
     make_metrics(r);
     struct redis_opts ro;
     service_redis_opts(svc, &ro, "rating-events");
@@ -132,11 +175,15 @@ int rater_create(struct rater **rp, struct service *svc, const struct rater_opts
         .consumer = opts->consumer,
         .streams = streams,
         .nstreams = opts->partitions,
-        .max_inflight = opts->max_inflight ? opts->max_inflight : 64,
+        .max_inflight = inflight,
         .claim_idle_ms = 30000, /* a dead rater's calls are taken over after 30 s */
         .claim_interval_ms = 5000,
     };
     err = rstream_consumer_create(&r->consumer, svc->loop, &ro, &co, msg_cb, r);
+    if (!err) {
+        uv_timer_init(svc->loop, &r->flush);
+        r->flush.data = r;
+    }
 out:
     free(streams);
     if (err) {
@@ -152,13 +199,32 @@ void rater_drain(struct rater *r, void (*done)(void *arg), void *arg)
     rstream_consumer_drain(r->consumer, done, arg);
 }
 
-static void consumer_closed_cb(void *arg)
+static void unref(struct rater *r)
 {
-    free(arg);
+    if (--r->refs == 0)
+        free(r);
 }
 
-/* Jobs still running give their entries back when they end; r goes after the last. */
+static void consumer_closed_cb(void *arg)
+{
+    unref(arg);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    unref(h->data);
+}
+
+/* Jobs still running give their entries back when they end; r goes after the last. The
+ * batch not started yet gives its entries back now (they stay pending for a consumer). */
 void rater_stop(struct rater *r)
 {
+    for (size_t i = 0; i < r->nbatch; i++) {
+        rstream_release(r->consumer, r->batch[i]->msg);
+        free(r->batch[i]->call_id);
+        free(r->batch[i]);
+    }
+    r->nbatch = 0;
+    uv_close((uv_handle_t *)&r->flush, timer_closed_cb);
     rstream_consumer_close(r->consumer, consumer_closed_cb, r);
 }

@@ -2,8 +2,9 @@
  * rater.h - the rating consumer: call.ended events in, rated calls out.
  *
  * Reads voepy:events:{0..partitions-1} in the consumer group "rating". Every event type
- * but call.ended is acknowledged at once; for a call.ended a rate job runs (rate_job.h)
- * and the entry is acknowledged only once its SQL has committed. When the database
+ * but call.ended is acknowledged at once; call.ended events are rated in batches of up to
+ * min(max_inflight, RATE_BATCH_MAX) calls (rate_job.h) and each entry is acknowledged
+ * only once its batch's SQL has committed. When the database
  * fails, the entry is released unacknowledged and comes back later (claimed after the
  * consumer's idle time), so no call stays unrated because of an outage.
  *
