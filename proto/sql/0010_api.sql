@@ -454,6 +454,21 @@ BEGIN
     RETURN v;
 END $$;
 
+-- The pre-call money check of POST /v1/calls: the balance plus credit limit must be above
+-- zero. 0033_authorization.sql replaces it (holds of live calls, the minimum charge).
+CREATE FUNCTION api_call_check_funds(t tenants, p_to text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_balance bigint;
+BEGIN
+    SELECT a.balance_cents INTO v_balance FROM ledger_accounts a
+     WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance';
+    IF coalesce(v_balance, 0) + t.credit_limit_cents <= 0 THEN
+        PERFORM voepy_raise('balance_insufficient', NULL,
+                            'The balance plus credit limit is exhausted; top up to place new calls.');
+    END IF;
+END $$;
+
 -- POST /v1/calls: checks, the call and its first leg, call.started, the stored answer.
 -- p_req is the validated body. After commit the gateway XADDs the dial command (when
 -- replayed is false) and kicks the outbox.
@@ -466,7 +481,6 @@ DECLARE
     c calls;
     v_from text := p_req->>'from';
     v_route text;
-    v_balance bigint;
 BEGIN
     RETURN QUERY SELECT i.status, i.body, true, NULL::text
                    FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
@@ -483,12 +497,7 @@ BEGIN
                             'forwarding is not enabled for it.');
     END IF;
     v_route := api_call_route(t, p_req->>'route_id');
-    SELECT a.balance_cents INTO v_balance FROM ledger_accounts a
-     WHERE a.tenant_id = p_tenant AND a.kind = 'tenant_balance';
-    IF coalesce(v_balance, 0) + t.credit_limit_cents <= 0 THEN
-        PERFORM voepy_raise('balance_insufficient', NULL,
-                            'The balance plus credit limit is exhausted; top up to place new calls.');
-    END IF;
+    PERFORM api_call_check_funds(t, p_req->>'to');
     INSERT INTO calls (id, tenant_id, direction, status, from_number, to_number, route_id, options,
                        timeout_secs, time_limit_secs, customer_reference)
     VALUES (voepy_id('call'), p_tenant, 'outbound', 'initiated', v_from, p_req->>'to', v_route,

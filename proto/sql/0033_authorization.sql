@@ -89,67 +89,26 @@ LANGUAGE sql IMMUTABLE AS $$
                           / 1000000)::bigint END
 $$;
 
--- POST /v1/calls (0010), replaced here: the pre-call check now uses available (holds of
--- live calls subtracted) and requires it to cover the least an answered call to the
--- destination costs. Everything else is 0010's function unchanged.
-CREATE OR REPLACE FUNCTION api_call_create(p_tenant text, p_req jsonb, p_path text, p_key text, p_hash text)
-RETURNS TABLE (http_status int, http_body text, replayed boolean, call_id text)
+-- The pre-call money check of POST /v1/calls (0010's, replaced here): available (holds of
+-- live calls subtracted) must be above zero and cover the least an answered call to the
+-- destination costs.
+CREATE OR REPLACE FUNCTION api_call_check_funds(t tenants, p_to text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_body text;
-    t tenants;
-    c calls;
-    v_from text := p_req->>'from';
-    v_route text;
-    v_available bigint;
+    v_available bigint := billing_available_cents(t.id);
     v_min bigint;
 BEGIN
-    RETURN QUERY SELECT i.status, i.body, true, NULL::text
-                   FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
-    IF FOUND THEN
-        RETURN; -- a replay
-    END IF;
-    SELECT * INTO STRICT t FROM tenants x WHERE x.id = p_tenant;
-    IF NOT EXISTS (SELECT 1 FROM phone_numbers n WHERE n.tenant_id = p_tenant
-                      AND n.phone_number = v_from AND n.status = 'active')
-       AND NOT (coalesce((p_req->>'caller_id_forwarding')::boolean, false)
-                AND t.allow_caller_id_forwarding) THEN
-        PERFORM voepy_raise('from_number_not_owned', 'from',
-                            v_from || ' is not an active number on this account and caller-ID '
-                            'forwarding is not enabled for it.');
-    END IF;
-    v_route := api_call_route(t, p_req->>'route_id');
-    v_available := billing_available_cents(p_tenant);
     IF v_available <= 0 THEN
         PERFORM voepy_raise('balance_insufficient', NULL,
                             'The balance plus credit limit is exhausted; top up to place new calls.');
     END IF;
-    v_min := auth_min_answered_cents(rating_find_rate_kind(p_tenant, 'outbound', p_req->>'to', now()));
+    v_min := auth_min_answered_cents(rating_find_rate_kind(t.id, 'outbound', p_to, now()));
     IF v_available < v_min THEN
         PERFORM voepy_raise('balance_insufficient', NULL,
                             format('The available balance (%s cents) does not cover the minimum '
                                    'charge of a call to this destination (%s cents); top up to '
                                    'place this call.', v_available, v_min));
     END IF;
-    INSERT INTO calls (id, tenant_id, direction, status, from_number, to_number, route_id, options,
-                       timeout_secs, time_limit_secs, customer_reference)
-    VALUES (voepy_id('call'), p_tenant, 'outbound', 'initiated', v_from, p_req->>'to', v_route,
-            jsonb_strip_nulls(jsonb_build_object(
-                'record', coalesce(p_req->>'record', 'off'),
-                'record_channels', coalesce(p_req->>'record_channels', 'single'),
-                'record_format', coalesce(p_req->>'record_format', 'mp3'),
-                'answering_machine_detection', coalesce(p_req->>'answering_machine_detection', 'off'),
-                'audio_url', p_req->>'audio_url', 'webhook_url', p_req->>'webhook_url',
-                'caller_id_forwarding', coalesce((p_req->>'caller_id_forwarding')::boolean, false))),
-            coalesce((p_req->>'timeout_secs')::int, 60), (p_req->>'time_limit_secs')::int,
-            p_req->>'customer_reference')
-    RETURNING * INTO c;
-    INSERT INTO call_legs (id, call_id, tenant_id, direction, status, from_uri, to_uri)
-    VALUES (voepy_id('leg'), c.id, p_tenant, 'outbound', 'initiated', c.from_number, c.to_number);
-    PERFORM voepy_emit(p_tenant, c.id, 'call.started', voepy_call_event_data(c));
-    v_body := voepy_call_json(c, true)::text;
-    PERFORM idem_finish(p_tenant, 'POST', p_path, p_key, 201, v_body);
-    RETURN QUERY SELECT 201, v_body, false, c.id;
 END $$;
 
 -- The authorizer's read, once per check period: every call not over, with the time it has

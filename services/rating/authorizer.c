@@ -31,6 +31,7 @@
  */
 #include "authorizer.h"
 #include "price.h"
+#include "rate_row.h"
 
 #include "voepy/alloc.h"
 #include "voepy/buf.h"
@@ -41,7 +42,6 @@
 #include "voepy/rstream.h"
 #include "voepy/service.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -76,33 +76,6 @@ static void maybe_free(struct authorizer *a)
         free(a);
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    if (!s || !*s)
-        return VP_E_PARSE;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return VP_E_PARSE;
-    *out = v;
-    return 0;
-}
-
-/* The rate columns of one auth_live_calls row; VP_E_NOT_FOUND when no rate matched. */
-static int row_rate(const struct pg_result *res, int i, struct rating_rate *r)
-{
-    if (!pg_get(res, i, "rate_id"))
-        return VP_E_NOT_FOUND;
-    if (parse_i64(pg_get(res, i, "micros_per_minute"), &r->micros_per_minute) ||
-        parse_i64(pg_get(res, i, "connection_fee_micros"), &r->connection_fee_micros) ||
-        parse_i64(pg_get(res, i, "initial_increment_s"), &r->initial_increment_s) ||
-        parse_i64(pg_get(res, i, "subsequent_increment_s"), &r->subsequent_increment_s) ||
-        parse_i64(pg_get(res, i, "minimum_charge_micros"), &r->minimum_charge_micros))
-        return VP_E_PARSE;
-    return 0;
-}
-
 /*
  * The hold row i needs now: *want cents covering *covers_ms of answered time. A call
  * without a rate holds nothing (rating cannot price it either) and gives VP_E_NOT_FOUND.
@@ -112,9 +85,9 @@ static int row_hold(const struct authorizer *a, const struct pg_result *res, int
 {
     struct rating_rate rate;
     int64_t elapsed = 0;
-    int err = row_rate(res, i, &rate);
+    int err = rate_row_read(res, i, &rate);
     if (!err)
-        err = parse_i64(pg_get(res, i, "elapsed_ms"), &elapsed);
+        err = rate_row_i64(pg_get(res, i, "elapsed_ms"), &elapsed);
     if (err)
         return err;
     const char *answered = pg_get(res, i, "answered");

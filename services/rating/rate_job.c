@@ -1,5 +1,6 @@
 #include "rate_job.h"
 #include "price.h"
+#include "rate_row.h"
 
 #include "voepy/alloc.h"
 #include "voepy/err.h"
@@ -7,7 +8,6 @@
 #include "voepy/log.h"
 #include "voepy/pg.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -89,31 +89,6 @@ static void db_failed(struct rate_job *j, int status, const struct pg_result *re
     finish(j);
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    if (!s || !*s)
-        return VP_E_PARSE;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return VP_E_PARSE;
-    *out = v;
-    return 0;
-}
-
-/* The rate columns of rating_load's row; false when no rate matched. */
-static bool row_rate(const struct pg_result *res, int row, struct rating_rate *r)
-{
-    if (!pg_get(res, row, "rate_id"))
-        return false;
-    return !parse_i64(pg_get(res, row, "micros_per_minute"), &r->micros_per_minute) &&
-           !parse_i64(pg_get(res, row, "connection_fee_micros"), &r->connection_fee_micros) &&
-           !parse_i64(pg_get(res, row, "initial_increment_s"), &r->initial_increment_s) &&
-           !parse_i64(pg_get(res, row, "subsequent_increment_s"), &r->subsequent_increment_s) &&
-           !parse_i64(pg_get(res, row, "minimum_charge_micros"), &r->minimum_charge_micros);
-}
-
 /* The first item for call_id whose flag (loaded / applied) is still clear. */
 static struct item *find(struct rate_job *j, const char *call_id, bool applied)
 {
@@ -134,10 +109,10 @@ static struct item *find(struct rate_job *j, const char *call_id, bool applied)
 static json_t *price_entry(struct item *it, const struct pg_result *res, int row)
 {
     struct rating_rate rate = {0};
-    bool has_rate = row_rate(res, row, &rate);
+    bool has_rate = rate_row_read(res, row, &rate) == 0;
     int64_t ms = 0;
     const char *err_text = NULL;
-    if (parse_i64(pg_get(res, row, "answered_ms"), &ms) || ms < 0)
+    if (rate_row_i64(pg_get(res, row, "answered_ms"), &ms) || ms < 0)
         err_text = "unreadable answered_ms";
     else if (rating_price(has_rate ? &rate : NULL, ms, &it->charge))
         err_text = has_rate ? "the price does not fit in 64 bits or the rate is invalid"
