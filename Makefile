@@ -46,6 +46,11 @@ bench-api: deps
 bench-webhooks: deps
 	@tests/bench/webhooks/run.sh
 
+# Rated calls/s into the ledger by voepy-rating vs pgbench (rating_apply per call), in one run (tests/bench/rating).
+.PHONY: bench-rating
+bench-rating: deps
+	@tests/bench/rating/run.sh
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 

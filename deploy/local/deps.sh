@@ -10,6 +10,7 @@ packages=(
     postgresql postgresql-client redis-server redis-tools sip-tester curl
     python3-yaml python3-jsonschema  # tests/integration/contract.py checks answers against proto/openapi.yaml
     clang libclang-rt-dev  # clang-14 and its libFuzzer/ASan runtimes: tests/fuzz/run-bounded.sh
+    libhpdf-dev poppler-utils  # invoice PDFs (libharu); pdftotext reads them back in test_invoice_pdf
 )
 # npm for tests/contract/lint.sh, unless a Node.js with npm is there already (NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package).

@@ -202,6 +202,10 @@ void admin_route_create(struct api_req *r);
 void admin_route_list(struct api_req *r);
 void admin_numbers_add(struct api_req *r);
 void admin_rate_create(struct api_req *r);
+/* admin_rates.c: rate decks (CSV import, list, lookup). */
+void admin_rates_import(struct api_req *r);
+void admin_rates_list(struct api_req *r);
+void admin_rates_lookup(struct api_req *r);
 
 void openapi_get(struct api_req *r);
 
@@ -249,5 +253,26 @@ void webhook_log_replay(struct api_req *r);
 
 void billing_balance(struct api_req *r);
 void billing_ledger_entries(struct api_req *r);
+/* billing_statements.c: usage summaries and monthly invoices (JSON, /pdf, /csv). */
+void billing_usage(struct api_req *r);
+void billing_invoices_list(struct api_req *r);
+void billing_invoice_get(struct api_req *r);
+void billing_invoice_pdf(struct api_req *r);
+void billing_invoice_csv(struct api_req *r);
+
+/* billing_payments.c, admin_payments.c: payment methods, top-ups, auto-recharge. */
+void billing_payment_method_create(struct api_req *r);
+void billing_payment_methods_list(struct api_req *r);
+void billing_payment_method_delete(struct api_req *r);
+void billing_top_up_create(struct api_req *r);
+void billing_top_ups_list(struct api_req *r);
+void billing_top_up_get(struct api_req *r);
+void billing_auto_recharge_get(struct api_req *r);
+void billing_auto_recharge_put(struct api_req *r);
+/* ?status= of a top-up list into *out (NULL when absent); answers 422 when unknown. */
+int billing_query_top_up_status(struct api_req *r, const char **out);
+void admin_top_ups_list(struct api_req *r);
+void admin_top_up_approve(struct api_req *r);
+void admin_top_up_decline(struct api_req *r);
 
 #endif

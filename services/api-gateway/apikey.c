@@ -19,6 +19,7 @@ static const char *const known_scopes[] = {
     "webhooks:read",
     "webhooks:write",
     "billing:read",
+    "billing:write",
     "keys:read",
     "keys:write",
     NULL,

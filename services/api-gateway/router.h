@@ -25,7 +25,8 @@ enum router_auth {
     ROUTER_AUTH_NONE,   /* public: the contract document */
 };
 
-#define ROUTER_BODY 0x1u /* takes a JSON body: Content-Type is checked */
+#define ROUTER_BODY     0x1u /* takes a JSON body: Content-Type is checked */
+#define ROUTER_BODY_RAW 0x2u /* with ROUTER_BODY: not JSON, the handler checks the type */
 
 struct router_route {
     const char *method;

@@ -41,6 +41,9 @@ static const char *const event_types[] = {
     "recording.deleted",
     "webhook.exhausted",
     "webhook.endpoint_disabled",
+    "billing.top_up_succeeded",
+    "billing.top_up_declined",
+    "billing.auto_recharge_triggered",
     NULL,
 };
 

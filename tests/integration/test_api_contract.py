@@ -27,7 +27,7 @@ ACTION_VERBS = (
 
 ROUTE_RE = re.compile(
     r'\{\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*([TAN])\s*,'
-    r'\s*(B|0)\s*,\s*(NULL|"[^"]*")\s*\}')
+    r'\s*(B \| R|B|0)\s*,\s*(NULL|"[^"]*")\s*\}')
 
 
 def dispatch_routes():
@@ -36,7 +36,7 @@ def dispatch_routes():
         src = f.read()
     table = src[src.index("routes[] = {"):]
     table = table[:table.index("};")]
-    routes = [(m, p, a, b == "B", None if s == "NULL" else s.strip('"'))
+    routes = [(m, p, a, b.startswith("B"), None if s == "NULL" else s.strip('"'))
               for m, p, _, a, b, s in ROUTE_RE.findall(table)]
     # Every entry of the table must have been understood by the regex.
     assert len(routes) == table.count('{"'), "dispatch.c: a route the test cannot parse"

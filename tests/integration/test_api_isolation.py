@@ -65,6 +65,11 @@ CASES = [
     ("POST", "/v1/webhooks/{webhook}/deliveries/replay", {"since": "2000-01-01T00:00:00Z"}),
     ("GET", "/v1/webhooks/{webhook}/deliveries/{dlv}", None),
     ("POST", "/v1/webhooks/{webhook}/deliveries/{dlv}/retry", {}),
+    ("DELETE", "/v1/billing/payment_methods/{pm}", None),
+    ("GET", "/v1/billing/top_ups/{topup}", None),
+    ("GET", "/v1/billing/invoices/{inv}", None),
+    ("GET", "/v1/billing/invoices/{inv}/pdf", None),
+    ("GET", "/v1/billing/invoices/{inv}/csv", None),
 ] + [("POST", "/v1/calls/{call}/actions/%s" % v, b) for v, b in VERBS.items()]
 
 
@@ -118,8 +123,18 @@ class Isolation(unittest.TestCase):
                     " event_type, payload, status, completed_at) VALUES (voepy_id('dlv'), '%s',"
                     " '%s', voepy_id('evt'), 'call.ended', '{}', 'failed', now()) RETURNING id"
                     % (cls.a["id"], hook["id"]))[0][0]
+        st, pm, raw, _ = p.api("POST", "/v1/billing/payment_methods",
+                               {"type": "operator_approved", "label": "finance"}, key=cls.key_a)
+        assert st == 201, raw
+        st, topup, raw, _ = p.api("POST", "/v1/billing/top_ups",
+                                  {"amount_cents": 500, "payment_method_id": pm["id"]},
+                                  key=cls.key_a)
+        assert st == 201, raw
+        st, invoices, raw, _ = p.api("GET", "/v1/billing/invoices", key=cls.key_a)
+        assert st == 200 and invoices["data"], raw
         cls.ids = {"key": key2["id"], "number": number["id"], "call": call["id"],
-                   "webhook": hook["id"], "rec": rec, "leg": leg, "dlv": dlv}
+                   "webhook": hook["id"], "rec": rec, "leg": leg, "dlv": dlv, "pm": pm["id"],
+                   "topup": topup["id"], "inv": invoices["data"][0]["id"]}
 
     def fill(self, template):
         out = template
@@ -184,7 +199,8 @@ class Isolation(unittest.TestCase):
     def test_lists_show_only_own_rows(self):
         lists = ["/v1/calls", "/v1/phone_numbers", "/v1/webhooks", "/v1/api_keys",
                  "/v1/recordings", "/v1/recordings?call_id=%s" % self.ids["call"],
-                 "/v1/billing/ledger_entries"]
+                 "/v1/billing/ledger_entries", "/v1/billing/payment_methods",
+                 "/v1/billing/top_ups", "/v1/billing/invoices", "/v1/billing/usage"]
         for path in lists:
             st, page, raw, _ = self.p.api("GET", path, key=self.key_b)
             with self.subTest(path=path):

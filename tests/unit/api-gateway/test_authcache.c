@@ -109,7 +109,8 @@ static void test_scope_rules(void **state)
     assert_true(apikey_scope_known("*"));
     assert_true(apikey_scope_known("keys:write"));
     assert_true(apikey_scope_known("billing:read"));
-    assert_false(apikey_scope_known("billing:write"));
+    assert_true(apikey_scope_known("billing:write"));
+    assert_false(apikey_scope_known("billing:admin"));
     assert_false(apikey_scope_known("calls"));
     assert_false(apikey_scope_known(""));
     assert_false(apikey_scope_known(NULL));
