@@ -24,35 +24,45 @@ LANGUAGE sql IMMUTABLE AS $$
                E'+/\n', '-_'), '=')
 $$;
 
--- The position a cursor stands for; NULLs for a NULL cursor, invalid_parameter otherwise.
-CREATE FUNCTION api_cursor_parse(p_cursor text, OUT t timestamptz, OUT id text)
+-- The text inside a cursor (api_cursor's "<epoch us>|<position>") when it has p_shape (a
+-- regular expression); NULL for a NULL cursor; anything else is the one invalid_parameter
+-- every list answers for a bad cursor. Lists whose position is not a voepy id (ledger
+-- entries, invoices) check their own shape with it.
+CREATE FUNCTION api_cursor_decode(p_cursor text, p_shape text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text;
     raw text;
-    ok boolean := true;
 BEGIN
     IF p_cursor IS NULL THEN
-        RETURN;
+        RETURN NULL;
     END IF;
     BEGIN
         s := translate(p_cursor, '-_', '+/');
         s := s || repeat('=', (4 - length(s) % 4) % 4);
         raw := convert_from(decode(s, 'base64'), 'UTF8');
-        IF raw ~ '^[0-9]{1,18}\|voepy_[a-z]+_[0-9A-Z]{26}$' THEN
-            t := timestamptz 'epoch' + split_part(raw, '|', 1)::bigint * interval '1 microsecond';
-            id := split_part(raw, '|', 2);
-        ELSE
-            ok := false;
-        END IF;
     EXCEPTION WHEN others THEN
-        ok := false;
+        raw := NULL;
     END;
-    IF NOT ok THEN
+    IF raw IS NULL OR raw !~ p_shape THEN
         PERFORM voepy_raise('invalid_parameter', 'cursor',
                             'cursor must be a next_cursor value returned by this list.');
     END IF;
+    RETURN raw;
 END $$;
+
+-- The time a decoded cursor records (its "<epoch us>" part).
+CREATE FUNCTION api_cursor_time(p_raw text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT timestamptz 'epoch' + split_part(p_raw, '|', 1)::bigint * interval '1 microsecond'
+$$;
+
+-- The position a cursor stands for; NULLs for a NULL cursor, invalid_parameter otherwise.
+CREATE FUNCTION api_cursor_parse(p_cursor text, OUT t timestamptz, OUT id text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api_cursor_time(x.raw), split_part(x.raw, '|', 2)
+      FROM (SELECT api_cursor_decode(p_cursor, '^[0-9]{1,18}\|voepy_[a-z]+_[0-9A-Z]{26}$') AS raw) x
+$$;
 
 -- One row of a list for api_page(): its sort key (what the cursor records) and the
 -- resource as the list shows it.

@@ -215,27 +215,9 @@ $$;
 -- Ledger entry ids are numbers, not voepy ids, so their cursors (made by api_page from
 -- "<epoch us>|<entry id>") are read here; the entry id alone is the position.
 CREATE FUNCTION api_ledger_cursor_parse(p_cursor text) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    s text;
-    raw text;
-BEGIN
-    IF p_cursor IS NULL THEN
-        RETURN NULL;
-    END IF;
-    BEGIN
-        s := translate(p_cursor, '-_', '+/');
-        s := s || repeat('=', (4 - length(s) % 4) % 4);
-        raw := convert_from(decode(s, 'base64'), 'UTF8');
-    EXCEPTION WHEN others THEN
-        raw := NULL;
-    END;
-    IF raw IS NULL OR raw !~ '^[0-9]{1,18}\|[0-9]{1,18}$' THEN
-        PERFORM voepy_raise('invalid_parameter', 'cursor',
-                            'cursor must be a next_cursor value returned by this list.');
-    END IF;
-    RETURN split_part(raw, '|', 2)::bigint;
-END $$;
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT split_part(api_cursor_decode(p_cursor, '^[0-9]{1,18}\|[0-9]{1,18}$'), '|', 2)::bigint
+$$;
 
 -- GET /v1/billing/ledger_entries[?kind=]: newest first (by entry number, the order they
 -- were written), cursor pagination.

@@ -245,8 +245,8 @@ LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_end > now() THEN 'draft' ELSE 'final' END
 $$;
 
--- An invoice as the API shows it; with its lines when p_lines (two literal objects, not
--- jsonb, so that the keys keep this order).
+-- An invoice as the API shows it; with its lines (appended last) when p_lines. json, not
+-- jsonb, so that the keys keep this order.
 CREATE FUNCTION stmt_invoice_json(p_tenant text, p_month date, p_lines boolean) RETURNS json
 LANGUAGE sql STABLE AS $$
     WITH b AS (SELECT stmt_month_start(p_month) AS s,
@@ -258,45 +258,28 @@ LANGUAGE sql STABLE AS $$
                coalesce(-sum(mv.amount_cents) FILTER (WHERE mv.created_at >= b.s
                                                          AND mv.amount_cents < 0), 0)::bigint AS chg,
                coalesce(sum(mv.amount_cents), 0)::bigint AS closing
-          FROM b LEFT JOIN LATERAL stmt_balance_moves(p_tenant, b.e) mv ON true)
-    SELECT CASE WHEN p_lines THEN json_build_object(
-        'id', stmt_invoice_id(p_tenant, p_month), 'object', 'invoice', 'tenant_id', p_tenant,
-        'period', to_char(p_month, 'YYYY-MM'), 'period_start', voepy_ts(b.s),
-        'period_end', voepy_ts(b.e), 'status', stmt_invoice_status(b.e), 'currency', 'USD',
-        'opening_balance_cents', s.opening, 'payments_cents', s.pay, 'charges_cents', s.chg,
-        'closing_balance_cents', s.closing, 'lines', stmt_invoice_lines(p_tenant, b.s, b.e))
-    ELSE json_build_object(
-        'id', stmt_invoice_id(p_tenant, p_month), 'object', 'invoice', 'tenant_id', p_tenant,
-        'period', to_char(p_month, 'YYYY-MM'), 'period_start', voepy_ts(b.s),
-        'period_end', voepy_ts(b.e), 'status', stmt_invoice_status(b.e), 'currency', 'USD',
-        'opening_balance_cents', s.opening, 'payments_cents', s.pay, 'charges_cents', s.chg,
-        'closing_balance_cents', s.closing) END
-      FROM b, s
+          FROM b LEFT JOIN LATERAL stmt_balance_moves(p_tenant, b.e) mv ON true),
+    o AS (
+        SELECT b.s, b.e, json_build_object(
+            'id', stmt_invoice_id(p_tenant, p_month), 'object', 'invoice', 'tenant_id', p_tenant,
+            'period', to_char(p_month, 'YYYY-MM'), 'period_start', voepy_ts(b.s),
+            'period_end', voepy_ts(b.e), 'status', stmt_invoice_status(b.e), 'currency', 'USD',
+            'opening_balance_cents', s.opening, 'payments_cents', s.pay, 'charges_cents', s.chg,
+            'closing_balance_cents', s.closing) AS j
+          FROM b, s)
+    SELECT CASE WHEN p_lines
+                THEN (left(o.j::text, -1) || ', "lines" : '
+                      || stmt_invoice_lines(p_tenant, o.s, o.e)::text || '}')::json
+                ELSE o.j END
+      FROM o
 $$;
 
 -- Invoice list cursors are api_page's "<epoch us>|<invoice id>"; the month is the position.
 CREATE FUNCTION stmt_invoice_cursor_parse(p_cursor text) RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    s text;
-    raw text;
-BEGIN
-    IF p_cursor IS NULL THEN
-        RETURN NULL;
-    END IF;
-    BEGIN
-        s := translate(p_cursor, '-_', '+/');
-        s := s || repeat('=', (4 - length(s) % 4) % 4);
-        raw := convert_from(decode(s, 'base64'), 'UTF8');
-    EXCEPTION WHEN others THEN
-        raw := NULL;
-    END;
-    IF raw IS NULL OR raw !~ '^-?[0-9]{1,18}\|voepy_inv_[0-9A-Za-z]+_[0-9]{6}$' THEN
-        PERFORM voepy_raise('invalid_parameter', 'cursor',
-                            'cursor must be a next_cursor value returned by this list.');
-    END IF;
-    RETURN timestamptz 'epoch' + split_part(raw, '|', 1)::bigint * interval '1 microsecond';
-END $$;
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api_cursor_time(api_cursor_decode(
+               p_cursor, '^-?[0-9]{1,18}\|voepy_inv_[0-9A-Za-z]+_[0-9]{6}$'))
+$$;
 
 -- GET /v1/billing/invoices: newest month first, without lines.
 CREATE FUNCTION api_billing_invoices_list(p_tenant text, p_cursor text, p_limit int)
