@@ -393,27 +393,6 @@ static int query_kind(struct api_req *r, const char *def, const char **out)
                       "kind must be outbound, inbound, transcription, amd or recording_storage.");
 }
 
-/* ?name= as epoch ms text, or NULL; "+hh:mm" may arrive with its "+" decoded to a space. */
-static int query_time(struct api_req *r, const char *name, const char **out)
-{
-    const char *v = input_query(r, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    char *s = input_printf(r, "%s", v);
-    for (char *p = s; *p; p++)
-        if (*p == ' ')
-            *p = '+';
-    int64_t ms;
-    if (vtime_parse(s, &ms) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, name,
-                          "%s must be an ISO-8601 date-time with a zone, such as "
-                          "2026-06-01T00:00:00Z.",
-                          name);
-    *out = input_printf(r, "%lld", (long long)ms);
-    return 0;
-}
-
 /* ?name= as rate prefix digits ("+" allowed, decoded or not), or NULL. */
 static int query_digits(struct api_req *r, const char *name, size_t min, const char **out)
 {
@@ -437,7 +416,7 @@ void admin_rates_list(struct api_req *r)
     const char *tenant, *kind, *prefix, *at, *cursor;
     char limit[16];
     if (query_tenant(r, &tenant) || query_kind(r, NULL, &kind) ||
-        query_digits(r, "prefix", 0, &prefix) || query_time(r, "at", &at) ||
+        query_digits(r, "prefix", 0, &prefix) || input_query_time(r, "at", &at) ||
         input_cursor(r, &cursor) || input_limit(r, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, limit))
         return;
     const char *params[] = {tenant, kind, prefix, at, cursor, limit};
@@ -450,7 +429,7 @@ void admin_rates_lookup(struct api_req *r)
 {
     const char *tenant, *kind, *number, *at;
     if (query_tenant(r, &tenant) || query_kind(r, "outbound", &kind) ||
-        query_digits(r, "number", 1, &number) || query_time(r, "at", &at))
+        query_digits(r, "number", 1, &number) || input_query_time(r, "at", &at))
         return;
     if (!number) {
         reply_fail(r, VP_E_INVALID_PARAMETER, "number", "number is required.");

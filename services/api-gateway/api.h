@@ -119,6 +119,13 @@ int input_cursor(struct api_req *r, const char **cursor);
 /* A query parameter that must be E.164 ("+" may arrive decoded as a space). */
 int input_query_e164(struct api_req *r, const char *name, const char **out);
 /*
+ * A query parameter holding a date or date-time, or NULL: the "+" of a zone
+ * ("...T12:00:00+05:30") sent unencoded arrives as a space and is put back.
+ */
+const char *input_query_zoned(struct api_req *r, const char *name);
+/* A query parameter that must be an ISO-8601 date-time with a zone, as epoch ms text. */
+int input_query_time(struct api_req *r, const char *name, const char **out);
+/*
  * A URL a customer gives us (webhook, audio_url): http(s) that parses, and, when its host
  * is a literal address, not one the SSRF guard refuses (private targets only with
  * VOEPY_URL_ALLOW_PRIVATE). Names are resolved and checked again at fetch time by the

@@ -29,27 +29,13 @@ static bool time_text_ok(const char *v)
     return v[n] == '\0' && n <= TIME_MAX;
 }
 
-/* An unencoded "+" of a zone ("...T12:00:00+05:30") arrives decoded as a space: take it
- * back (a space at index 10 is a date-time separator and stays). */
-static const char *time_query(struct api_req *r, const char *name)
-{
-    const char *v = input_query(r, name);
-    if (!v || !strchr(v, ' '))
-        return v;
-    char *fixed = input_printf(r, "%s", v);
-    for (size_t i = 11; fixed[0] && i < strlen(fixed); i++)
-        if (fixed[i] == ' ')
-            fixed[i] = '+';
-    return fixed;
-}
-
 void billing_usage(struct api_req *r)
 {
     const char *names[] = {"from", "to"};
     const char *group = input_query(r, "group_by");
     const char *params[4] = {r->tenant_id};
     for (size_t i = 0; i < 2; i++) {
-        params[i + 1] = time_query(r, names[i]);
+        params[i + 1] = input_query_zoned(r, names[i]);
         if (params[i + 1] && !time_text_ok(params[i + 1])) {
             reply_fail(r, VP_E_INVALID_PARAMETER, names[i],
                        "%s must be a date (2026-01-31) or a timestamp with a zone "

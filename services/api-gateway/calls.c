@@ -18,7 +18,6 @@
 
 #include "voepy/log.h"
 #include "voepy/outbox.h"
-#include "voepy/vtime.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT     200
@@ -112,27 +111,6 @@ static int query_enum(struct api_req *r, const char *name, const char *const *ch
                       name);
 }
 
-/* ?initiated_after= as epoch ms text; "+hh:mm" may arrive with its "+" decoded to a space. */
-static int query_time(struct api_req *r, const char *name, const char **out)
-{
-    const char *v = input_query(r, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    char *s = input_printf(r, "%s", v);
-    for (char *p = s; *p; p++)
-        if (*p == ' ')
-            *p = '+';
-    int64_t ms;
-    if (vtime_parse(s, &ms) != 0)
-        return reply_fail(r, VP_E_INVALID_PARAMETER, name,
-                          "%s must be an ISO-8601 date-time with a zone, such as "
-                          "2026-05-01T00:00:00Z.",
-                          name);
-    *out = input_printf(r, "%lld", (long long)ms);
-    return 0;
-}
-
 void calls_list(struct api_req *r)
 {
     const char *status, *direction, *from, *to, *after, *cursor;
@@ -140,7 +118,7 @@ void calls_list(struct api_req *r)
     if (query_enum(r, "status", status_choices, &status) ||
         query_enum(r, "direction", direction_choices, &direction) ||
         input_query_e164(r, "from_number", &from) || input_query_e164(r, "to_number", &to) ||
-        query_time(r, "initiated_after", &after) || input_cursor(r, &cursor) ||
+        input_query_time(r, "initiated_after", &after) || input_cursor(r, &cursor) ||
         input_limit(r, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, limit))
         return;
     const char *params[] = {r->tenant_id, status, direction, from, to, after, cursor, limit};

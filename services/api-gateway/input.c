@@ -16,6 +16,7 @@
 #include "voepy/http_server.h"
 #include "voepy/id.h"
 #include "voepy/url_guard.h"
+#include "voepy/vtime.h"
 
 #define IDEM_KEY_MAX 255
 #define CURSOR_MAX   256
@@ -99,6 +100,35 @@ int input_cursor(struct api_req *r, const char **cursor)
     if (v[n] || n > CURSOR_MAX)
         return reply_fail(r, VP_E_INVALID_PARAMETER, "cursor",
                           "cursor must be a next_cursor value returned by this list.");
+    return 0;
+}
+
+const char *input_query_zoned(struct api_req *r, const char *name)
+{
+    const char *v = input_query(r, name);
+    if (!v || !strchr(v, ' '))
+        return v;
+    char *fixed = input_printf(r, "%s", v);
+    /* from index 11 on: a space at 10 separates a date and a time and stays */
+    for (size_t i = 11, n = strlen(fixed); i < n; i++)
+        if (fixed[i] == ' ')
+            fixed[i] = '+';
+    return fixed;
+}
+
+int input_query_time(struct api_req *r, const char *name, const char **out)
+{
+    const char *v = input_query_zoned(r, name);
+    int64_t ms;
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (vtime_parse(v, &ms) != 0)
+        return reply_fail(r, VP_E_INVALID_PARAMETER, name,
+                          "%s must be an ISO-8601 date-time with a zone, such as "
+                          "2026-05-01T00:00:00Z.",
+                          name);
+    *out = input_printf(r, "%lld", (long long)ms);
     return 0;
 }
 
