@@ -9,6 +9,7 @@ the far end saw.
 import json
 import os
 import signal
+import subprocess
 import time
 import unittest
 import urllib.request
@@ -100,15 +101,17 @@ class CallControl(unittest.TestCase):
         self.assertEqual(st, 200, raw)
         return body
 
-    def insert_call(self, route_key=None, hangup_requested=False, tenant=None):
+    def insert_call(self, route_key=None, hangup_requested=False, tenant=None, call_id=None):
         """A call written straight into PostgreSQL: its dial command never existed."""
         tenant = tenant or self.tenant["id"]
         route = "'%s'" % self.routes[route_key]["id"] if route_key else "NULL"
         hangup = "now()" if hangup_requested else "NULL"
         call_id = self.p.sql(
             "INSERT INTO calls (id, tenant_id, direction, from_number, to_number, route_id,"
-            " timeout_secs, hangup_requested_at) VALUES (voepy_id('call'), '%s', 'outbound',"
-            " '%s', '%s', %s, 10, %s) RETURNING id" % (tenant, FROM, TO, route, hangup))[0][0]
+            " timeout_secs, hangup_requested_at) VALUES (%s, '%s', 'outbound',"
+            " '%s', '%s', %s, 10, %s) RETURNING id"
+            % ("'%s'" % call_id if call_id else "voepy_id('call')", tenant, FROM, TO, route,
+               hangup))[0][0]
         self.p.sql("INSERT INTO call_legs (id, call_id, tenant_id, direction, from_uri, to_uri)"
                    " VALUES (voepy_id('leg'), '%s', '%s', 'outbound', '%s', '%s')"
                    % (call_id, tenant, FROM, TO))
@@ -212,6 +215,23 @@ class CallControl(unittest.TestCase):
         self.assertEqual((call["end_reason"], call["end_initiator"]), ("canceled", "api"))
         self.assertIsNone(self.sip_call_id(call_id))
         self.assertEqual(self.events(call_id), ["call.ended"])
+
+    def test_hangup_command_before_its_call_keeps_its_reason(self):
+        """rating's cutoff can reach the node's inbox before the call does: the node keeps
+        the command, reason and all, and ends the call with it once it appears."""
+        call_id = self.p.sql("SELECT voepy_id('call')")[0][0]
+        cmd = json.dumps({"op": "hangup", "call_id": call_id, "initiator": "system",
+                          "reason": "balance_exhausted"})
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.p.redis_port), "XADD",
+                        "voepy:cc:call-control-it", "*", "m", cmd], check=True,
+                       capture_output=True)
+        wait_until(lambda: call_id in self.p.procs["call-control"].output(), 10,
+                   what="the node to read the hangup")
+        self.insert_call("answer", call_id=call_id)  # no dial command: the sweep claims it
+        call = self.wait(call_id, "failed", timeout=15)
+        self.assertEqual((call["end_reason"], call["end_initiator"]),
+                         ("balance_exhausted", "system"))
+        self.assertIsNone(self.sip_call_id(call_id))
 
     def test_no_route_fails(self):
         other = self.p.create_tenant("no-route")["tenant"]
