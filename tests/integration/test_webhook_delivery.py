@@ -236,7 +236,8 @@ class Exhaustion(Base):
         self.wait_status(sid, "succeeded", n=4)
         self.wait_status(hidden, "succeeded", n=2)
         reqs = per_call.requests()
-        self.assertEqual([x["headers"]["webhook-id"] for x in reqs], mine)
+        # several deliveries per endpoint run at once: arrival order is not promised
+        self.assertEqual(sorted(x["headers"]["webhook-id"] for x in reqs), sorted(mine))
         for x in reqs:  # signed with the call-URL secret
             self.assertIsNone(verify_standard_webhook(secret, x["headers"], x["body"]))
             self.assertEqual(json.loads(x["body"])["data"]["call_id"], cid)
