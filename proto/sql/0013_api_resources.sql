@@ -200,6 +200,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE INDEX ledger_entries_account_recent ON ledger_entries (account_id, id DESC);
+-- it leads with account_id, so 0001's index on account_id alone only cost writes
+DROP INDEX ledger_entries_account;
 
 -- A LedgerEntry: one entry on the tenant's balance account with its transaction.
 -- id is the entry's number as a string; amount_cents > 0 raises the balance (credits),

@@ -4,6 +4,7 @@
 
 #include "voepy/alloc.h"
 #include "voepy/err.h"
+#include "voepy/id.h"
 #include "voepy/json.h"
 #include "voepy/log.h"
 #include "voepy/pg.h"
@@ -122,9 +123,12 @@ static json_t *price_entry(struct item *it, const struct pg_result *res, int row
         return json_pack("{s:s, s:s}", "call_id", it->call_id, "error", err_text);
     }
     const char *rate_id = has_rate ? pg_get(res, row, "rate_id") : NULL;
-    return json_pack("{s:s, s:s?, s:I, s:I}", "call_id", it->call_id, "rate_id", rate_id, "billed",
-                     (json_int_t)it->charge.billed_seconds, "cents",
-                     (json_int_t)it->charge.cost_cents);
+    char txn[ID_MAX] = "";
+    if (it->charge.cost_cents > 0 && id_new(txn, sizeof(txn), "txn"))
+        txn[0] = '\0'; /* cannot happen with this buffer; SQL then makes the id */
+    return json_pack("{s:s, s:s?, s:I, s:I, s:s?}", "call_id", it->call_id, "rate_id", rate_id,
+                     "billed", (json_int_t)it->charge.billed_seconds, "cents",
+                     (json_int_t)it->charge.cost_cents, "txn", txn[0] ? txn : NULL);
 }
 
 /* What a loaded row says before pricing: NULL when the call is to be priced. */

@@ -11,6 +11,6 @@ cd "$(dirname "$0")/../../.."
 . tests/bench/lib.sh
 
 command -v pgbench >/dev/null || bench_install postgresql-contrib
-bench_build voepy-rating voepy-migrate
+bench_build voepy-rating voepy-migrate voepy-ledger-check
 
 exec timeout -k 15 "${VOEPY_BENCH_TIMEOUT:-300}" python3 tests/bench/rating/bench.py "$@"
