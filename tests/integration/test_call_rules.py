@@ -8,6 +8,7 @@ and no INVITE at the far end; an allowed call in the same configuration goes thr
 
     VOEPY_BUILD_DIR=build tests/integration/run.sh test_call_rules
 """
+import json
 import threading
 import time
 import unittest
@@ -303,6 +304,7 @@ class CallRules(ApiAssertions, unittest.TestCase):
         st, _, raw, _ = self.p.admin("POST", "/admin/v1/numbers", {"numbers": [number]})
         self.assertEqual(st, 201, raw)
         tenant, key = self.new_tenant("cps", number, calls_per_second=2)
+        invites = self.answer.count_received("INVITE")
         results = self.parallel_posts(6, "+15558670800", key, number)
         made = [r[1]["id"] for r in results if r[0] == 201]
         self.assertEqual(len(made), 2, [r[2] for r in results])
@@ -311,6 +313,10 @@ class CallRules(ApiAssertions, unittest.TestCase):
                 self.assert_error(r, 429, "rate_limited", words="calls_per_second")
                 self.assertEqual(r[3]["retry-after"], "1")
         self.assertEqual(self.calls_of(tenant), 2)
+        wait_until(lambda: self.answer.count_received("INVITE") >= invites + 2, 10,
+                   what="the two INVITEs")
+        time.sleep(0.3)
+        self.assertEqual(self.answer.count_received("INVITE"), invites + 2)
         time.sleep(1.1)
         st, call, raw, _ = self.post_call("+15558670800", key=key, frm=number)
         self.assertEqual(st, 201, raw)
@@ -398,7 +404,6 @@ class CallRules(ApiAssertions, unittest.TestCase):
             "SELECT wh_envelope(json_build_object('id', id, 'type', type, 'occurred_at',"
             " voepy_ts(occurred_at), 'data', data)) FROM events WHERE call_id = %s"
             " ORDER BY occurred_at, seq" % q(call["id"]))]
-        import json
         self.assertEqual(page["data"], [json.loads(w) for w in want])
         for e in page["data"]:
             self.assertEqual(list(e), ["id", "type", "created_at", "data"])
