@@ -495,6 +495,10 @@ END $$;
 -- The tenant's concurrency and calls-per-second limits. Serialised per tenant with an
 -- advisory lock held until the creating transaction ends, so that two requests never both
 -- see room for one more call (only when the tenant has a limit: others are not serialised).
+-- Calls per second compare initiated_at, which is now() (this transaction's start) for the
+-- new call too: every call counts the calls committed before it whose initiated_at is
+-- within a second of its own, so no calls_per_second + 1 calls ever have initiated_at
+-- within one second of each other, however long a request waited for the lock.
 CREATE FUNCTION call_rules_check_limits(t tenants) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -517,7 +521,7 @@ BEGIN
     IF t.calls_per_second IS NOT NULL THEN
         SELECT count(*) INTO n FROM calls c
          WHERE c.tenant_id = t.id AND c.direction = 'outbound'
-           AND c.initiated_at > clock_timestamp() - interval '1 second';
+           AND c.initiated_at > now() - interval '1 second';
         IF n >= t.calls_per_second THEN
             PERFORM voepy_raise('rate_limited', NULL,
                                 format('Too many calls placed: this account may place %s per '
