@@ -112,6 +112,29 @@ class CallRules(ApiAssertions, unittest.TestCase):
         finally:
             self.rules()
 
+    def test_country_mapping(self):
+        """call_country_of: the longest prefix of the ITU calling-code table, with the
+        shared codes split (docs/api.md, "Call rules and opt-outs")."""
+        want = {
+            "+15125550100": "US", "+18005550100": "US", "+19005550100": "US",
+            "+14165550100": "CA", "+16045550100": "CA", "+18675550100": "CA",
+            "+18765550100": "JM", "+17875550100": "PR", "+18095550100": "DO",
+            "+12425550100": "BS", "+16715550100": "GU", "+14415550100": "BM",
+            "+74951234567": "RU", "+77011234567": "KZ", "+76123456789": "KZ",
+            "+442071234567": "GB", "+441481234567": "GG", "+441534123456": "JE",
+            "+447624123456": "IM", "+390612345678": "IT", "+390669812345": "VA",
+            "+4722123456": "NO", "+4779021234": "SJ", "+358912345678": "FI",
+            "+358181234567": "AX", "+262262123456": "RE", "+262269612345": "YT",
+            "+59997654321": "CW", "+5997171234": "BQ", "+61212345678": "AU",
+            "+61891641234": "CX", "+33123456789": "FR", "+4930123456": "DE",
+            "+819012345678": "JP", "+8613812345678": "CN", "+919812345678": "IN",
+            "+2348012345678": "NG", "+5511912345678": "BR", "+97150123456": "AE",
+            "+88212345678": None, "+80012345678": None, "+87012345678": None,
+        }
+        got = dict(self.p.sql("SELECT n, call_country_of(n) FROM unnest(ARRAY[%s]) AS n"
+                              % ", ".join(q(n) for n in want)))
+        self.assertEqual(got, want)
+
     def test_country_deny_list(self):
         self.rules(blocked_countries=["KZ", "JM"])
         try:
