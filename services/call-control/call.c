@@ -9,6 +9,7 @@
 
 #include "call_int.h"
 #include "sip_session.h"
+#include "sip_uas.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
 #include "voepy/metrics.h"
@@ -46,6 +47,7 @@ struct call *call__create(struct cc *cc, const struct call_params *p)
         sip_proto_parse(p->transport, &c->proto);
     c->timeout_secs = p->timeout_secs > 0 ? p->timeout_secs : 60;
     c->time_limit_secs = p->time_limit_secs > 0 ? p->time_limit_secs : 0;
+    c->inbound = p->inbound;
     c->state = CALL_INITIATED;
     c->q_tail = &c->q_head;
     uv_timer_init(cc->loop, &c->timer);
@@ -62,8 +64,9 @@ struct call *call__create(struct cc *cc, const struct call_params *p)
         return NULL;
     }
     update_live_gauge(cc);
-    vlog_kv(VLOG_INFO, "call.claimed", "this node carries the call", "call_id", c->id, "tenant_id",
-            c->tenant_id, "to", c->to, "route", c->sip_uri, NULL);
+    vlog_kv(VLOG_INFO, "call.claimed", "this node carries the call", "call_id", c->id, "direction",
+            c->inbound ? "inbound" : "outbound", "tenant_id", c->tenant_id, "to", c->to, "route",
+            c->sip_uri, NULL);
     return c;
 }
 
@@ -117,6 +120,8 @@ void call__finish(struct call *c, const char *reason, const char *initiator, int
         sip_session_terminate(c->sess);
         c->sess = NULL;
     }
+    if (c->inbound)
+        call_in__ending(c);
     if (!media__release(c))
         call__record_end(c);
 }
@@ -152,6 +157,10 @@ void call__maybe_free(struct call *c)
     if (c->sess) {
         sip_session_terminate(c->sess);
         c->sess = NULL;
+    }
+    if (c->uas) {
+        sip_uas_end(c->uas, 500);
+        c->uas = NULL;
     }
     uv_close((uv_handle_t *)&c->timer, closed_cb);
     uv_close((uv_handle_t *)&c->media_timer, closed_cb);
@@ -191,6 +200,10 @@ void call_abandon_all(struct cc *cc)
         if (c->sess) {
             sip_session_terminate(c->sess);
             c->sess = NULL;
+        }
+        if (c->uas) {
+            sip_uas_end(c->uas, 503);
+            c->uas = NULL;
         }
         call__maybe_free(c);
     }

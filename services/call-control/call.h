@@ -23,6 +23,7 @@ struct call_params {
     const char *from, *to;
     const char *route_id, *sip_uri, *transport;
     int timeout_secs, time_limit_secs; /* time_limit 0 = none */
+    bool inbound;                      /* call_in.c: a call to one of our DIDs */
 };
 
 /* Start dialling a claimed call. Returns 0 or VP_E_* (the call is then failed). */
@@ -35,6 +36,21 @@ int call_out_start(struct cc *cc, const struct call_params *p);
  */
 bool call_hangup_by_id(struct cc *cc, const char *call_id, const char *initiator,
                        const char *reason);
+/*
+ * Inbound calls (call_in.c). call_in_invite_cb takes every new INVITE (sip_ua_on_invite;
+ * arg is the struct cc). The answer and reject commands return 0 when the call takes the
+ * action (its call_actions row is then completed by the call), else VP_E_* with why set
+ * to a sentence for the action's error: VP_E_NOT_FOUND (no such call here) or
+ * VP_E_CONFLICT (not an inbound call waiting for an answer). params is the command's
+ * "params" (may be NULL); cause is "user_busy" or "rejected".
+ */
+struct sip_uas;
+struct sip_uas_offer;
+void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *arg);
+int call_in_answer(struct cc *cc, const char *call_id, const char *action_id, const json_t *params,
+                   char *why, size_t n);
+int call_in_reject(struct cc *cc, const char *call_id, const char *action_id, const char *cause,
+                   char *why, size_t n);
 /* A media-fork reply for one of our calls (inbox.c). */
 void call_media_reply(struct cc *cc, const json_t *msg);
 /* Hang up every live call (end_reason system_failure, initiator system). */

@@ -22,7 +22,9 @@
 #include "sip_transport.h"
 #include "voepy/id.h"
 
+struct pg_result;
 struct sip_session;
+struct sip_uas;
 struct store_op;
 
 enum media_state {
@@ -41,6 +43,14 @@ struct call_media {
     long long packets_in, packets_out;
     bool counted;           /* packets_* came from media-fork */
     uint64_t pick_deadline; /* uv_now until which we wait for a media-fork node */
+};
+
+/* An answer or reject that came while the inbound call's row was being written. */
+struct call_early_action {
+    char verb[8]; /* "answer" | "reject" | "" */
+    char action_id[ID_MAX];
+    bool busy;         /* reject: user_busy (else rejected) */
+    bool media_extras; /* answer: record or stream_url asked */
 };
 
 struct call {
@@ -63,6 +73,15 @@ struct call {
     bool end_recorded; /* cc_call_ended done (or given up) */
     bool abandoned;    /* stop: record nothing more */
     struct sip_session *sess;
+    /* inbound (call_in.c) */
+    bool inbound;
+    bool creating;  /* cc_inbound_create in flight */
+    bool answering; /* the answer command is being carried out */
+    struct sip_uas *uas;
+    struct sdp_answer offer; /* the caller's SDP offer, as parsed */
+    char answer_action[ID_MAX];
+    const char *answer_note; /* static: what the answer did not carry out, NULL = all */
+    struct call_early_action early;
     struct call_media media;
     uv_timer_t timer;       /* ring timeout, then the time limit */
     uv_timer_t media_timer; /* a media-fork reply we wait for */
@@ -98,6 +117,11 @@ void call__maybe_free(struct call *c);
 /* call_out.c */
 void call__media_ready(struct call *c);
 
+/* call_in.c */
+void call_in__media_ready(struct call *c);
+/* call__finish of an inbound call: its final answer or BYE, a pending answer failed. */
+void call_in__ending(struct call *c);
+
 /* media_client.c */
 int media__allocate(struct call *c);
 void media__connect(struct call *c, const struct sdp_answer *a);
@@ -111,5 +135,11 @@ void store__ringing(struct call *c, int64_t at_ms);
 void store__answered(struct call *c, int64_t at_ms);
 void store__leg_media(struct call *c, const char *sip_call_id);
 void store__ended(struct call *c);
+/* The statement's result, before the next statement of the call runs (status 0 or VP_E_*). */
+typedef void(store_then_cb)(struct call *c, int status, const struct pg_result *res);
+void store__inbound_create(struct call *c, const char *sip_call_id, int64_t at_ms,
+                           store_then_cb *then);
+/* An action's row: done (note: what was not carried out, NULL = everything) or failed. */
+void store__action_result(struct call *c, const char *action_id, bool done, const char *note);
 
 #endif

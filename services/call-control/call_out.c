@@ -129,6 +129,10 @@ void call__media_ready(struct call *c)
     char host[256];
     int port;
     unsigned char probe[16];
+    if (c->inbound) {
+        call_in__media_ready(c); /* the leg answers an inbound INVITE */
+        return;
+    }
     if (call_state_terminal(c->state))
         return;
     if (sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port) != 0 || !host_ok(host)) {

@@ -37,6 +37,8 @@ static void defaults(struct cc_opts *o)
         o->media_mode = "silence";
     if (!o->event_partitions)
         o->event_partitions = 4;
+    if (!o->inbound_ring_timeout_ms)
+        o->inbound_ring_timeout_ms = 30000;
 }
 
 static int start_sip(struct cc *cc)
@@ -55,6 +57,7 @@ static int start_sip(struct cc *cc)
         log_warn("cc.sip_wildcard", "SIP listens on a wildcard address: set "
                                     "VOEPY_SIP_ADVERTISED_HOST to the address peers reach");
     snprintf(cc->sip_addr, sizeof(cc->sip_addr), "%s:%d", adv, sip_ua_port(cc->ua));
+    sip_ua_on_invite(cc->ua, call_in_invite_cb, cc);
     log_info("cc.sip_listening", "SIP on %s:%d (UDP and TCP), advertised as %s", cc->opts.sip_host,
              sip_ua_port(cc->ua), cc->sip_addr);
     return 0;

@@ -24,8 +24,10 @@ struct cc_opts {
     const char *media_mode;          /* connect mode: "silence" (default) or "echo" */
     unsigned drain_timeout_ms;       /* VOEPY_DRAIN_TIMEOUT_MS */
     unsigned event_partitions;
-    unsigned sweep_interval_ms;  /* look for unclaimed calls this often (default 1000) */
-    unsigned unclaimed_after_ms; /* ... older than this (default 3000) */
+    unsigned sweep_interval_ms;       /* look for unclaimed calls this often (default 1000) */
+    unsigned unclaimed_after_ms;      /* ... older than this (default 3000) */
+    unsigned inbound_ring_timeout_ms; /* an inbound call rings this long without an answer
+                                         or reject before 480 (default 30000) */
 };
 
 /* Wire everything to the service base (its loop, pool, Redis, node id). */

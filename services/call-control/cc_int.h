@@ -55,7 +55,7 @@ void dial_close(struct dial *d);
  * "verbs", comma-separated): the api-gateway forwards only these to this node and
  * answers 501 for the others. Add a verb here when its op is handled in inbox.c.
  */
-#define INBOX_VERBS "hangup"
+#define INBOX_VERBS "hangup,answer,reject"
 int inbox_create(struct inbox **ip, struct cc *cc);
 void inbox_close(struct inbox *in);
 /*

@@ -1,6 +1,6 @@
 /*
- * This node's inbox, voepy:cc:{node} (group cc): hangup commands for the calls it
- * carries and media-fork's replies. Each message acts on memory only (the call then
+ * This node's inbox, voepy:cc:{node} (group cc): hangup, answer and reject commands for
+ * the calls it carries and media-fork's replies. Each message acts on memory only (the call then
  * records what follows), so it is acknowledged once handled.
  *
  * A hangup may overtake the claim's answer: the gateway reads node_id as soon as the
@@ -127,22 +127,13 @@ static void action_failed_cb(int status, const struct pg_result *res, void *arg)
 }
 
 /*
- * An op this node does not carry out (the gateway sends only advertised verbs, see
- * INBOX_VERBS; an older or newer gateway may not). A command with an action_id marks that
- * call_actions row failed (cc_action_failed, proto/sql/0012_api_actions.sql) instead of
- * leaving it requested forever. Returns true when the ack is left to the database's answer.
+ * Mark the call_actions row failed (cc_action_failed, proto/sql/0012_api_actions.sql)
+ * instead of leaving it requested forever. Returns true when the ack is left to the
+ * database's answer.
  */
-static bool unknown_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
-                       const json_t *m, const char *op)
+static bool fail_action(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                        const char *action, const char *call, const char *error)
 {
-    const char *action = vjson_str(m, "action_id"), *call = vjson_str(m, "call_id");
-    bool has_action = action && id_valid(action, "act") && call && id_valid(call, "call");
-    vlog_kv(VLOG_WARN, "inbox.unknown_op", "an op this node does not carry out", "entry", msg->id,
-            "op", op, "action_id", has_action ? action : NULL, NULL);
-    if (!has_action)
-        return false;
-    char error[256];
-    snprintf(error, sizeof(error), "%.64s is not carried out by node %.128s", op, cc->node_id);
     const char *params[] = {action, call, error};
     struct action_failure *f = VP_NEW(f);
     f->consumer = consumer;
@@ -150,6 +141,78 @@ static bool unknown_op(struct cc *cc, struct rstream_consumer *consumer, struct 
     if (pg_exec(cc->pg, "SELECT cc_action_failed($1, $2, $3)", 3, params, action_failed_cb, f) == 0)
         return true;
     free(f);
+    return false;
+}
+
+static bool action_ids(const json_t *m, const char **action, const char **call)
+{
+    *action = vjson_str(m, "action_id");
+    *call = vjson_str(m, "call_id");
+    return *action && id_valid(*action, "act") && *call && id_valid(*call, "call");
+}
+
+/*
+ * An op this node does not carry out (the gateway sends only advertised verbs, see
+ * INBOX_VERBS; an older or newer gateway may not): its action, when it names one, fails.
+ */
+static bool unknown_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                       const json_t *m, const char *op)
+{
+    const char *action, *call;
+    bool has_action = action_ids(m, &action, &call);
+    vlog_kv(VLOG_WARN, "inbox.unknown_op", "an op this node does not carry out", "entry", msg->id,
+            "op", op, "action_id", has_action ? action : NULL, NULL);
+    if (!has_action)
+        return false;
+    char error[256];
+    snprintf(error, sizeof(error), "%.64s is not carried out by node %.128s", op, cc->node_id);
+    return fail_action(cc, consumer, msg, action, call, error);
+}
+
+/*
+ * answer and reject (call_in.c). The call completes an action it takes; one it cannot
+ * take (not here, already answered or over) fails here with the reason. Returns true
+ * when the ack is left to the database's answer.
+ */
+static bool inbound_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                       const json_t *m, const char *op)
+{
+    const char *action, *call;
+    if (!action_ids(m, &action, &call)) {
+        log_warn("inbox.bad_action", "entry %s: %s without a valid call_id and action_id", msg->id,
+                 op);
+        return false;
+    }
+    const json_t *params = json_object_get(m, "params");
+    vlog_kv(VLOG_INFO, "inbox.action", "inbound call action", "op", op, "call_id", call,
+            "action_id", action, NULL);
+    char why[256] = "";
+    int err = strcmp(op, "answer") == 0
+                  ? call_in_answer(cc, call, action, params, why, sizeof(why))
+                  : call_in_reject(cc, call, action, vjson_str(params, "cause"), why, sizeof(why));
+    if (!err)
+        return false;
+    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
+    return fail_action(cc, consumer, msg, action, call, why);
+}
+
+static bool is_inbound_verb(const char *op)
+{
+    return strcmp(op, "answer") == 0 || strcmp(op, "reject") == 0;
+}
+
+/* Handle one command; true when its ack is left to a database answer. */
+static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                   const json_t *m, const char *op)
+{
+    if (strcmp(op, "hangup") == 0)
+        on_hangup(in->cc, m);
+    else if (strncmp(op, "media.", 6) == 0)
+        call_media_reply(in->cc, m);
+    else if (is_inbound_verb(op))
+        return inbound_op(in->cc, consumer, msg, m, op);
+    else
+        return unknown_op(in->cc, consumer, msg, m, op);
     return false;
 }
 
@@ -161,18 +224,14 @@ static void inbox_msg_cb(struct rstream_consumer *consumer, struct rstream_msg *
     const char *op = NULL;
     if (vjson_parse_object(msg->body, msg->len, false, &m, &e) == 0)
         op = vjson_str(m, "op");
+    bool deferred = false;
     if (!op)
         log_warn("inbox.bad_message", "ignored inbox entry %s: not a JSON command", msg->id);
-    else if (strcmp(op, "hangup") == 0)
-        on_hangup(in->cc, m);
-    else if (strncmp(op, "media.", 6) == 0)
-        call_media_reply(in->cc, m);
-    else if (unknown_op(in->cc, consumer, msg, m, op)) {
-        json_decref(m);
-        return; /* acked by action_failed_cb */
-    }
+    else
+        deferred = handle(in, consumer, msg, m, op);
     json_decref(m);
-    rstream_ack(consumer, msg);
+    if (!deferred)
+        rstream_ack(consumer, msg); /* else acked by action_failed_cb */
 }
 
 int inbox_create(struct inbox **ip, struct cc *cc)

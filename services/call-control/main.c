@@ -20,6 +20,7 @@ struct cc_config {
     char *sip_advertised_host;
     long media_timeout_ms;
     char *media_mode;
+    long inbound_ring_timeout_ms;
 };
 
 static const struct config_var vars[] = {
@@ -37,6 +38,8 @@ static const struct config_var vars[] = {
      * SIPp -rtp_echo); "echo" sends back what the far end sends. */
     CONFIG_STR(struct cc_config, media_mode, "VOEPY_MEDIA_MODE", "silence", 0,
                "what an answered call's media leg sends: silence or echo"),
+    CONFIG_INT(struct cc_config, inbound_ring_timeout_ms, "VOEPY_INBOUND_RING_TIMEOUT_MS", "30000",
+               100, 600000, "how long an inbound call rings without answer or reject (then 480)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -74,6 +77,7 @@ static int app_start(struct cc_app *app, const struct cc_config *cfg)
                         .sip_advertised_host = cfg->sip_advertised_host,
                         .media_timeout_ms = (unsigned)cfg->media_timeout_ms,
                         .media_mode = cfg->media_mode,
+                        .inbound_ring_timeout_ms = (unsigned)cfg->inbound_ring_timeout_ms,
                         .drain_timeout_ms = (unsigned)cfg->common.drain_timeout_ms,
                         .event_partitions = (unsigned)cfg->common.event_partitions};
     int err = cc_create(&app->cc, &app->svc, &o);

@@ -45,8 +45,8 @@ static void answer_outside_dialog(struct sip_ua *ua, osip_transaction_t *tr,
     }
     if (strcmp(m, "INVITE") == 0) {
         char cid[SIP_CALL_ID_MAX];
-        vlog_kv(VLOG_INFO, "sip.inbound_refused", "inbound calls are not handled yet: 480",
-                "call_id", sip_msg_call_id(req, cid, sizeof(cid)), NULL);
+        vlog_kv(VLOG_INFO, "sip.inbound_refused", "nobody takes inbound calls here: 480", "call_id",
+                sip_msg_call_id(req, cid, sizeof(cid)), NULL);
         sip_ua__respond(ua, tr, req, 480, NULL);
         return;
     }
@@ -59,15 +59,54 @@ static void answer_outside_dialog(struct sip_ua *ua, osip_transaction_t *tr,
     sip_ua__respond(ua, tr, req, 501, NULL);
 }
 
+/* The user part of a URI ("" when none): borrowed from the message. */
+static const char *user_of(const osip_uri_t *url)
+{
+    return url && url->username ? url->username : "";
+}
+
+/* A new INVITE (no To tag, no session under its Call-ID): an inbound session for the
+ * handler. A Call-ID already taken by another session is a merged request (482). */
+static void new_invite(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
+                       const struct sip_rx *rx)
+{
+    char cid[SIP_CALL_ID_MAX];
+    sip_msg_call_id(req, cid, sizeof(cid));
+    if (strmap_get(ua->uas, cid) || strmap_get(ua->sessions, cid)) {
+        sip_ua__respond(ua, tr, req, 482, NULL);
+        return;
+    }
+    struct sip_uas *u = sip_uas__create(ua, tr, req, rx);
+    if (!u) {
+        sip_ua__respond(ua, tr, req, 500, NULL);
+        return;
+    }
+    const char *to = user_of(req->req_uri);
+    struct sip_uas_offer o = {.from_user = user_of(req->from->url),
+                              .to_user = *to ? to : user_of(req->to->url),
+                              .call_id = sip_uas_call_id(u),
+                              .at_ms = rx->at_ms};
+    if (sip_msg_has_sdp(req))
+        o.sdp = sip_msg_body(req, &o.sdp_len);
+    ua->on_invite(u, &o, ua->on_invite_arg);
+}
+
 static void request_cb(struct sip_stack *st, osip_transaction_t *tr, const osip_message_t *req,
                        const struct sip_rx *rx, void *arg)
 {
     struct sip_ua *ua = arg;
     (void)st;
     char cid[SIP_CALL_ID_MAX];
-    struct sip_session *s = strmap_get(ua->sessions, sip_msg_call_id(req, cid, sizeof(cid)));
+    sip_msg_call_id(req, cid, sizeof(cid));
+    struct sip_session *s = strmap_get(ua->sessions, cid);
+    struct sip_uas *u = strmap_get(ua->uas, cid);
     if (s && sip_session__matches(s, req))
         sip_session__on_request(s, tr, req, rx);
+    else if (u && sip_uas__owns(u, req))
+        sip_uas__on_request(u, tr, req, rx);
+    else if (strcmp(req->sip_method, "INVITE") == 0 && !sip_msg_to_tag(req) && ua->on_invite &&
+             !ua->closing)
+        new_invite(ua, tr, req, rx);
     else
         answer_outside_dialog(ua, tr, req);
 }
@@ -86,10 +125,12 @@ static void stray_response_cb(struct sip_stack *st, const osip_message_t *resp,
 static void stray_ack_cb(struct sip_stack *st, const osip_message_t *ack, const struct sip_rx *rx,
                          void *arg)
 {
+    struct sip_ua *ua = arg;
     (void)st;
-    (void)ack;
-    (void)rx;
-    (void)arg; /* we send no 2xx to INVITEs yet, so no ACK is ours */
+    char cid[SIP_CALL_ID_MAX];
+    struct sip_uas *u = strmap_get(ua->uas, sip_msg_call_id(ack, cid, sizeof(cid)));
+    if (u && sip_uas__owns(u, ack))
+        sip_uas__on_ack(u, ack, rx); /* the ACK of our 2xx to an inbound INVITE */
 }
 
 static void transport_error_cb(struct sip_stack *st, enum sip_proto proto, const char *ip, int port,
@@ -112,6 +153,7 @@ int sip_ua_create(struct sip_ua **up, uv_loop_t *loop, const struct sip_ua_opts 
     struct sip_ua *ua = VP_NEW(ua);
     ua->loop = loop;
     ua->sessions = strmap_create();
+    ua->uas = strmap_create();
     struct sip_stack_handlers h = {.request = request_cb,
                                    .stray_response = stray_response_cb,
                                    .stray_ack = stray_ack_cb,
@@ -122,6 +164,7 @@ int sip_ua_create(struct sip_ua **up, uv_loop_t *loop, const struct sip_ua_opts 
     int err = sip_stack_create(&ua->st, loop, &so, &h);
     if (err) {
         strmap_free(ua->sessions);
+        strmap_free(ua->uas);
         free(ua);
         return err;
     }
@@ -144,9 +187,15 @@ struct sip_stack *sip_ua_stack(struct sip_ua *ua)
     return ua->st;
 }
 
+void sip_ua_on_invite(struct sip_ua *ua, sip_uas_invite_cb *cb, void *arg)
+{
+    ua->on_invite = cb;
+    ua->on_invite_arg = arg;
+}
+
 unsigned sip_ua_sessions(const struct sip_ua *ua)
 {
-    return (unsigned)strmap_count(ua->sessions);
+    return (unsigned)(strmap_count(ua->sessions) + strmap_count(ua->uas));
 }
 
 static void stack_closed_cb(void *arg)
@@ -155,6 +204,7 @@ static void stack_closed_cb(void *arg)
     void (*closed)(void *) = ua->closed;
     void *closed_arg = ua->closed_arg;
     strmap_free(ua->sessions);
+    strmap_free(ua->uas);
     free(ua);
     if (closed)
         closed(closed_arg);
@@ -172,6 +222,12 @@ void sip_ua_close(struct sip_ua *ua, void (*closed)(void *arg), void *arg)
     n = strmap_values(ua->sessions, all, n);
     for (size_t i = 0; i < n; i++)
         sip_session__destroy(all[i]);
+    free(all);
+    n = strmap_count(ua->uas);
+    all = vp_malloc((n ? n : 1) * sizeof(*all));
+    n = strmap_values(ua->uas, all, n);
+    for (size_t i = 0; i < n; i++)
+        sip_uas__destroy(all[i]);
     free(all);
     sip_stack_flush(ua->st); /* CANCELs and BYEs leave before the sockets close */
     sip_stack_close(ua->st, stack_closed_cb, ua);

@@ -3,7 +3,8 @@
  *
  * Requests and stray responses that belong to a dialog are routed to its session by
  * Call-ID; the rest is answered here (OPTIONS 200, unknown dialogs 481, methods we do not
- * implement 501, inbound INVITEs 480 until inbound calls exist).
+ * implement 501). A new INVITE becomes an inbound session (sip_uas.h) handed to the
+ * handler set with sip_ua_on_invite(); without a handler it is answered 480.
  */
 #ifndef CC_SIP_UA_H
 #define CC_SIP_UA_H
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "sip_transport.h"
+#include "sip_uas.h"
 
 struct sip_ua;
 struct sip_stack;
@@ -25,6 +27,8 @@ int sip_ua_create(struct sip_ua **up, uv_loop_t *loop, const struct sip_ua_opts 
 int sip_ua_port(const struct sip_ua *ua);
 const char *sip_ua_advertised_host(const struct sip_ua *ua);
 struct sip_stack *sip_ua_stack(struct sip_ua *ua);
+/* Who takes new INVITEs (see sip_uas.h); cb NULL: nobody (480). */
+void sip_ua_on_invite(struct sip_ua *ua, sip_uas_invite_cb *cb, void *arg);
 /* Sessions not yet freed (live calls plus those still hanging up). */
 unsigned sip_ua_sessions(const struct sip_ua *ua);
 /*

@@ -9,12 +9,16 @@
 #include "sip_session.h"
 #include "sip_stack.h"
 #include "sip_ua.h"
+#include "sip_uas.h"
 #include "strmap.h"
 
 struct sip_ua {
     uv_loop_t *loop;
     struct sip_stack *st;
-    struct strmap *sessions; /* Call-ID -> session, until the session is freed */
+    struct strmap *sessions;      /* Call-ID -> session, until the session is freed */
+    struct strmap *uas;           /* Call-ID -> inbound session (sip_uas.c), likewise */
+    sip_uas_invite_cb *on_invite; /* new INVITEs; NULL: answered 480 */
+    void *on_invite_arg;
     bool closing;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -34,5 +38,18 @@ void sip_session__on_transport_error(struct sip_session *s, enum sip_proto proto
                                      int port);
 /* UA closing: send what hangs the session up, forget the transactions, free. */
 void sip_session__destroy(struct sip_session *s);
+
+/* sip_uas.c, called by the UA's routing. */
+/* A session for a new INVITE (100 Trying sent), registered under its Call-ID; NULL when
+ * none can be made (the INVITE is then left to the caller to answer). */
+struct sip_uas *sip_uas__create(struct sip_ua *ua, osip_transaction_t *tr,
+                                const osip_message_t *req, const struct sip_rx *rx);
+/* Whether req belongs to the session: its CANCEL or retransmitted INVITE (same branch),
+ * or a request of the dialog (tags). */
+bool sip_uas__owns(const struct sip_uas *u, const osip_message_t *req);
+void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
+                         const struct sip_rx *rx);
+void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct sip_rx *rx);
+void sip_uas__destroy(struct sip_uas *u);
 
 #endif

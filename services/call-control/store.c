@@ -26,6 +26,7 @@ struct store_op {
     bool kick; /* the statement wrote an event */
     bool ends; /* cc_call_ended: the call may go once it is done */
     int tries;
+    store_then_cb *then; /* NULL, or told the result before the next statement runs */
 };
 
 void store__prepare(struct pg_pool *pg)
@@ -37,6 +38,12 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_call_ended", "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9)");
     pg_prepare(pg, "cc_sweep_unclaimed", "SELECT * FROM cc_sweep_unclaimed($1, $2)");
     pg_prepare(pg, "cc_recover_node", "SELECT cc_recover_node($1, $2)");
+    /* inbound calls, proto/sql/0021_inbound.sql */
+    pg_prepare(pg, "cc_inbound_create",
+               "SELECT * FROM cc_inbound_create($1, $2, $3, $4, $5, $6, $7, $8)");
+    pg_prepare(pg, "cc_inbound_answered",
+               "SELECT cc_inbound_answered($1, $2, $3, $4, $5, $6, $7, $8)");
+    pg_prepare(pg, "cc_action_result", "SELECT cc_action_result($1, $2, $3, $4, $5)");
 }
 
 static void op_free(struct store_op *op)
@@ -73,6 +80,8 @@ static void done_cb(int status, const struct pg_result *res, void *arg)
     } else if (op->kick) {
         cc__kick_outbox(c->cc);
     }
+    if (op->then)
+        op->then(c, status, res);
     if (op->ends)
         c->end_recorded = true;
     c->q_head = op->next;
@@ -95,6 +104,8 @@ static void run_next(struct call *c)
         c->q_busy = false;
         log_error("call.store_failed", "%s for call %s: the database queue is full", op->stmt,
                   c->id);
+        if (op->then)
+            op->then(c, VP_E_UNAVAILABLE, NULL);
         if (op->ends)
             c->end_recorded = true;
         c->q_head = op->next;
@@ -140,14 +151,43 @@ void store__ringing(struct call *c, int64_t at_ms)
     push(c, op);
 }
 
+/* An inbound call's answer also completes its answer action (cc_inbound_answered). */
 void store__answered(struct call *c, int64_t at_ms)
 {
-    struct store_op *op = op_new(c, "cc_call_answered");
+    struct store_op *op = op_new(c, c->inbound ? "cc_inbound_answered" : "cc_call_answered");
     add_int(op, at_ms, true);
     add_int(op, c->answer_status, true);
     add(op, c->remote_media[0] ? c->remote_media : NULL);
     add(op, c->codec[0] ? c->codec : NULL);
+    if (c->inbound) {
+        add(op, c->answer_action[0] ? c->answer_action : NULL);
+        add(op, c->answer_note);
+    }
     op->kick = true;
+    push(c, op);
+}
+
+void store__inbound_create(struct call *c, const char *sip_call_id, int64_t at_ms,
+                           store_then_cb *then)
+{
+    struct store_op *op = op_new(c, "cc_inbound_create");
+    add(op, c->leg_id);
+    add(op, c->from);
+    add(op, c->to);
+    add_int(op, at_ms, true);
+    add(op, sip_call_id);
+    add_int(op, c->timeout_secs, true);
+    op->kick = true;
+    op->then = then;
+    push(c, op);
+}
+
+void store__action_result(struct call *c, const char *action_id, bool done, const char *note)
+{
+    struct store_op *op = op_new(c, "cc_action_result");
+    add(op, action_id);
+    add(op, done ? "true" : "false");
+    add(op, note);
     push(c, op);
 }
 

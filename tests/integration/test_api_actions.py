@@ -5,9 +5,10 @@ PostgreSQL, Redis, api-gateway and call-control.
 What each part waits for:
   - Inbound calls are made by issue 4; until then the tests write calls (inbound and in
     every state) with SQL, owned by a node id of the test's choosing.
-  - call-control carries out only `hangup` today and advertises just that in the node
-    registry (key `verbs`). Every other verb on a call it owns answers 501 not_implemented
-    until issues 4/5 teach it the verb (test_not_implemented).
+  - call-control carries out `hangup`, `answer` and `reject` (inbound calls, issue 4; their
+    calls are made by SIPp in test_inbound) and advertises just those in the node registry
+    (key `verbs`). Every other verb on a call it owns answers 501 not_implemented until
+    issues 4/5 teach it the verb (test_not_implemented).
   - To see the forwarding path, a fake node is registered in Redis (voepy:nodes:call-control
     and voepy:node:call-control:{id}) advertising every verb; commands for its calls are
     read back from its inbox stream with redis-cli.
@@ -28,6 +29,7 @@ ALL_VERBS = ("answer", "reject", "transfer", "bridge", "refer", "play", "stop_pl
              "gather_using_audio", "stop_gather", "streaming_start", "streaming_stop",
              "transcription_start", "transcription_stop")
 PRE_ANSWER = ("answer", "reject")
+CC_VERBS = ("hangup", "answer", "reject")  # what call-control advertises (cc_int.h INBOX_VERBS)
 ANSWERED_ONLY = ("bridge", "refer", "start_recording")
 
 # A valid body per verb (bridge's leg_id is filled in by the test).
@@ -251,7 +253,7 @@ class ApiActions(ApiAssertions, unittest.TestCase):
     # -- tests -----------------------------------------------------------------------------
     def test_registry_advertises_verbs(self):
         self.assertEqual(self.redis("HGET", "voepy:node:call-control:%s" % CC_NODE,
-                                    "verbs").strip(), "hangup")
+                                    "verbs").strip(), ",".join(CC_VERBS))
 
     def test_bad_bodies(self):
         call = self.call()
@@ -315,7 +317,7 @@ class ApiActions(ApiAssertions, unittest.TestCase):
     def test_not_implemented(self):
         # call-control advertises only hangup until issues 4/5 add the verbs: a valid
         # request on a call it owns is refused, never answered as a silent success.
-        for verb in ALL_VERBS:
+        for verb in (v for v in ALL_VERBS if v not in CC_VERBS):
             with self.subTest(verb=verb):
                 status, direction = self.state_for(verb)
                 call = self.call(status=status, direction=direction, node=CC_NODE)
@@ -324,7 +326,7 @@ class ApiActions(ApiAssertions, unittest.TestCase):
                 self.assertIn(verb, body["error"]["message"])
                 self.assertEqual(self.actions_of(call), [])
         self.assertEqual([m for m in self.stream("voepy:cc:%s" % CC_NODE)
-                          if m.get("op") != "hangup"], [])
+                          if m.get("op") not in CC_VERBS], [])
         # A node that stopped heartbeating is not trusted either.
         self.redis("ZADD", "voepy:nodes:call-control", int(time.time() * 1000) - 60000, self.fake)
         time.sleep(1.2)
@@ -413,6 +415,29 @@ class ApiActions(ApiAssertions, unittest.TestCase):
         self.assertIn(CC_NODE, rows[0][1])
         st, page, raw, _ = self.p.api("GET", "/v1/calls/%s/streamings" % call, key=self.key)
         self.assertEqual([s["status"] for s in page["data"]], ["failed"], raw)
+
+    def test_answer_of_a_call_the_node_does_not_carry_fails(self):
+        # A row that says call-control owns a ringing inbound call it has no dialog for
+        # (written here with SQL): the node takes the answer and reject commands and marks
+        # each action failed, saying why; nothing answers a success nobody performed.
+        for verb in PRE_ANSWER:
+            with self.subTest(verb=verb):
+                call = self.call(status="ringing", direction="inbound", node=CC_NODE)
+                # 501 (nothing recorded) until the gateway has read the node's registry
+                # entry, which it does every second.
+                def forwarded():
+                    st = self.act(call, verb, VALID[verb])[0]
+                    return st if st != 501 else None
+                st = wait_until(forwarded, 10, interval=0.3, what="the gateway to know the node")
+                self.assertEqual(st, 200)
+
+                def failed():
+                    rows = self.actions_of(call)
+                    return rows if rows and rows[0][1] == "failed" else None
+                wait_until(failed, 10, interval=0.1, what="%s marked failed" % verb)
+                error = self.p.sql("SELECT error FROM call_actions WHERE call_id = '%s'"
+                                   % call)[0][0]
+                self.assertIn("not live on this node", error)
 
     def test_sub_resources(self):
         call = self.call()

@@ -1,0 +1,28 @@
+/*
+ * sdp_uas.h - the SDP answer voepy gives to an inbound call's offer (RFC 3264 6).
+ *
+ * The caller's offer is read with sdp_parse_answer() (sdp.h): the same checks apply (an
+ * audio stream with a port, PCMU or PCMA among its formats) and it picks the first of
+ * the offer's formats that we speak. The answer accepts exactly that one codec, plus
+ * telephone-event when the offer had it (with the offer's payload type), on media-fork's
+ * address, ptime 20, sendrecv.
+ */
+#ifndef CC_SDP_UAS_H
+#define CC_SDP_UAS_H
+
+#include <stdint.h>
+
+#include "sdp.h"
+#include "voepy/buf.h"
+
+struct sdp_answer_params {
+    const char *ip;                 /* media-fork's IP (IPv4 or IPv6 literal) */
+    int port;                       /* its RTP port */
+    uint64_t session_id;            /* o= sess-id */
+    const struct sdp_answer *offer; /* the caller's offer, as parsed */
+};
+
+/* Append the answer to out. Returns 0 or VP_E_INVALID_PARAMETER. */
+int sdp_build_answer(struct buf *out, const struct sdp_answer_params *p);
+
+#endif
