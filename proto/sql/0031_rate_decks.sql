@@ -201,6 +201,9 @@ BEGIN
         RETURN;
     END IF;
     IF u.cost_cents > 0 THEN
+        -- revenue before the tenant's balance, as every rating write locks them (0036)
+        PERFORM 1 FROM ledger_accounts a WHERE a.id = ledger_account(NULL, 'platform_revenue')
+           FOR UPDATE;
         u.txn_id := ledger_transfer(c.tenant_id, 'usage_charge', p_kind, p_call,
                                     ledger_account(c.tenant_id, 'tenant_balance'),
                                     ledger_account(NULL, 'platform_revenue'), u.cost_cents,
@@ -388,102 +391,4 @@ BEGIN
         'kind', p_kind, 'number', p_number, 'tenant_id', p_tenant, 'at', voepy_ts(v_at),
         'deck', CASE WHEN r.tenant_id IS NULL THEN 'platform' ELSE 'tenant' END,
         'rate', api_rate_json(r))::text;
-END $$;
-
--- ---------------------------------------------------------------------------------------
--- Batching (services/rating/rate_job.c): the rating service loads many calls in one
--- statement (rating_load over a jsonb array of ids), prices them in C (price.c), and
--- applies every verdict with one call of this function: one round trip and one commit for
--- the whole batch instead of one per call. Per call it does what rating_apply does (or
--- rating_fail for an item with "error"), and never raises for one call: the outcome says
--- what happened. p_items: [{"call_id", "rate_id", "billed", "cents"} | {"call_id",
--- "error"}]. Outcomes: rated, already_rated, failed (marked unpriced), not_found,
--- not_ended, invalid (a negative price: nothing done).
---
--- p_items may also carry "txn": the id of the call's call_charge transaction, made by the
--- caller (ids in C are far cheaper than voepy_id() in plpgsql); voepy_id('txn') otherwise.
---
--- Set-based: a handful of statements for the whole batch, however large, instead of a
--- plpgsql loop of per-call statements. Every charge credits the one platform_revenue
--- account, whose row every rating transaction updates: it is locked first, so batches
--- run one after another past this point and never hold it while waiting for a tenant
--- row another batch holds (no deadlock: whoever else moves money between a tenant and
--- revenue locks revenue first too); the calls are locked in id order. Each tenant
--- balance moves once per batch by the sum of its calls, so an auto-recharge threshold
--- crossed inside a batch is still seen once.
-CREATE FUNCTION rating_apply_batch(p_items jsonb)
-RETURNS TABLE (call_id text, outcome text, txn_id text)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_revenue text := ledger_account(NULL, 'platform_revenue');
-BEGIN
-    PERFORM 1 FROM ledger_accounts a WHERE a.id = v_revenue FOR UPDATE;
-    PERFORM 1 FROM calls k
-     WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text))
-     ORDER BY k.id FOR UPDATE;
-    -- the balance accounts exist before the statement below reads them (it could not see
-    -- an account created inside itself)
-    PERFORM ledger_account(t.tenant_id, 'tenant_balance')
-       FROM (SELECT DISTINCT k.tenant_id FROM calls k
-              WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text))) t
-      WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                         WHERE coalesce(a.tenant_id, '') = t.tenant_id AND a.kind = 'tenant_balance');
-    RETURN QUERY
-    WITH it AS (
-        SELECT x.*, row_number() OVER (PARTITION BY x.call_id) = 1 AS first
-          FROM jsonb_to_recordset(p_items)
-               AS x(call_id text, rate_id text, billed int, cents bigint, error text, txn text)),
-    b AS (
-        SELECT it.*, k.tenant_id, k.to_number,
-               CASE WHEN k.id IS NULL THEN 'not_found'
-                    WHEN k.rating_status = 'rated' THEN 'already_rated'
-                    WHEN k.status NOT IN ('ended', 'failed') THEN 'not_ended'
-                    WHEN it.error IS NOT NULL THEN 'failed'
-                    WHEN it.cents IS NULL OR it.cents < 0 OR it.billed IS NULL OR it.billed < 0
-                        THEN 'invalid'
-                    -- a call listed twice is done once: the second listing says so
-                    WHEN NOT it.first THEN 'already_rated'
-                    ELSE 'rated' END AS verdict
-          FROM it LEFT JOIN calls k ON k.id = it.call_id),
-    pay AS (
-        SELECT b.*, coalesce(b.txn, voepy_id('txn')) AS tid, a.id AS account
-          FROM b JOIN ledger_accounts a
-            ON coalesce(a.tenant_id, '') = b.tenant_id AND a.kind = 'tenant_balance'
-         WHERE b.verdict = 'rated' AND b.cents > 0),
-    -- one transaction per call; one that exists already (ON CONFLICT) moves nothing again
-    ins AS (
-        INSERT INTO ledger_transactions (id, tenant_id, kind, ref_type, ref_id, description)
-        SELECT pay.tid, pay.tenant_id, 'call_charge', 'call', pay.call_id,
-               format('call %s to %s: %s s', pay.call_id, pay.to_number, pay.billed)
-          FROM pay
-        ON CONFLICT (ref_type, ref_id, kind) DO NOTHING
-        RETURNING id, ref_id),
-    paid AS (
-        SELECT pay.call_id, pay.cents, pay.account, ins.id AS txn
-          FROM pay JOIN ins ON ins.ref_id = pay.call_id),
-    ent AS (
-        INSERT INTO ledger_entries (txn_id, account_id, amount_cents)
-        SELECT paid.txn, e.account, e.amount
-          FROM paid CROSS JOIN LATERAL (VALUES (paid.account, -paid.cents),
-                                               (v_revenue, paid.cents)) AS e(account, amount)),
-    debit AS (
-        UPDATE ledger_accounts a SET balance_cents = a.balance_cents - s.total
-          FROM (SELECT paid.account, sum(paid.cents) AS total FROM paid GROUP BY paid.account) s
-         WHERE a.id = s.account),
-    credit AS (
-        UPDATE ledger_accounts a SET balance_cents = a.balance_cents + s.total
-          FROM (SELECT sum(paid.cents) AS total FROM paid HAVING count(*) > 0) s
-         WHERE a.id = v_revenue),
-    marked AS (
-        UPDATE calls k
-           SET cost_cents = CASE WHEN b.verdict = 'rated' THEN b.cents ELSE k.cost_cents END,
-               billed_seconds = CASE WHEN b.verdict = 'rated' THEN b.billed ELSE k.billed_seconds END,
-               rate_id = CASE WHEN b.verdict = 'rated' THEN b.rate_id ELSE k.rate_id END,
-               rating_status = CASE WHEN b.verdict = 'rated' THEN 'rated' ELSE 'failed' END,
-               rating_error = CASE WHEN b.verdict = 'rated' THEN NULL ELSE left(b.error, 500) END,
-               updated_at = now()
-          FROM b
-         WHERE k.id = b.call_id AND b.first AND b.verdict IN ('rated', 'failed'))
-    SELECT b.call_id, b.verdict, paid.txn
-      FROM b LEFT JOIN paid ON paid.call_id = b.call_id AND b.first;
 END $$;

@@ -92,17 +92,28 @@ $$;
 -- The pre-call money check of POST /v1/calls (0010's, replaced here): available (holds of
 -- live calls subtracted) must be above zero and cover the least an answered call to the
 -- destination costs.
+--
+-- With included minutes of a voice tier left (0036's voice_included_left; plpgsql
+-- resolves it when called), a call may be placed on an exhausted balance, and the least
+-- it costs is what the included minutes do not cover: max(minimum charge, connection fee)
+-- when they cover the first increment.
 CREATE OR REPLACE FUNCTION api_call_check_funds(t tenants, p_to text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_available bigint := billing_available_cents(t.id);
+    v_left bigint := voice_included_left(t.id);
+    r rates := rating_find_rate_kind(t.id, 'outbound', p_to, now());
     v_min bigint;
 BEGIN
-    IF v_available <= 0 THEN
+    IF v_available <= 0 AND v_left <= 0 THEN
         PERFORM voepy_raise('balance_insufficient', NULL,
                             'The balance plus credit limit is exhausted; top up to place new calls.');
     END IF;
-    v_min := auth_min_answered_cents(rating_find_rate_kind(t.id, 'outbound', p_to, now()));
+    v_min := CASE WHEN r.id IS NOT NULL AND v_left > 0
+                  THEN rating_cost_cents(r.micros_per_minute, r.connection_fee_micros,
+                                         r.minimum_charge_micros,
+                                         greatest(0, r.initial_increment_s - v_left))
+                  ELSE auth_min_answered_cents(r) END;
     IF v_available < v_min THEN
         PERFORM voepy_raise('balance_insufficient', NULL,
                             format('The available balance (%s cents) does not cover the minimum '
@@ -142,6 +153,10 @@ $$;
 -- whose hold cannot grow within the tenant's available funds is cut off. Returns the calls
 -- to send a hangup to now (cut off now, or cut off earlier and still live after 3 s),
 -- with their owning node. A call that ended meanwhile is left alone.
+--
+-- Included minutes of a voice tier (0036) lower the holds: the tenant's seconds left are
+-- handed to its answered calls in the same order, and a call holds only the price of the
+-- billed seconds they do not cover (a ringing call: of its first increment).
 CREATE FUNCTION auth_apply(p_calls text[], p_want bigint[], p_covers bigint[])
 RETURNS TABLE (call_id text, tenant_id text, node_id text)
 LANGUAGE plpgsql AS $$
@@ -149,15 +164,32 @@ DECLARE
     x record;
     h call_reservations;
     v_tenant text := NULL;
+    v_left bigint := 0;
+    v_billed bigint;
+    v_take bigint;
 BEGIN
-    FOR x IN SELECT c.id, c.tenant_id AS tid, c.node_id AS node, u.want, u.covers
+    FOR x IN SELECT c.id, c.tenant_id AS tid, c.node_id AS node, u.want, u.covers,
+                    c.answered_at IS NOT NULL AS answered, r.id AS rate_id,
+                    r.micros_per_minute AS mpm, r.connection_fee_micros AS fee,
+                    r.minimum_charge_micros AS minc, r.initial_increment_s AS ini
                FROM unnest(p_calls, p_want, p_covers) AS u(id, want, covers)
                JOIN calls c ON c.id = u.id
+               LEFT JOIN LATERAL rating_find_rate_kind(c.tenant_id, c.direction, c.to_number,
+                                                       c.initiated_at) r ON true
               WHERE c.status NOT IN ('ended', 'failed')
               ORDER BY c.tenant_id, c.answered_at NULLS LAST, c.initiated_at, c.id LOOP
         IF v_tenant IS DISTINCT FROM x.tid THEN
             v_tenant := x.tid;
             PERFORM pg_advisory_xact_lock(hashtext('voepy_auth:' || x.tid));
+            v_left := voice_included_left(x.tid);
+        END IF;
+        IF v_left > 0 AND x.rate_id IS NOT NULL THEN
+            v_billed := CASE WHEN x.answered THEN x.covers / 1000 ELSE x.ini END;
+            v_take := least(v_left, v_billed);
+            IF x.answered THEN
+                v_left := v_left - v_take;
+            END IF;
+            x.want := least(x.want, rating_cost_cents(x.mpm, x.fee, x.minc, v_billed - v_take));
         END IF;
         INSERT INTO call_reservations AS r (call_id, tenant_id) VALUES (x.id, x.tid)
         ON CONFLICT ON CONSTRAINT call_reservations_pkey DO NOTHING;

@@ -32,7 +32,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Every priced item of a tenant in [p_from, p_to): rated calls (kind 'call', with their
--- destination and billed seconds) and usage charges (kind = the charge's ref_type).
+-- destination and billed seconds), usage charges (kind = the charge's ref_type) and voice
+-- tier fees (kind 'voice_subscription', 0036).
 -- cost_cents is what left the balance: the tenant_balance entry, sign flipped.
 CREATE FUNCTION stmt_usage_items(p_tenant text, p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (at timestamptz, kind text, destination text, billed_seconds bigint,
@@ -45,7 +46,8 @@ LANGUAGE sql STABLE AS $$
           FROM ledger_transactions x
           JOIN ledger_entries e ON e.txn_id = x.id AND e.account_id = (SELECT id FROM acct)
          WHERE x.tenant_id = p_tenant AND x.created_at >= p_from AND x.created_at < p_to
-           AND ((x.kind = 'call_charge' AND x.ref_type = 'call') OR x.kind = 'usage_charge'))
+           AND ((x.kind = 'call_charge' AND x.ref_type = 'call')
+                OR x.kind IN ('usage_charge', 'subscription_fee')))
     SELECT ch.created_at, 'call', stmt_destination(c.rate_id), coalesce(c.billed_seconds, 0),
            ch.cents
       FROM charged ch JOIN calls c ON c.id = ch.ref_id
@@ -53,6 +55,9 @@ LANGUAGE sql STABLE AS $$
     UNION ALL
     SELECT ch.created_at, ch.ref_type, NULL, 0, ch.cents
       FROM charged ch WHERE ch.txn_kind = 'usage_charge'
+    UNION ALL
+    SELECT ch.created_at, 'voice_subscription', NULL, 0, ch.cents
+      FROM charged ch WHERE ch.txn_kind = 'subscription_fee'
     UNION ALL
     SELECT c.ended_at, 'call', stmt_destination(c.rate_id), coalesce(c.billed_seconds, 0), 0
       FROM calls c

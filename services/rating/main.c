@@ -3,12 +3,13 @@
  * funds for live calls, cutting them off when the funds run out.
  *
  * main only reads the configuration, wires the rater (rater.h), the authorizer
- * (authorizer.h) and an outbox relay to the service base, and runs the loop until SIGTERM (drain:
- * finish the calls in hand) or SIGINT (stop now; unacknowledged events are rated again by the next
- * consumer).
+ * (authorizer.h), the voice subscription renewer (renewer.h) and an outbox relay to the service
+ * base, and runs the loop until SIGTERM (drain: finish the calls in hand) or SIGINT (stop now;
+ * unacknowledged events are rated again by the next consumer).
  */
 #include "authorizer.h"
 #include "rater.h"
+#include "renewer.h"
 
 #include "voepy/config.h"
 #include "voepy/err.h"
@@ -22,6 +23,7 @@ struct rating_config {
     long max_inflight;
     long check_ms;
     long margin_ms;
+    long renew_ms;
 };
 
 static const struct config_var vars[] = {
@@ -32,6 +34,8 @@ static const struct config_var vars[] = {
                "period (ms) of the authorisation round that holds funds for live calls"),
     CONFIG_INT(struct rating_config, margin_ms, "VOEPY_RATING_RESERVE_MARGIN_MS", "1000", 0, 600000,
                "answered time (ms) held beyond the next round (a late round, a slow hangup)"),
+    CONFIG_INT(struct rating_config, renew_ms, "VOEPY_RATING_RENEW_MS", "5000", 50, 3600000,
+               "period (ms) of the voice subscription renewal run"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -39,6 +43,7 @@ struct rating_app {
     struct service svc;
     struct rater *rater;
     struct authorizer *authorizer;
+    struct renewer *renewer;
     struct outbox *outbox;
     struct lifecycle *lc;
     int lc_id;
@@ -64,6 +69,8 @@ static void app_stop(void *arg)
     rater_stop(app->rater);
     authorizer_stop(app->authorizer);
     app->authorizer = NULL;
+    renewer_stop(app->renewer);
+    app->renewer = NULL;
     outbox_close(app->outbox, NULL, NULL);
     app->rater = NULL;
     app->outbox = NULL;
@@ -86,6 +93,8 @@ static int app_start(struct rating_app *app, const struct rating_config *cfg)
     struct authorizer_opts ao = {.check_ms = (uint64_t)cfg->check_ms,
                                  .margin_ms = (uint64_t)cfg->margin_ms};
     err = authorizer_create(&app->authorizer, s, &ao);
+    if (!err)
+        err = renewer_create(&app->renewer, s, (uint64_t)cfg->renew_ms);
     if (err)
         return err;
     lifecycle_add(s->lc,

@@ -8,7 +8,8 @@ charged more than it had; two concurrent calls of one tenant share the budget (b
 cut, together charged no more than balance + credit limit); a call with enough balance is
 not cut, and holds funds while it runs (GET /v1/billing/balance shows reserved_cents);
 402 balance_insufficient when the available funds do not cover the least an answered
-call to the destination costs.
+call to the destination costs; included minutes of a voice tier carry a call on an empty
+balance and it is cut when they run out.
 """
 import itertools
 import unittest
@@ -99,6 +100,27 @@ class BalanceCutoff(ApiAssertions, unittest.TestCase):
         return ran
 
     # -- tests -----------------------------------------------------------------------------
+    def test_included_minutes_carry_a_call_on_an_empty_balance(self):
+        tid, key, number = self.tenant(credit_cents=1000)
+        st, _, raw, _ = self.p.api("POST", "/v1/billing/voice/subscribe", {"tier": "starter"},
+                                   key=key)
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(self.balance(key)["balance_cents"], 0)  # starter's fee was 1000
+        self.p.sql("UPDATE voice_periods SET used_seconds = included_seconds - 8"
+                   " WHERE tenant_id = %s" % q(tid))
+        cid = self.place(key, number)
+        # carried by the 8 included seconds, then cut off as the money path would be
+        ran = self.assert_cut(self.over(key, cid), funds_seconds=8)
+        self.assertGreaterEqual(ran, 8 - INCREMENT_S - CHECK_MS / 1000 - 1.0 - 0.5)
+        cost = self.rated([cid])[cid]
+        included = int(self.p.sql("SELECT included_seconds FROM calls WHERE id = %s"
+                                  % q(cid))[0][0])
+        self.assertEqual(included, min(8, int(self.p.sql(
+            "SELECT billed_seconds FROM calls WHERE id = %s" % q(cid))[0][0])))
+        # what the minutes did not cover is charged, within one increment plus the slack
+        self.assertLessEqual(cost, (INCREMENT_S + CHECK_MS / 1000 + SLACK_S) * CENTS_PER_SECOND)
+        self.assertEqual(self.balance(key)["balance_cents"], -cost)
+
     def test_small_balance_is_cut_off(self):
         tid, key, number = self.tenant(credit_cents=6)
         cid = self.place(key, number)
