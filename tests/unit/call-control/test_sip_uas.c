@@ -1,0 +1,248 @@
+/*
+ * Inbound dialogs (sip_uas.c) against a real caller: SIPp on loopback plays one of the
+ * uac_inbound_*.xml scenarios of tests/integration/sip for one call to our UA, and both
+ * sides must agree that the dialog went as the scenario says (SIPp exits 0 only then).
+ * No database: the test is the owner the call-control node would be.
+ */
+#include "vp_test.h"
+
+#include "sdp.h"
+#include "sdp_uas.h"
+#include "sip_stack.h"
+#include "sip_ua.h"
+#include "sip_uas.h"
+#include "sipp_child.h"
+#include "voepy/crypto.h"
+#include "voepy/log.h"
+
+#define DID "+15125550100"
+
+enum action {
+    ANSWER_THEN_BYE, /* ring, answer, BYE once the ACK came */
+    ANSWER_AND_WAIT, /* ring, answer, the caller hangs up */
+    RING_THEN_486,   /* ring, then busy */
+    RING_AND_WAIT,   /* ring until the caller cancels */
+    REFUSE_AT_ONCE,  /* 404 in the handler */
+};
+
+struct t {
+    uv_loop_t loop;
+    struct sip_ua *ua;
+    struct sip_uas *u;
+    struct sipp_child sipp;
+    enum action act;
+    bool no_handler;
+    int invites, confirmed, canceled, closed, failed;
+    char to_user[32], from_user[32];
+    struct sdp_answer offer;
+    int offer_err;
+    bool done;
+};
+
+static void end_uas(struct t *t, int status)
+{
+    if (t->u) {
+        sip_uas_end(t->u, status);
+        t->u = NULL;
+    }
+}
+
+static void answer(struct t *t)
+{
+    struct buf b = BUF_INIT;
+    struct sdp_answer_params p = {
+        .ip = "127.0.0.1", .port = 40000, .session_id = 1, .offer = &t->offer};
+    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    assert_int_equal(sip_uas_answer(t->u, b.data), 0);
+    assert_int_not_equal(sip_uas_answer(t->u, b.data), 0); /* once only */
+    buf_free(&b);
+}
+
+static void uas_cb(struct sip_uas *u, enum sip_uas_event ev, int64_t at_ms, void *arg)
+{
+    struct t *t = arg;
+    assert_ptr_equal(u, t->u);
+    assert_true(at_ms > 1700000000000LL);
+    switch (ev) {
+    case SIP_UAS_CONFIRMED:
+        t->confirmed++;
+        if (t->act == ANSWER_THEN_BYE)
+            end_uas(t, 0);
+        break;
+    case SIP_UAS_CANCELED:
+        t->canceled++;
+        end_uas(t, 0);
+        break;
+    case SIP_UAS_CLOSED:
+        t->closed++;
+        end_uas(t, 0);
+        break;
+    case SIP_UAS_FAILED:
+        t->failed++;
+        end_uas(t, 0);
+        break;
+    }
+}
+
+static void invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *arg)
+{
+    struct t *t = arg;
+    t->invites++;
+    snprintf(t->to_user, sizeof(t->to_user), "%s", o->to_user);
+    snprintf(t->from_user, sizeof(t->from_user), "%s", o->from_user);
+    assert_non_null(o->sdp);
+    t->offer_err = sdp_parse_answer(o->sdp, o->sdp_len, &t->offer);
+    if (t->act == REFUSE_AT_ONCE) {
+        sip_uas_end(u, 404);
+        return;
+    }
+    t->u = u;
+    sip_uas_bind(u, uas_cb, t);
+    assert_int_equal(sip_uas_ringing(u), 0);
+    if (t->act == RING_THEN_486)
+        end_uas(t, 486);
+    else if (t->act == ANSWER_THEN_BYE || t->act == ANSWER_AND_WAIT)
+        answer(t);
+}
+
+static bool finished(struct t *t)
+{
+    return t->sipp.exited && !t->u && sip_ua_sessions(t->ua) == 0;
+}
+
+static void check_cb(uv_timer_t *timer)
+{
+    struct t *t = timer->data;
+    t->done = finished(t);
+}
+
+static void ua_closed_cb(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* One call from SIPp playing `scenario`; returns SIPp's exit status. */
+static int64_t run(struct t *t, const char *scenario, bool tcp, enum action act,
+                   const char *pause_ms)
+{
+    bool no_handler = t->no_handler;
+    memset(t, 0, sizeof(*t));
+    t->act = act;
+    uv_loop_init(&t->loop);
+    struct sip_ua_opts uo = {.host = "127.0.0.1", .port = 0};
+    assert_int_equal(sip_ua_create(&t->ua, &t->loop, &uo), 0);
+    if (!no_handler)
+        sip_ua_on_invite(t->ua, invite_cb, t);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", sip_ua_port(t->ua));
+    const char *extra[] = {"-s", DID, "-d", pause_ms ? pause_ms : "0", target, NULL};
+    assert_int_equal(sipp_start(&t->loop, &t->sipp, scenario, tcp, extra), 0);
+    uv_timer_t check;
+    uv_timer_init(&t->loop, &check);
+    check.data = t;
+    uv_timer_start(&check, check_cb, 20, 20);
+    bool ok = vp_test_run_until(&t->loop, &t->done, 25000);
+    if (!ok)
+        sipp_kill(&t->sipp);
+    uv_close((uv_handle_t *)&check, NULL);
+    end_uas(t, 500);
+    bool closed = false;
+    sip_ua_close(t->ua, ua_closed_cb, &closed);
+    vp_test_run_until(&t->loop, &closed, 5000);
+    assert_true(closed);
+    vp_test_run_until(&t->loop, &t->sipp.exited, 5000);
+    vp_test_loop_done(&t->loop);
+    assert_true(ok);
+    return t->sipp.status;
+}
+
+static void test_answer_then_our_bye_udp(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_answer.xml", false, ANSWER_THEN_BYE, NULL), 0);
+    assert_int_equal(t.invites, 1);
+    assert_string_equal(t.to_user, DID);
+    assert_string_equal(t.from_user, "+15125550199");
+    assert_int_equal(t.offer_err, 0);
+    assert_int_equal(t.offer.port, t.sipp.media_port);
+    assert_int_equal(t.offer.payload_type, 0);
+    assert_int_equal(t.offer.dtmf_pt, 101);
+    assert_int_equal(t.confirmed, 1);
+    assert_int_equal(t.closed + t.canceled + t.failed, 0);
+}
+
+static void test_answer_then_our_bye_tcp(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_answer.xml", true, ANSWER_THEN_BYE, NULL), 0);
+    assert_int_equal(t.confirmed, 1);
+}
+
+static void test_caller_hangs_up(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_answer_bye.xml", false, ANSWER_AND_WAIT, "300"), 0);
+    assert_int_equal(t.confirmed, 1);
+    assert_int_equal(t.closed, 1);
+}
+
+static void test_caller_hangs_up_tcp(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_answer_bye.xml", true, ANSWER_AND_WAIT, "300"), 0);
+    assert_int_equal(t.closed, 1);
+}
+
+static void test_busy(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_busy.xml", false, RING_THEN_486, NULL), 0);
+    assert_int_equal(t.confirmed + t.canceled + t.closed, 0);
+}
+
+static void test_caller_cancels(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_cancel.xml", false, RING_AND_WAIT, "300"), 0);
+    assert_int_equal(t.canceled, 1);
+    assert_int_equal(t.confirmed, 0);
+}
+
+static void test_refused_in_the_handler(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_unknown.xml", false, REFUSE_AT_ONCE, NULL), 0);
+    assert_int_equal(t.invites, 1);
+}
+
+static void test_no_handler_is_480(void **state)
+{
+    struct t t = {.no_handler = true};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_unassigned.xml", false, REFUSE_AT_ONCE, NULL), 0);
+    assert_int_equal(t.invites, 0);
+}
+
+int main(void)
+{
+    crypto_init();
+    vlog_init("test", "t", getenv("VOEPY_TEST_DEBUG") ? VLOG_DEBUG : VLOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_answer_then_our_bye_udp),
+        cmocka_unit_test(test_answer_then_our_bye_tcp),
+        cmocka_unit_test(test_caller_hangs_up),
+        cmocka_unit_test(test_caller_hangs_up_tcp),
+        cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_caller_cancels),
+        cmocka_unit_test(test_refused_in_the_handler),
+        cmocka_unit_test(test_no_handler_is_480),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
