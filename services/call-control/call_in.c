@@ -134,8 +134,9 @@ static void created_cb(struct call *c, int status, const struct pg_result *res)
     c->abandoned = true;
 }
 
-static struct call *create(struct cc *cc, struct sip_uas *u, const struct sip_uas_offer *o,
-                           const char *from, const char *to)
+/* Returns false when no call could be made (the INVITE is still the caller's to refuse). */
+static bool create(struct cc *cc, struct sip_uas *u, const struct sip_uas_offer *o,
+                   const char *from, const char *to, const struct sdp_answer *offer)
 {
     char id[ID_MAX], leg[ID_MAX];
     unsigned ms = cc->opts.inbound_ring_timeout_ms;
@@ -150,16 +151,18 @@ static struct call *create(struct cc *cc, struct sip_uas *u, const struct sip_ua
                                                          : secs,
                             .inbound = true};
     if (id_new(id, sizeof(id), "call") != 0 || id_new(leg, sizeof(leg), "leg") != 0)
-        return NULL;
+        return false;
     struct call *c = call__create(cc, &p);
     if (!c)
-        return NULL;
+        return false;
     c->uas = u;
+    c->offer = *offer;
     c->creating = true;
     sip_uas_bind(u, uas_cb, c);
     uv_timer_start(&c->timer, ring_timeout_cb, ms, 0);
     store__inbound_create(c, o->call_id, o->at_ms, created_cb);
-    return c;
+    call__maybe_free(c); /* a statement that could not even be queued ended it (500) */
+    return true;
 }
 
 void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *arg)
@@ -181,12 +184,8 @@ void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *a
     }
     if (!number_of(o->from_user, from, sizeof(from)))
         snprintf(from, sizeof(from), "anonymous"); /* caller ID withheld or not a number */
-    struct call *c = create(cc, u, o, from, to);
-    if (!c) {
+    if (!create(cc, u, o, from, to, &offer))
         refuse(u, o, 500, "the call could not be made");
-        return;
-    }
-    c->offer = offer;
 }
 
 void call_in__media_ready(struct call *c)
