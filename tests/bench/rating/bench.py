@@ -134,6 +134,9 @@ def main():
         p.sql("INSERT INTO tenants (id, name, credit_limit_cents) SELECT"
               " 'voepy_tenant_bench' || i, 'bench', 1000000000000 FROM generate_series(0, %d) i"
               % (TENANTS - 1))
+        # as for a tenant made through the API (0010): its balance account exists already
+        p.sql("SELECT ledger_account(id, 'tenant_balance') FROM tenants")
+        p.sql("SELECT ledger_account(NULL, 'platform_revenue')")
         p.sql("INSERT INTO rates (id, tenant_id, prefix, micros_per_minute, initial_increment_s,"
               " subsequent_increment_s) VALUES ('voepy_rate_bench', NULL, '', 1200000, 6, 6)")
         p.start_service("rating", VOEPY_LOG_LEVEL="warn", VOEPY_EVENT_PARTITIONS=PARTITIONS,
