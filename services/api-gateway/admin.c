@@ -22,11 +22,31 @@
 static const char *const tenant_status_choices[] = {"active", "suspended", NULL};
 static const char *const transport_choices[] = {"udp", "tcp", NULL};
 
+/*
+ * The outbound call rules (proto/sql/0014_api_call_rules.sql), on create and PATCH alike;
+ * null clears one (no allow list, nothing blocked, no limit). The elements of the lists
+ * are checked in SQL (countries of the calling-code table, E.164 prefixes), which names
+ * the element ("blocked_prefixes[2]"). An empty allow list would refuse every call: 422.
+ */
+#define RULE_LIST(n, lo, hi)                                                          \
+    {                                                                                 \
+        .name = (n), .type = JF_ARRAY, .flags = JF_NULLABLE, .min = (lo), .max = (hi) \
+    }
+#define RULE_INT(n, hi)                                                          \
+    {                                                                            \
+        .name = (n), .type = JF_INT, .flags = JF_NULLABLE, .min = 1, .max = (hi) \
+    }
+#define CALL_RULE_FIELDS                                                                  \
+    RULE_LIST("allowed_countries", 1, 300), RULE_LIST("blocked_countries", 0, 300),       \
+        RULE_LIST("blocked_prefixes", 0, 1000), RULE_INT("max_concurrent_calls", 100000), \
+        RULE_INT("calls_per_second", 10000)
+
 static const struct jfield tenant_fields[] = {
     {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 200},
     {.name = "default_route_id", .type = JF_ID, .flags = JF_NULLABLE, .kind = "route"},
     {.name = "credit_limit_cents", .type = JF_INT, .flags = JF_NULLABLE, .max = CREDIT_MAX},
     {.name = "allow_caller_id_forwarding", .type = JF_BOOL, .flags = JF_NULLABLE},
+    CALL_RULE_FIELDS,
 };
 
 /* PATCH: members present change; a null default_route_id clears it. */
@@ -38,6 +58,7 @@ static const struct jfield patch_fields[] = {
     {.name = "status", .type = JF_ENUM, .choices = tenant_status_choices},
     {.name = "api_requests_per_second", .type = JF_INT, .min = 1, .max = 100000},
     {.name = "calls_per_minute", .type = JF_INT, .min = 1, .max = 100000},
+    CALL_RULE_FIELDS,
 };
 
 static const struct jfield credit_fields[] = {

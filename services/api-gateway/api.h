@@ -239,6 +239,12 @@ void calls_action(struct api_req *r);
 void calls_streamings(struct api_req *r);
 void calls_transcription(struct api_req *r);
 void calls_amd(struct api_req *r);
+/* call_events.c: GET /v1/calls/{id}/events, the call's event log. */
+void calls_events(struct api_req *r);
+/* opt_outs.c: /v1/opt_outs, numbers POST /v1/calls refuses with 451 opt_out. */
+void opt_outs_create(struct api_req *r);
+void opt_outs_list(struct api_req *r);
+void opt_outs_delete(struct api_req *r);
 
 void recordings_list(struct api_req *r);
 void recordings_get(struct api_req *r);
@@ -281,5 +287,10 @@ int billing_query_top_up_status(struct api_req *r, const char **out);
 void admin_top_ups_list(struct api_req *r);
 void admin_top_up_approve(struct api_req *r);
 void admin_top_up_decline(struct api_req *r);
+
+/* billing_voice.c: the voice subscription (tiers with included minutes). */
+void billing_voice_get(struct api_req *r);
+void billing_voice_subscribe(struct api_req *r);
+void billing_voice_cancel(struct api_req *r);
 
 #endif

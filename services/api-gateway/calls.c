@@ -2,7 +2,8 @@
  * calls.c - /v1/calls: place a call, fetch one, list them, hang one up.
  *
  * Placing a call is one SQL function (api_call_create: idempotency claim, caller-ID
- * ownership, route, balance, the call and its first leg, call.started, the stored answer).
+ * ownership, route, the call rules of proto/sql/0014_api_call_rules.sql, balance, the call
+ * and its first leg, call.started, the stored answer).
  * Only after it committed does the gateway wake call-control with a dial command on
  * voepy:dial and kick the outbox relay; the command is a wake-up, not the record (nodes
  * also sweep for unclaimed calls), so a lost XADD delays a call but never loses it, and
@@ -51,9 +52,31 @@ static const struct jfield create_fields[] = {
     {.name = "webhook_url", .type = JF_URL, .flags = JF_NULLABLE},
 };
 
+/*
+ * The call rules' 429s (blocked_destination, and rate_limited for max_concurrent_calls
+ * and calls_per_second, raised by proto/sql/0014_api_call_rules.sql) state their wait as
+ * "Retry after <n> s." in the message: it becomes the Retry-After header (1 when absent).
+ */
+static void set_rules_retry_after(struct api_req *r, const struct pg_result *res)
+{
+    struct vp_error e;
+    int err = pg_result_error(res, &e);
+    if (err != VP_E_RATE_LIMITED && err != VP_E_BLOCKED_DESTINATION)
+        return;
+    long secs = 1;
+    const char *at = NULL;
+    for (const char *p = e.message; (p = strstr(p, "Retry after ")) != NULL; p++)
+        at = p;
+    if (at)
+        secs = strtol(at + strlen("Retry after "), NULL, 10);
+    reply_header(r, "Retry-After", input_printf(r, "%ld", secs > 0 ? secs : 1));
+}
+
 static void create_cb(int status, const struct pg_result *res, void *arg)
 {
     struct api_req *r = arg;
+    if (status == VP_E_DB)
+        set_rules_retry_after(r, res);
     if (!reply_pg_ok(r, status, res))
         return;
     if (reply_pg_replayed(res)) {

@@ -67,6 +67,11 @@ static const struct router_route routes[] = {
     {"GET", "/v1/calls/{id}/streamings", calls_streamings, T, 0, "calls:read"},
     {"GET", "/v1/calls/{id}/transcription", calls_transcription, T, 0, "calls:read"},
     {"GET", "/v1/calls/{id}/amd", calls_amd, T, 0, "calls:read"},
+    {"GET", "/v1/calls/{id}/events", calls_events, T, 0, "calls:read"},
+
+    {"POST", "/v1/opt_outs", opt_outs_create, T, B, "calls:write"},
+    {"GET", "/v1/opt_outs", opt_outs_list, T, 0, "calls:read"},
+    {"DELETE", "/v1/opt_outs/{id}", opt_outs_delete, T, 0, "calls:write"},
 
     {"GET", "/v1/recordings", recordings_list, T, 0, "recordings:read"},
     {"GET", "/v1/recordings/{id}", recordings_get, T, 0, "recordings:read"},
@@ -102,6 +107,9 @@ static const struct router_route routes[] = {
     {"GET", "/v1/billing/top_ups/{id}", billing_top_up_get, T, 0, "billing:read"},
     {"GET", "/v1/billing/auto_recharge", billing_auto_recharge_get, T, 0, "billing:read"},
     {"PUT", "/v1/billing/auto_recharge", billing_auto_recharge_put, T, B, "billing:write"},
+    {"GET", "/v1/billing/voice", billing_voice_get, T, 0, "billing:read"},
+    {"POST", "/v1/billing/voice/subscribe", billing_voice_subscribe, T, B, "billing:write"},
+    {"POST", "/v1/billing/voice/cancel", billing_voice_cancel, T, 0, "billing:write"},
 };
 
 /* A body, when there is one, must be declared JSON ("application/json; charset=utf-8" too). */

@@ -54,6 +54,8 @@ CASES = [
     ("GET", "/v1/calls/{call}/streamings", None),
     ("GET", "/v1/calls/{call}/transcription", None),
     ("GET", "/v1/calls/{call}/amd", None),
+    ("GET", "/v1/calls/{call}/events", None),
+    ("DELETE", "/v1/opt_outs/{opt}", None),
     ("GET", "/v1/recordings/{rec}", None),
     ("GET", "/v1/recordings/{rec}/download", None),
     ("DELETE", "/v1/recordings/{rec}", None),
@@ -132,9 +134,12 @@ class Isolation(unittest.TestCase):
         assert st == 201, raw
         st, invoices, raw, _ = p.api("GET", "/v1/billing/invoices", key=cls.key_a)
         assert st == 200 and invoices["data"], raw
+        st, opt, raw, _ = p.api("POST", "/v1/opt_outs", {"phone_number": "+15558675301"},
+                                key=cls.key_a)
+        assert st == 201, raw
         cls.ids = {"key": key2["id"], "number": number["id"], "call": call["id"],
                    "webhook": hook["id"], "rec": rec, "leg": leg, "dlv": dlv, "pm": pm["id"],
-                   "topup": topup["id"], "inv": invoices["data"][0]["id"]}
+                   "topup": topup["id"], "inv": invoices["data"][0]["id"], "opt": opt["id"]}
 
     def fill(self, template):
         out = template
@@ -200,7 +205,8 @@ class Isolation(unittest.TestCase):
         lists = ["/v1/calls", "/v1/phone_numbers", "/v1/webhooks", "/v1/api_keys",
                  "/v1/recordings", "/v1/recordings?call_id=%s" % self.ids["call"],
                  "/v1/billing/ledger_entries", "/v1/billing/payment_methods",
-                 "/v1/billing/top_ups", "/v1/billing/invoices", "/v1/billing/usage"]
+                 "/v1/billing/top_ups", "/v1/billing/invoices", "/v1/billing/usage",
+                 "/v1/opt_outs", "/v1/opt_outs?phone_number=%2B15558675301"]
         for path in lists:
             st, page, raw, _ = self.p.api("GET", path, key=self.key_b)
             with self.subTest(path=path):

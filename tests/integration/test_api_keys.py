@@ -113,7 +113,9 @@ class ApiKeys(ApiAssertions, unittest.TestCase):
                                "key_id": k["id"], "key_prefix": k["prefix"],
                                "scopes": ["calls:read", "billing:read"],
                                "rate_limits": {"api_requests_per_second": 100,
-                                               "calls_per_minute": 60}})
+                                               "calls_per_minute": 60,
+                                               "calls_per_second": None,
+                                               "max_concurrent_calls": None}})
         # GET shows the same key, with last_used_at now set, and never the key or its hash.
         st, got, raw, _ = self.api("GET", "/v1/api_keys/%s" % k["id"], key=root)
         self.assertEqual(st, 200, raw)
@@ -371,7 +373,8 @@ class ApiKeys(ApiAssertions, unittest.TestCase):
         self.assertEqual((got["api_requests_per_second"], got["calls_per_minute"]), (7, 3))
         # The gateway that made the change applies it at once.
         self.assertEqual(self.api("GET", "/v1/whoami", key=key)[1]["rate_limits"],
-                         {"api_requests_per_second": 7, "calls_per_minute": 3})
+                         {"api_requests_per_second": 7, "calls_per_minute": 3,
+                          "calls_per_second": None, "max_concurrent_calls": None})
         for bad in ({"api_requests_per_second": 0}, {"calls_per_minute": 100001},
                     {"calls_per_minute": "5"}):
             st, body, raw, _ = self.admin("PATCH", "/admin/v1/tenants/%s" % t["id"], bad)
