@@ -15,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Platform, q, wait_until
+from harness import SERVICES, Platform, q, wait_until
 
 CALLER = "+15125550199"
 DID = "+15125550100"          # the tenant's number
@@ -25,11 +25,24 @@ DID_UNKNOWN = "+15125559999"  # not on the platform at all
 RING_MS = 5000                # VOEPY_INBOUND_RING_TIMEOUT_MS for this suite
 
 
-class Inbound(unittest.TestCase):
+class InboundBase(unittest.TestCase):
+    """The platform of a suite and the helpers of its tests (no tests of its own)."""
+    services = SERVICES
+    env = {}
+
     @classmethod
     def setUpClass(cls):
-        cls.p = Platform(name="inbound", env={"VOEPY_INBOUND_RING_TIMEOUT_MS": str(RING_MS)})
+        cls.p = Platform(services=cls.services, name="inbound",
+                         env=dict({"VOEPY_INBOUND_RING_TIMEOUT_MS": str(RING_MS)}, **cls.env))
         cls.p.start()
+        try:
+            cls.setup_numbers()
+        except BaseException:
+            cls.p.stop()
+            raise
+
+    @classmethod
+    def setup_numbers(cls):
         p = cls.p
         route = p.create_route("sip:127.0.0.1:9", name="inbound trunk")
         created = p.create_tenant("inbound-tests", default_route_id=route["id"])
@@ -148,14 +161,15 @@ class Inbound(unittest.TestCase):
         self.assertEqual(self.events(call_id), ["call.started", "call.ringing"])
         return call_id
 
-    def answer(self, call_id, body=None):
-        st, call, raw, _ = self.act(call_id, "answer", body or {})
-        self.assertEqual(st, 200, raw)
+    def answer(self, call_id, body=None, already=False):
+        if not already:
+            st, call, raw, _ = self.act(call_id, "answer", body or {})
+            self.assertEqual(st, 200, raw)
         call = self.wait(call_id, "answered")
         self.assertIsNotNone(call["answered_at"])
         self.assertEqual(self.event_data(call_id, "call.answered")[0][:4],
                          ["inbound", CALLER, DID, "answered"])
-        wait_until(lambda: self.actions(call_id)[-1][1] != "requested", 5, what="the answer done")
+        wait_until(lambda: self.actions(call_id)[0][1] != "requested", 5, what="the answer done")
         return call
 
     def assert_ended(self, call_id, status, reason, initiator, sip_status):
@@ -175,6 +189,8 @@ class Inbound(unittest.TestCase):
         self.assertTrue(local.startswith("127.0.0.1:"), local)
         self.assertGreater(int(packets_out), 10, leg)
 
+
+class Inbound(InboundBase):
     # -- answered ----------------------------------------------------------------------------
     def test_answer_then_hangup_verb(self):
         sipp = self.dial("uac_inbound_answer.xml")
@@ -204,7 +220,19 @@ class Inbound(unittest.TestCase):
     def test_answer_then_caller_hangs_up(self):
         sipp = self.dial("uac_inbound_answer_bye.xml", pause_ms=1500)
         call_id = self.ringing(sipp)
-        self.answer(call_id)
+        # Two answers at once: the second either finds the call answered (409) or reaches
+        # the node while the first is under way, which refuses it (its action fails).
+        st, _, raw, _ = self.act(call_id, "answer", {})
+        self.assertEqual(st, 200, raw)
+        second = self.act(call_id, "answer", {})
+        self.answer(call_id, already=True)
+        if second[0] == 200:
+            wait_until(lambda: [a[1] for a in self.actions(call_id)] == ["done", "failed"], 10,
+                       what="the second answer refused")
+            self.assertIn("not an inbound call waiting for an answer", self.actions(call_id)[1][2])
+        else:
+            self.assertEqual((second[0], second[1]["error"]["code"]),
+                             (409, "call_not_in_required_state"))
         self.assert_ended(call_id, "ended", "completed", "callee", "200")
         self.assert_caller_passed(sipp)
         self.assertEqual(self.events(call_id),
@@ -303,6 +331,29 @@ class Inbound(unittest.TestCase):
                 self.assert_caller_passed(sipp)
                 self.assert_no_call(sipp)
                 self.assertEqual(self.p.sql("SELECT count(*) FROM calls"), before)
+
+
+class NoMediaFork(InboundBase):
+    """No media-fork node: an answer fails as an outbound call does without media
+    (system_failure after VOEPY_MEDIA_TIMEOUT_MS), the caller gets 503, the action fails."""
+    services = tuple(s for s in SERVICES if s != "media-fork")
+    env = {"VOEPY_MEDIA_TIMEOUT_MS": "1500"}
+
+    def test_answer_without_media_fails(self):
+        sipp = self.dial("uac_inbound_no_media.xml")
+        call_id = self.ringing(sipp)
+        st, _, raw, _ = self.act(call_id, "answer", {})
+        self.assertEqual(st, 200, raw)
+        started = time.monotonic()
+        call = self.assert_ended(call_id, "failed", "system_failure", "system", None)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIsNone(call["answered_at"])
+        self.assert_caller_passed(sipp)  # 503 for its INVITE
+        self.assertEqual(self.events(call_id), ["call.started", "call.ringing", "call.ended"])
+        (verb, status, error), = self.actions(call_id)
+        self.assertEqual((verb, status), ("answer", "failed"))
+        self.assertIn("before it could be answered", error)
+        self.assertEqual(self.rated(call_id), (0, 0))
 
 
 if __name__ == "__main__":
