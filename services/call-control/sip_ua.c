@@ -77,10 +77,8 @@ static void new_invite(struct sip_ua *ua, osip_transaction_t *tr, const osip_mes
         return;
     }
     struct sip_uas *u = sip_uas__create(ua, tr, req, rx);
-    if (!u) {
-        sip_ua__respond(ua, tr, req, 500, NULL);
-        return;
-    }
+    if (!u)
+        return; /* already answered */
     const char *to = user_of(req->req_uri);
     struct sip_uas_offer o = {.from_user = user_of(req->from->url),
                               .to_user = *to ? to : user_of(req->to->url),

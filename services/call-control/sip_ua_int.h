@@ -41,7 +41,8 @@ void sip_session__destroy(struct sip_session *s);
 
 /* sip_uas.c, called by the UA's routing. */
 /* A session for a new INVITE (100 Trying sent), registered under its Call-ID; NULL when
- * none can be made (the INVITE is then left to the caller to answer). */
+ * none can be made (the INVITE is then already answered: 400 for a top Via we cannot
+ * send to, 500). */
 struct sip_uas *sip_uas__create(struct sip_ua *ua, osip_transaction_t *tr,
                                 const osip_message_t *req, const struct sip_rx *rx);
 /* Whether req belongs to the session: its CANCEL or retransmitted INVITE (same branch),

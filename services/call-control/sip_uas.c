@@ -82,17 +82,38 @@ static const char *via_branch(const osip_message_t *m)
     return b && b->gvalue ? b->gvalue : NULL;
 }
 
-/* Responses go to the top Via's received address and rport (set on arrival), else its
- * sent-by (RFC 3261 18.2.2, RFC 3581). */
-static void reply_dest(struct sip_uas *u, const osip_message_t *req)
+static bool ip_literal(const char *s)
+{
+    unsigned char probe[16];
+    return uv_inet_pton(AF_INET, s, probe) == 0 || uv_inet_pton(AF_INET6, s, probe) == 0;
+}
+
+/*
+ * Where responses to the INVITE go, computed as libosip2 does for the IST's own sends
+ * (RFC 3261 18.2.2, RFC 3581): the top Via's maddr, else received (set on arrival), else
+ * its host; rport, else its port, else 5060. False when that is no address we can send to:
+ * the IST's first send would fail and osip would end the transaction under us, so such
+ * an INVITE is refused at once (a final answer, after which we hold no IST).
+ */
+static bool reply_dest(struct sip_uas *u, const osip_message_t *req)
 {
     osip_via_t *via = osip_list_get(&req->vias, 0);
-    osip_generic_param_t *rec = NULL, *rport = NULL;
+    osip_generic_param_t *maddr = NULL, *rec = NULL, *rport = NULL;
+    osip_via_param_get_byname(via, "maddr", &maddr);
     osip_via_param_get_byname(via, "received", &rec);
     osip_via_param_get_byname(via, "rport", &rport);
-    snprintf(u->reply_ip, sizeof(u->reply_ip), "%s", rec && rec->gvalue ? rec->gvalue : via->host);
-    int port = rport && rport->gvalue ? atoi(rport->gvalue) : via->port ? atoi(via->port) : 5060;
-    u->reply_port = port > 0 && port <= 65535 ? port : 5060;
+    const char *host = maddr && maddr->gvalue ? maddr->gvalue
+                       : rec && rec->gvalue   ? rec->gvalue
+                                              : via->host;
+    const char *port = rport && rport->gvalue ? rport->gvalue : via->port;
+    char *end = NULL;
+    long p = port ? strtol(port, &end, 10) : 5060;
+    if (!host || strlen(host) >= sizeof(u->reply_ip) || !ip_literal(host) || p <= 0 || p > 65535 ||
+        (port && *end))
+        return false;
+    memcpy(u->reply_ip, host, strlen(host) + 1);
+    u->reply_port = (int)p;
+    return true;
 }
 
 static char *uri_text(osip_uri_t *url)
@@ -112,12 +133,10 @@ static void dialog_hop(struct sip_uas *u, const struct sip_rx *rx)
     const char *hop = u->nroutes ? u->routes[0] : u->remote_target;
     char host[256];
     int port;
-    unsigned char probe[16];
     snprintf(u->hop_ip, sizeof(u->hop_ip), "%s", rx->src_ip);
     u->hop_port = rx->src_port;
     if (sip_msg_uri_hostport(hop, host, sizeof(host), &port) != 0 ||
-        strlen(host) >= sizeof(u->hop_ip) ||
-        (uv_inet_pton(AF_INET, host, probe) != 0 && uv_inet_pton(AF_INET6, host, probe) != 0))
+        strlen(host) >= sizeof(u->hop_ip) || !ip_literal(host))
         return;
     memcpy(u->hop_ip, host, strlen(host) + 1);
     u->hop_port = port;
@@ -149,7 +168,6 @@ static void init_dialog(struct sip_uas *u, const osip_message_t *req, const stru
     bool v6 = strchr(host, ':') != NULL;
     u->contact = vp_asprintf("sip:voepy@%s%s%s:%d%s", v6 ? "[" : "", host, v6 ? "]" : "",
                              sip_ua_port(u->ua), u->proto == SIP_TCP ? ";transport=tcp" : "");
-    reply_dest(u, req);
     dialog_hop(u, rx);
 }
 
@@ -354,6 +372,20 @@ void sip_uas_end(struct sip_uas *u, int status)
     maybe_release(u);
 }
 
+/* A session that never was: answer the INVITE now (a final answer: no IST is kept). */
+static struct sip_uas *refuse_invite(struct sip_uas *u, osip_transaction_t *tr,
+                                     const osip_message_t *req, int status)
+{
+    osip_message_t *resp = NULL;
+    if (sip_msg_response(&resp, req, status, NULL) == 0)
+        sip_stack_respond(sip_ua_stack(u->ua), tr, resp);
+    u->ist = NULL;
+    u->state = UAS_TERMINATED;
+    u->detached = true;
+    release(u);
+    return NULL;
+}
+
 struct sip_uas *sip_uas__create(struct sip_ua *ua, osip_transaction_t *tr,
                                 const osip_message_t *req, const struct sip_rx *rx)
 {
@@ -361,23 +393,19 @@ struct sip_uas *sip_uas__create(struct sip_ua *ua, osip_transaction_t *tr,
     u->ua = ua;
     u->ist = tr;
     u->proto = rx->proto;
-    u->cseq = 0;
     uv_timer_init(ua->loop, &u->timer);
     u->timer.data = u;
+    if (!reply_dest(u, req)) {
+        log_info("sip.bad_via", "an INVITE's top Via names no address we can answer");
+        return refuse_invite(u, tr, req, 400);
+    }
     if (osip_message_clone(req, &u->invite) != 0) {
         u->invite = NULL;
-        u->state = UAS_TERMINATED;
-        u->detached = true;
-        release(u);
-        return NULL;
+        return refuse_invite(u, tr, req, 500);
     }
     init_dialog(u, req, rx);
-    if (strmap_put(ua->uas, u->call_id, u) != 0) {
-        u->state = UAS_TERMINATED;
-        u->detached = true;
-        release(u);
-        return NULL;
-    }
+    if (strmap_put(ua->uas, u->call_id, u) != 0)
+        return refuse_invite(u, tr, req, 482);
     osip_message_t *trying = NULL;
     if (sip_msg_response(&trying, req, 100, NULL) == 0)
         sip_stack_respond(sip_ua_stack(ua), tr, trying);

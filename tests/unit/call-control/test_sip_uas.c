@@ -230,6 +230,85 @@ static void test_no_handler_is_480(void **state)
     assert_int_equal(t.invites, 0);
 }
 
+/*
+ * INVITEs whose top Via names no address we can answer (port 0 without rport, a maddr
+ * that is no IP): libosip2's IST would fail its first send and end itself under a
+ * session holding it. They are refused at once and never reach the handler; a good
+ * INVITE afterwards still does (checked under ASan for use after free).
+ */
+struct raw {
+    struct t t;
+    uv_udp_t sock;
+    int sent;
+};
+
+static void raw_send(struct raw *r, const char *via_tail, const char *call_id)
+{
+    char msg[1024];
+    int n = snprintf(msg, sizeof(msg),
+                     "INVITE sip:%s@127.0.0.1:%d SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s\r\n"
+                     "From: <sip:+15125550199@127.0.0.1>;tag=a%s\r\n"
+                     "To: <sip:%s@127.0.0.1>\r\n"
+                     "Call-ID: %s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     DID, sip_ua_port(r->t.ua), via_tail, call_id, call_id, DID, call_id);
+    struct sockaddr_in to;
+    uv_ip4_addr("127.0.0.1", sip_ua_port(r->t.ua), &to);
+    uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+    assert_int_equal(uv_udp_try_send(&r->sock, &b, 1, (const struct sockaddr *)&to), n);
+    r->sent++;
+}
+
+static void raw_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *arg)
+{
+    struct raw *r = arg;
+    (void)o;
+    r->t.invites++;
+    sip_uas_end(u, 486);
+}
+
+static void raw_step_cb(uv_timer_t *timer)
+{
+    struct raw *r = timer->data;
+    if (r->sent == 0)
+        raw_send(r, "127.0.0.1:0", "bad-port");
+    else if (r->sent == 1)
+        raw_send(r, "127.0.0.1:5060;maddr=not.an.ip", "bad-maddr");
+    else if (r->sent == 2)
+        raw_send(r, "127.0.0.1:9;rport", "good");
+    else
+        r->t.done = sip_ua_sessions(r->t.ua) == 0;
+}
+
+static void test_unanswerable_via_is_refused(void **state)
+{
+    struct raw r;
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    uv_loop_init(&r.t.loop);
+    struct sip_ua_opts uo = {.host = "127.0.0.1", .port = 0};
+    assert_int_equal(sip_ua_create(&r.t.ua, &r.t.loop, &uo), 0);
+    sip_ua_on_invite(r.t.ua, raw_invite_cb, &r);
+    uv_udp_init(&r.t.loop, &r.sock);
+    struct sockaddr_in any;
+    uv_ip4_addr("127.0.0.1", 0, &any);
+    assert_int_equal(uv_udp_bind(&r.sock, (const struct sockaddr *)&any, 0), 0);
+    uv_timer_t step;
+    uv_timer_init(&r.t.loop, &step);
+    step.data = &r;
+    uv_timer_start(&step, raw_step_cb, 100, 100);
+    bool ok = vp_test_run_until(&r.t.loop, &r.t.done, 5000);
+    uv_close((uv_handle_t *)&step, NULL);
+    uv_close((uv_handle_t *)&r.sock, NULL);
+    bool closed = false;
+    sip_ua_close(r.t.ua, ua_closed_cb, &closed);
+    vp_test_run_until(&r.t.loop, &closed, 5000);
+    vp_test_loop_done(&r.t.loop);
+    assert_true(ok);
+    assert_int_equal(r.t.invites, 1); /* only the good one */
+}
+
 int main(void)
 {
     crypto_init();
@@ -243,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_caller_cancels),
         cmocka_unit_test(test_refused_in_the_handler),
         cmocka_unit_test(test_no_handler_is_480),
+        cmocka_unit_test(test_unanswerable_via_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
