@@ -43,6 +43,10 @@ static void answer_outside_dialog(struct sip_ua *ua, osip_transaction_t *tr,
         sip_ua__respond(ua, tr, req, 200, NULL);
         return;
     }
+    if (strcmp(m, "INVITE") == 0 && sip_msg_to_tag(req)) {
+        sip_ua__respond(ua, tr, req, 481, NULL); /* a re-INVITE of a dialog we do not have */
+        return;
+    }
     if (strcmp(m, "INVITE") == 0) {
         char cid[SIP_CALL_ID_MAX];
         vlog_kv(VLOG_INFO, "sip.inbound_refused", "nobody takes inbound calls here: 480", "call_id",
