@@ -507,6 +507,10 @@ BEGIN
                             'forwarding is not enabled for it.');
     END IF;
     v_route := api_call_route(t, p_req->>'route_id');
+    -- the outbound call rules (0014: countries, prefixes, opt-outs, blocked destinations,
+    -- concurrency and calls per second), then the money (0033)
+    PERFORM call_rules_check_destination(t, p_req->>'to');
+    PERFORM call_rules_check_limits(t);
     PERFORM api_call_check_funds(t, p_req->>'to');
     INSERT INTO calls (id, tenant_id, direction, status, from_number, to_number, route_id, options,
                        timeout_secs, time_limit_secs, customer_reference)

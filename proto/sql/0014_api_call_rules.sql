@@ -1,7 +1,7 @@
 -- Outbound call rules (issue 4, "Outbound rules before the INVITE"), the tenant opt-out
 -- list (/v1/opt_outs) and a call's event log (GET /v1/calls/{id}/events).
 --
--- Every rule is decided inside api_call_create (replaced here), in the transaction that
+-- Every rule is decided inside api_call_create (0010 calls the checks below), in the transaction that
 -- would create the call: a refusal raises, rolls everything back (the idempotency claim
 -- too: errors are not stored, a retry is evaluated again), so no call row exists, no
 -- dial command is sent and no SIP leaves the machine. The order of the checks, first
@@ -529,57 +529,6 @@ BEGIN
                                        t.calls_per_second));
         END IF;
     END IF;
-END $$;
-
--- POST /v1/calls (0010's): the same, with the call rules between the route and the money.
-CREATE OR REPLACE FUNCTION api_call_create(p_tenant text, p_req jsonb, p_path text, p_key text,
-                                           p_hash text)
-RETURNS TABLE (http_status int, http_body text, replayed boolean, call_id text)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_body text;
-    t tenants;
-    c calls;
-    v_from text := p_req->>'from';
-    v_route text;
-BEGIN
-    RETURN QUERY SELECT i.status, i.body, true, NULL::text
-                   FROM idem_begin(p_tenant, 'POST', p_path, p_key, p_hash) i;
-    IF FOUND THEN
-        RETURN; -- a replay
-    END IF;
-    SELECT * INTO STRICT t FROM tenants x WHERE x.id = p_tenant;
-    IF NOT EXISTS (SELECT 1 FROM phone_numbers n WHERE n.tenant_id = p_tenant
-                      AND n.phone_number = v_from AND n.status = 'active')
-       AND NOT (coalesce((p_req->>'caller_id_forwarding')::boolean, false)
-                AND t.allow_caller_id_forwarding) THEN
-        PERFORM voepy_raise('from_number_not_owned', 'from',
-                            v_from || ' is not an active number on this account and caller-ID '
-                            'forwarding is not enabled for it.');
-    END IF;
-    v_route := api_call_route(t, p_req->>'route_id');
-    PERFORM call_rules_check_destination(t, p_req->>'to');
-    PERFORM call_rules_check_limits(t);
-    PERFORM api_call_check_funds(t, p_req->>'to');
-    INSERT INTO calls (id, tenant_id, direction, status, from_number, to_number, route_id, options,
-                       timeout_secs, time_limit_secs, customer_reference)
-    VALUES (voepy_id('call'), p_tenant, 'outbound', 'initiated', v_from, p_req->>'to', v_route,
-            jsonb_strip_nulls(jsonb_build_object(
-                'record', coalesce(p_req->>'record', 'off'),
-                'record_channels', coalesce(p_req->>'record_channels', 'single'),
-                'record_format', coalesce(p_req->>'record_format', 'mp3'),
-                'answering_machine_detection', coalesce(p_req->>'answering_machine_detection', 'off'),
-                'audio_url', p_req->>'audio_url', 'webhook_url', p_req->>'webhook_url',
-                'caller_id_forwarding', coalesce((p_req->>'caller_id_forwarding')::boolean, false))),
-            coalesce((p_req->>'timeout_secs')::int, 60), (p_req->>'time_limit_secs')::int,
-            p_req->>'customer_reference')
-    RETURNING * INTO c;
-    INSERT INTO call_legs (id, call_id, tenant_id, direction, status, from_uri, to_uri)
-    VALUES (voepy_id('leg'), c.id, p_tenant, 'outbound', 'initiated', c.from_number, c.to_number);
-    PERFORM voepy_emit(p_tenant, c.id, 'call.started', voepy_call_event_data(c));
-    v_body := voepy_call_json(c, true)::text;
-    PERFORM idem_finish(p_tenant, 'POST', p_path, p_key, 201, v_body);
-    RETURN QUERY SELECT 201, v_body, false, c.id;
 END $$;
 
 -- ---------------------------------------------------------------------------------------
