@@ -85,6 +85,12 @@ CREATE TABLE tenants (
     -- rate limits (services/api-gateway/ratelimit.c), set through the operator API
     api_requests_per_second    int NOT NULL DEFAULT 100 CHECK (api_requests_per_second BETWEEN 1 AND 100000),
     calls_per_minute           int NOT NULL DEFAULT 60 CHECK (calls_per_minute BETWEEN 1 AND 100000),
+    -- outbound call rules (0014_api_call_rules.sql, which says what each means)
+    allowed_countries          text[] CHECK (cardinality(allowed_countries) >= 1),
+    blocked_countries          text[] NOT NULL DEFAULT '{}',
+    blocked_prefixes           text[] NOT NULL DEFAULT '{}',
+    max_concurrent_calls       int CHECK (max_concurrent_calls BETWEEN 1 AND 100000),
+    calls_per_second           int CHECK (calls_per_second BETWEEN 1 AND 10000),
     created_at                 timestamptz NOT NULL DEFAULT now()
 );
 

@@ -100,6 +100,11 @@ LANGUAGE sql STABLE AS $$
                            WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
         'api_requests_per_second', t.api_requests_per_second,
         'calls_per_minute', t.calls_per_minute,
+        'calls_per_second', t.calls_per_second,
+        'max_concurrent_calls', t.max_concurrent_calls,
+        'allowed_countries', to_json(t.allowed_countries),
+        'blocked_countries', to_json(t.blocked_countries),
+        'blocked_prefixes', to_json(t.blocked_prefixes),
         'created_at', voepy_ts(t.created_at))
 $$;
 

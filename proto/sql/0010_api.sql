@@ -144,10 +144,18 @@ BEGIN
         RETURN; -- a replay
     END IF;
     PERFORM api_route_must_exist(p_req->>'default_route_id', 'default_route_id');
-    INSERT INTO tenants (id, name, default_route_id, credit_limit_cents, allow_caller_id_forwarding)
+    -- the call rules of the request (0014), over the columns' defaults
+    t.blocked_countries := '{}';
+    t.blocked_prefixes := '{}';
+    t := api_rules_apply(t, p_req);
+    INSERT INTO tenants (id, name, default_route_id, credit_limit_cents, allow_caller_id_forwarding,
+                         allowed_countries, blocked_countries, blocked_prefixes,
+                         max_concurrent_calls, calls_per_second)
     VALUES (voepy_id('tenant'), p_req->>'name', p_req->>'default_route_id',
             coalesce((p_req->>'credit_limit_cents')::bigint, 0),
-            coalesce((p_req->>'allow_caller_id_forwarding')::boolean, false))
+            coalesce((p_req->>'allow_caller_id_forwarding')::boolean, false),
+            t.allowed_countries, t.blocked_countries, t.blocked_prefixes,
+            t.max_concurrent_calls, t.calls_per_second)
     RETURNING * INTO t;
     INSERT INTO api_keys (id, tenant_id, key_hash, prefix, name)
     VALUES (voepy_id('key'), t.id, p_key_hash, p_key_prefix, 'default');
@@ -173,6 +181,12 @@ BEGIN
         RETURN; -- a replay
     END IF;
     PERFORM api_route_must_exist(p_req->>'default_route_id', 'default_route_id');
+    -- locked first so that the call rules (0014) apply to its current values
+    SELECT * INTO t FROM tenants x WHERE x.id = p_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM voepy_raise('not_found', NULL, 'No tenant with this id.');
+    END IF;
+    t := api_rules_apply(t, p_req);
     UPDATE tenants x SET
         name = CASE WHEN p_req ? 'name' THEN p_req->>'name' ELSE x.name END,
         default_route_id = CASE WHEN p_req ? 'default_route_id' THEN p_req->>'default_route_id'
@@ -189,12 +203,14 @@ BEGIN
                                        ELSE x.api_requests_per_second END,
         calls_per_minute = CASE WHEN p_req ? 'calls_per_minute'
                                 THEN (p_req->>'calls_per_minute')::int
-                                ELSE x.calls_per_minute END
+                                ELSE x.calls_per_minute END,
+        allowed_countries = t.allowed_countries,
+        blocked_countries = t.blocked_countries,
+        blocked_prefixes = t.blocked_prefixes,
+        max_concurrent_calls = t.max_concurrent_calls,
+        calls_per_second = t.calls_per_second
      WHERE x.id = p_id
     RETURNING * INTO t;
-    IF NOT FOUND THEN
-        PERFORM voepy_raise('not_found', NULL, 'No tenant with this id.');
-    END IF;
     v_body := voepy_tenant_json(t)::text;
     PERFORM idem_finish('admin', 'PATCH', p_path, p_key, 200, v_body);
     RETURN QUERY SELECT 200, v_body, false;

@@ -92,7 +92,9 @@ BEGIN
         'tenant_id', t.id, 'tenant_name', t.name, 'key_id', k.id, 'key_prefix', k.prefix,
         'scopes', to_json(k.scopes),
         'rate_limits', json_build_object('api_requests_per_second', t.api_requests_per_second,
-                                         'calls_per_minute', t.calls_per_minute))::text;
+                                         'calls_per_minute', t.calls_per_minute,
+                                         'calls_per_second', t.calls_per_second,
+                                         'max_concurrent_calls', t.max_concurrent_calls))::text;
 END $$;
 
 -- ---------------------------------------------------------------------------------------
