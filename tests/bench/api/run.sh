@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../../.."
 
 # Packages for the bench only (deps.sh has what the build and tests need).
 bench_install wrk nginx valgrind
-bench_build voepy-api-gateway voepy-migrate
+bench_build voepy-api-gateway voepy-migrate voepy-ledger-check
 
 limit=${VOEPY_BENCH_TIMEOUT:-110}
 [[ " $* " == *" --profile "* ]] && limit=${VOEPY_BENCH_TIMEOUT:-300}

@@ -15,6 +15,6 @@ cd "$(dirname "$0")/../../.."
 extra=()
 [[ " $* " == *" --profile "* ]] && ! command -v perf >/dev/null && extra+=(linux-perf)
 bench_install wrk nginx "${extra[@]}"
-bench_build voepy-webhook-dispatcher voepy-migrate
+bench_build voepy-webhook-dispatcher voepy-migrate voepy-ledger-check
 
 exec timeout -k 15 "${VOEPY_BENCH_TIMEOUT:-170}" python3 tests/bench/webhooks/bench.py "$@"
