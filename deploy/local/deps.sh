@@ -11,6 +11,8 @@ packages=(
     python3-yaml python3-jsonschema  # tests/integration/contract.py checks answers against proto/openapi.yaml
     clang libclang-rt-dev  # clang-14 and its libFuzzer/ASan runtimes: tests/fuzz/run-bounded.sh
     libhpdf-dev poppler-utils  # invoice PDFs (libharu); pdftotext reads them back in test_invoice_pdf
+    libspandsp-dev libsndfile1-dev libsamplerate0-dev  # media-fork: DTMF + G.711, WAV/MP3 decoding, resampling
+    sox  # tests: DTMF tones and audio files for test_media_verbs
 )
 # npm for tests/contract/lint.sh, unless a Node.js with npm is there already (NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package).

@@ -1,6 +1,7 @@
 /* The codec table; see codec.h. */
 #include "codec.h"
 
+#include <spandsp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,4 +42,30 @@ const uint8_t *codec_silence_frame(const struct codec *c)
         silence_ready = 1;
     }
     return silence[c - codecs];
+}
+
+/* PCMU is the row with static payload type 0; every other row is PCMA (the table has two). */
+static bool is_ulaw(const struct codec *c)
+{
+    return c->static_pt == 0;
+}
+
+void codec_encode(const struct codec *c, const int16_t *pcm, uint8_t *out, size_t n)
+{
+    if (is_ulaw(c))
+        for (size_t i = 0; i < n; i++)
+            out[i] = linear_to_ulaw(pcm[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            out[i] = linear_to_alaw(pcm[i]);
+}
+
+void codec_decode(const struct codec *c, const uint8_t *in, int16_t *pcm, size_t n)
+{
+    if (is_ulaw(c))
+        for (size_t i = 0; i < n; i++)
+            pcm[i] = ulaw_to_linear(in[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            pcm[i] = alaw_to_linear(in[i]);
 }

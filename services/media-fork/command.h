@@ -9,20 +9,31 @@
 #ifndef MF_COMMAND_H
 #define MF_COMMAND_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "dtmf_tx.h"
+#include "gather.h"
 #include "leg.h"
 #include "leg_ids.h"
 #include "voepy/err.h"
 
 #define REPLY_TO_PREFIX "voepy:cc:"
+#define AUDIO_URL_MAX   1024
 
 enum mf_op {
     MF_OP_NONE, /* not parsed (yet) */
     MF_OP_ALLOCATE,
     MF_OP_CONNECT,
     MF_OP_RELEASE,
+    MF_OP_PLAY,
+    MF_OP_STOP_PLAYBACK,
+    MF_OP_GATHER,
+    MF_OP_STOP_GATHER,
+    MF_OP_SEND_DTMF,
 };
+#define MF_OP_LAST MF_OP_SEND_DTMF
 
 struct mf_command {
     enum mf_op op;
@@ -31,6 +42,13 @@ struct mf_command {
     char tenant_id[LEG_ID_MAX]; /* allocate; "" when absent */
     char reply_to[STREAM_MAX];  /* allocate (required), release (optional) */
     struct leg_remote remote;   /* connect */
+    /* The media verbs (command_media.c). */
+    char audio[AUDIO_URL_MAX];           /* play (required); gather's prompt "play" ("" = none) */
+    unsigned loops;                      /* play: "loop", 1..100 */
+    char media_id[LEG_ID_MAX];           /* play: "playback_id"; gather, stop_gather: "gather_id" */
+    struct gather_params gather;         /* gather */
+    char digits[DTMF_TX_MAX_DIGITS + 1]; /* send_dtmf */
+    unsigned duration_ms;                /* send_dtmf: "duration_millis" */
 };
 
 /*
@@ -41,5 +59,14 @@ struct mf_command {
  */
 int command_parse(const char *body, size_t len, struct mf_command *c, struct vp_error *e);
 const char *command_op_name(enum mf_op op);
+
+/* Shared by command.c and command_media.c only. */
+int command__get_str(const json_t *o, const char *key, bool required, char *dst, size_t cap,
+                     struct vp_error *e);
+int command__get_int(const json_t *o, const char *key, long long min, long long max, long long def,
+                     long long *out, struct vp_error *e);
+int command__bad(struct vp_error *e, const char *field, const char *why);
+/* The fields of play, stop_playback, gather, stop_gather and send_dtmf. */
+int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error *e);
 
 #endif

@@ -33,6 +33,8 @@ struct engine {
     bool draining, closing;
     engine_reaped_cb *reaped_cb;
     void *reaped_arg;
+    engine_event_cb *event_cb;
+    void *event_arg;
     void (*drained)(void *arg);
     void *drained_arg;
     void (*closed)(void *arg);
@@ -111,10 +113,18 @@ static void tick_cb(void *arg)
     e->overruns_seen = o;
 }
 
+static void leg_event_cb(struct media_ctx *ctx, const struct leg_event *ev)
+{
+    struct engine *e = (struct engine *)ctx;
+    if (e->event_cb)
+        e->event_cb(ev, e->event_arg);
+}
+
 static int init_ctx(struct engine *e, uv_loop_t *loop, const struct engine_opts *o)
 {
     e->ctx.loop = loop;
     e->ctx.leg_freed = leg_freed_cb;
+    e->ctx.leg_event = leg_event_cb;
     if (!o->media_ip || udp_addr_parse(o->media_ip, 0, &e->ctx.media_addr) ||
         strlen(o->media_ip) >= sizeof(e->media_ip) || udp_addr_unspecified(&e->ctx.media_addr))
         return VP_E_CONFIG; /* 0.0.0.0 binds but cannot be announced to a far end */
@@ -147,6 +157,12 @@ void engine_on_reaped(struct engine *e, engine_reaped_cb *cb, void *arg)
 {
     e->reaped_cb = cb;
     e->reaped_arg = arg;
+}
+
+void engine_on_event(struct engine *e, engine_event_cb *cb, void *arg)
+{
+    e->event_cb = cb;
+    e->event_arg = arg;
 }
 
 const char *engine_media_ip(const struct engine *e)

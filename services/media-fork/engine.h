@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "leg.h"
+#include "leg_event.h"
 
 struct engine;
 
@@ -41,6 +42,8 @@ struct leg_report {
 };
 
 typedef void(engine_reaped_cb)(const struct leg_report *r, void *arg);
+/* A leg's playback ended or gather completed (leg_event.h); strings valid during the call. */
+typedef void(engine_event_cb)(const struct leg_event *ev, void *arg);
 
 /*
  * VP_E_CONFIG when media_ip is not an address literal (or is 0.0.0.0 / ::) or the range
@@ -48,6 +51,8 @@ typedef void(engine_reaped_cb)(const struct leg_report *r, void *arg);
  */
 int engine_create(struct engine **ep, uv_loop_t *loop, const struct engine_opts *o);
 void engine_on_reaped(struct engine *e, engine_reaped_cb *cb, void *arg);
+/* cb may be NULL (events are dropped). Events can fire from inside any engine or leg call. */
+void engine_on_event(struct engine *e, engine_event_cb *cb, void *arg);
 const char *engine_media_ip(const struct engine *e);
 
 /*

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio_cache.h"
+#include "audio_file.h"
 #include "command.h"
 #include "engine.h"
 #include "reply.h"
@@ -25,9 +27,10 @@ struct inbox {
     struct rstream_consumer *consumer;
     struct redis *redis;
     struct engine *engine;
+    struct audio_cache *audio;
     char node[128];
     unsigned replies; /* replies being written */
-    struct metric *commands[MF_OP_RELEASE + 1], *invalid, *reply_errors;
+    struct metric *commands[MF_OP_LAST + 1], *invalid, *reply_errors;
     void (*drained)(void *arg); /* set while draining, until reported */
     void *drained_arg;
     bool consumer_drained, closing, consumer_closed;
@@ -170,6 +173,8 @@ static void refuse(struct inbox *in, const struct mf_command *c, const struct vp
                msg);
 }
 
+static void do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg);
+
 static void msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, void *arg)
 {
     struct inbox *in = arg;
@@ -184,8 +189,107 @@ static void msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, v
         do_allocate(in, &c, msg);
     else if (c.op == MF_OP_CONNECT)
         do_connect(in, &c, msg);
-    else
+    else if (c.op == MF_OP_RELEASE)
         do_release(in, &c, msg);
+    else
+        do_media(in, &c, msg);
+}
+
+/* ---- the media verbs ---------------------------------------------------------------- */
+
+static const char *audio_error(int err)
+{
+    switch (err) {
+    case VP_E_NOT_FOUND:
+        return "audio_not_found";
+    case VP_E_NOT_IMPLEMENTED:
+        return "audio_url_not_supported";
+    }
+    return "audio_invalid";
+}
+
+/* The audio at url into *ap; NULL on success, else the error code (e says more). */
+static const char *load_audio(struct inbox *in, const char *url, struct audio **ap,
+                              struct vp_error *e)
+{
+    if (!in->audio) {
+        vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "no VOEPY_MEDIA_AUDIO_DIR configured");
+        return "audio_url_not_supported";
+    }
+    int err = audio_cache_get(in->audio, url, ap, e);
+    if (err)
+        vlog_kv(VLOG_WARN, "media.audio_failed", e->message, "url", url, NULL);
+    return err ? audio_error(err) : NULL;
+}
+
+/* A verb that failed: tell its reply_to (else the leg's allocate's), or just acknowledge. */
+static void verb_failed(struct inbox *in, const struct mf_command *c, const struct leg *l,
+                        const char *error, const char *detail, struct rstream_msg *msg)
+{
+    char stream[STREAM_MAX], call_id[LEG_ID_MAX];
+    snprintf(stream, sizeof(stream), "%s", c->reply_to[0] ? c->reply_to : l ? leg_reply_to(l) : "");
+    snprintf(call_id, sizeof(call_id), "%s", l ? leg_call_id(l) : "");
+    vlog_kv(VLOG_WARN, "media.verb_failed", error, "op", command_op_name(c->op), "leg_id",
+            c->leg_id, NULL);
+    if (!stream[0]) {
+        rstream_ack(in->consumer, msg);
+        return;
+    }
+    char *body = c->op == MF_OP_PLAY
+                     ? reply_play_failed(c->leg_id, call_id, in->node, c->media_id, error, detail)
+                     : reply_verb_failed(c->leg_id, call_id, in->node, command_op_name(c->op),
+                                         c->op == MF_OP_GATHER ? c->media_id : NULL, error, detail);
+    send_reply(in, stream, body, msg);
+}
+
+/* Carry out a verb on live leg l; NULL or the error code. */
+static const char *apply_media(struct inbox *in, const struct mf_command *c, struct leg *l,
+                               struct vp_error *e)
+{
+    struct audio *a = NULL;
+    const char *error = NULL;
+    switch (c->op) {
+    case MF_OP_PLAY:
+        if (!(error = load_audio(in, c->audio, &a, e)))
+            leg_play(l, a, c->loops, c->media_id, c->reply_to);
+        return error;
+    case MF_OP_GATHER:
+        if (c->audio[0] && (error = load_audio(in, c->audio, &a, e)))
+            return error;
+        leg_gather(l, &c->gather, c->media_id, a, c->reply_to);
+        return NULL;
+    case MF_OP_SEND_DTMF:
+        return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
+    case MF_OP_STOP_PLAYBACK:
+        leg_stop_playback(l); /* nothing playing is not an error: stop is idempotent */
+        return NULL;
+    case MF_OP_STOP_GATHER:
+        leg_stop_gather(l, c->media_id);
+        return NULL;
+    default:
+        return "invalid_request";
+    }
+}
+
+static void do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
+{
+    struct leg *l = engine_find(in->engine, c->leg_id);
+    struct vp_error e = {0};
+    const char *error = l ? apply_media(in, c, l, &e) : "unknown_leg";
+    if (error)
+        verb_failed(in, c, l, error, e.message, msg);
+    else
+        rstream_ack(in->consumer, msg);
+}
+
+static void leg_event_cb(const struct leg_event *ev, void *arg)
+{
+    struct inbox *in = arg;
+    if (!ev->reply_to[0])
+        return;
+    char stream[STREAM_MAX];
+    snprintf(stream, sizeof(stream), "%s", ev->reply_to);
+    send_reply(in, stream, reply_leg_event(ev, in->node), NULL);
 }
 
 static void reaped_cb(const struct leg_report *r, void *arg)
@@ -198,7 +302,7 @@ static void reaped_cb(const struct leg_report *r, void *arg)
 static void init_metrics(struct inbox *in)
 {
     const char *help = "Commands received on voepy:mf:{node}.";
-    for (int op = MF_OP_ALLOCATE; op <= MF_OP_RELEASE; op++) {
+    for (int op = MF_OP_ALLOCATE; op <= MF_OP_LAST; op++) {
         char labels[48];
         snprintf(labels, sizeof(labels), "op=\"%s\"", command_op_name((enum mf_op)op));
         in->commands[op] = metrics_counter("voepy_media_commands_total", help, labels);
@@ -213,6 +317,7 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     struct inbox *in = VP_NEW(in);
     in->redis = o->redis;
     in->engine = o->engine;
+    in->audio = o->audio;
     snprintf(in->node, sizeof(in->node), "%s", o->node_id);
     init_metrics(in);
     char stream[STREAM_MAX];
@@ -232,6 +337,7 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
         return err;
     }
     engine_on_reaped(in->engine, reaped_cb, in);
+    engine_on_event(in->engine, leg_event_cb, in);
     *ip = in;
     return 0;
 }
@@ -260,6 +366,7 @@ static void consumer_closed_cb(void *arg)
 void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg)
 {
     engine_on_reaped(in->engine, NULL, NULL);
+    engine_on_event(in->engine, NULL, NULL);
     in->closing = true;
     in->drained = NULL;
     in->closed = closed;

@@ -9,6 +9,12 @@
  * message must not come back forever); when op and leg_id could be read, the asker still
  * gets a media.failed with error "invalid_request". Legs the engine reaps for idleness
  * are reported with media.released (reason "idle") to the stream their allocate named.
+ *
+ * The media verbs (play, stop_playback, gather, stop_gather, send_dtmf) are applied to
+ * the leg and acknowledged at once; what they end with (playback_ended, gather_complete)
+ * is written later, when it happens, to the command's reply_to (else the allocate's),
+ * without a command to acknowledge. A verb that cannot be carried out is answered at once:
+ * play with playback_ended "failed", the others with media.failed.
  */
 #ifndef MF_INBOX_H
 #define MF_INBOX_H
@@ -19,13 +25,15 @@ struct inbox;
 struct engine;
 struct redis;
 struct redis_opts;
+struct audio_cache;
 
 struct inbox_opts {
     const char *node_id;            /* stream voepy:mf:{node_id}; consumer name */
     const struct redis_opts *ropts; /* for the consumer's own (blocking) connections */
     struct redis *redis;            /* shared connection for replies (XADD) */
     struct engine *engine;
-    unsigned claim_idle_ms; /* re-deliver unacknowledged commands after; default 5000 */
+    struct audio_cache *audio; /* audio for play and prompts; NULL: play always fails */
+    unsigned claim_idle_ms;    /* re-deliver unacknowledged commands after; default 5000 */
 };
 
 int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o);

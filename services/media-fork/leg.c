@@ -159,6 +159,7 @@ void leg_tick(struct leg *l)
     if (l->state == LEG_CLOSING)
         return;
     leg__rx_tick(l);
+    leg__media_tick(l);
     if (l->state == LEG_CONNECTED)
         leg__tx_tick(l);
 }
@@ -187,6 +188,7 @@ void leg_close(struct leg *l)
 {
     if (l->state == LEG_CLOSING)
         return;
+    leg__media_close(l); /* its events go out before the leg is gone */
     set_state(l, LEG_CLOSING);
     l->closes_pending = 2;
     uv_close((uv_handle_t *)&l->rtp, close_cb);

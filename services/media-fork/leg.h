@@ -51,6 +51,7 @@ struct leg_remote {
     uint8_t pt;        /* payload type to send and to accept for the mode */
     unsigned ptime_ms; /* 20 */
     enum leg_mode mode;
+    uint8_t te_pt; /* telephone-event (RFC 4733) payload type, both ways; 101 by default */
 };
 
 /*
@@ -77,6 +78,39 @@ enum leg_state leg_state(const struct leg *l);
 const struct leg_counters *leg_counters(const struct leg *l);
 /* Loop time (uv_now, ms) of the last valid RTP/RTCP or command. */
 uint64_t leg_last_activity(const struct leg *l);
+
+/*
+ * Media verbs (leg_media.c). Each may be called in any live state; audio and DTMF go out
+ * once the leg is connected. reply_to ("" or NULL: the allocate's) receives the events
+ * they end with (leg_event.h). Ids are optional ("" or NULL) and echoed in the events.
+ */
+struct audio;
+struct gather_params;
+
+/*
+ * Play a (the leg takes the caller's reference) loops times instead of the mode's audio.
+ * A playback or gather prompt already playing is stopped first (a play ends "stopped"; a
+ * prompt's gather starts its timeout).
+ */
+void leg_play(struct leg *l, struct audio *a, unsigned loops, const char *play_id,
+              const char *reply_to);
+/* Stop the playback (event reason "stopped"); returns false when nothing was playing. */
+bool leg_stop_playback(struct leg *l);
+/*
+ * Start collecting digits (p checked with gather_params_check), with prompt (NULL or a
+ * reference the leg takes) played first. A running gather ends "cancelled". A gather_id
+ * equal to the running one is ignored; equal to the last completed one re-sends its
+ * result (a redelivered command).
+ */
+void leg_gather(struct leg *l, const struct gather_params *p, const char *gather_id,
+                struct audio *prompt, const char *reply_to);
+/*
+ * End a running gather "cancelled"; returns false when none was running, or when
+ * gather_id is given ("" or NULL: any) and is not the running gather's.
+ */
+bool leg_stop_gather(struct leg *l, const char *gather_id);
+/* Queue RFC 4733 digits (dtmf_tx_queue's rules and errors). */
+int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms);
 
 const char *leg_state_name(enum leg_state s);
 const char *leg_mode_name(enum leg_mode m);

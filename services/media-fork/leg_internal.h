@@ -1,6 +1,7 @@
 /*
  * leg_internal.h - the leg object, shared by leg.c (lifetime and state), leg_rx.c
- * (receive path) and leg_tx.c (send path). Nothing outside these three files includes it.
+ * (receive path), leg_tx.c (send path) and leg_media.c (media verbs). Nothing outside
+ * these four files includes it.
  */
 #ifndef MF_LEG_INTERNAL_H
 #define MF_LEG_INTERNAL_H
@@ -40,12 +41,35 @@ struct leg {
     uint16_t seq;
     uint32_t ts;
     bool marker_next; /* first packet, or first after a gap, starts a talkspurt */
+
+    /* Media verbs (leg_media.c): NULL until the first play/gather/send_dtmf. */
+    struct leg_media *media;
+};
+
+/* One packet to send this tick. */
+struct leg_frame {
+    const uint8_t *payload; /* NULL: nothing to send */
+    size_t len;
+    uint8_t pt;
+    uint32_t ts;
+    bool event;  /* an RFC 4733 event packet (marker given here, not by talkspurts) */
+    bool marker; /* for events */
 };
 
 /* leg_rx.c */
 int leg__rx_start(struct leg *l);
 /* Start of a tick: refill the receive budgets and resume paused reading. */
 void leg__rx_tick(struct leg *l);
+
+/* leg_media.c */
+/* A valid RTP packet from the far end (digits for a gather). */
+void leg__media_rx(struct leg *l, const struct rtp_hdr *h);
+/* This tick's frame from DTMF sending or playback; false: the mode decides. */
+bool leg__media_frame(struct leg *l, struct leg_frame *f);
+/* Every tick, any state: gather deadlines. */
+void leg__media_tick(struct leg *l);
+/* The leg is closing: end playback ("stopped") and gather ("cancelled"), free. */
+void leg__media_close(struct leg *l);
 
 /* leg_tx.c */
 void leg__tx_init(struct leg *l);

@@ -56,6 +56,8 @@ static void deliver(struct leg *l, const struct rtp_hdr *h)
     if (l->ring && l->state == LEG_CONNECTED && l->remote.mode == LEG_MODE_ECHO &&
         h->pt == l->remote.pt)
         frame_ring_push(l->ring, h->payload, h->payload_len);
+    if (l->media)
+        leg__media_rx(l, h); /* digits for a gather */
 }
 
 static void on_rtp(struct leg *l, const uint8_t *pkt, size_t len, const struct sockaddr *from)

@@ -4,7 +4,8 @@
  * uv_udp_try_send from the engine's shared buffer. RTP is never queued: a packet the
  * socket refuses is dropped and counted, since a late frame is useless.
  *
- * Sources to come (bridge peer, playback, mixer) plug into next_frame(); RTCP sender
+ * Playback and DTMF events (leg_media.c) come first; otherwise the mode fills the tick.
+ * Sources to come (bridge peer, mixer) plug into next_frame(); RTCP sender
  * reports (RFC 3550 6.2, about every 5 s) will be sent from leg__tx_tick() to
  * l->rtcp_addr (or the RTP address + 1) on the same clock.
  */
@@ -52,21 +53,22 @@ static const struct sockaddr *destination(const struct leg *l)
     return (const struct sockaddr *)(l->latched ? &l->latch_addr : &l->remote.addr);
 }
 
-static void send_frame(struct leg *l, const uint8_t *payload, size_t len)
+static void send_frame(struct leg *l, const struct leg_frame *f)
 {
     uint8_t *out = l->ctx->tx_buf;
-    if (len > sizeof(l->ctx->tx_buf) - RTP_HEADER_LEN)
+    if (f->len > sizeof(l->ctx->tx_buf) - RTP_HEADER_LEN)
         return;
-    rtp_write_header(out, l->marker_next, l->remote.pt, l->seq, l->ts, l->ssrc);
-    memcpy(out + RTP_HEADER_LEN, payload, len);
-    uv_buf_t b = uv_buf_init((char *)out, (unsigned)(RTP_HEADER_LEN + len));
+    bool marker = f->event ? f->marker : l->marker_next;
+    rtp_write_header(out, marker, f->pt, l->seq, f->ts, l->ssrc);
+    memcpy(out + RTP_HEADER_LEN, f->payload, f->len);
+    uv_buf_t b = uv_buf_init((char *)out, (unsigned)(RTP_HEADER_LEN + f->len));
     int rc = uv_udp_try_send(&l->rtp, &b, 1, destination(l));
     if (rc < 0) {
         metric_inc(l->ctx->metrics.send_errors);
         return; /* not sent: seq is not used up, the marker stays pending */
     }
     l->seq++;
-    l->marker_next = false;
+    l->marker_next = f->event; /* audio after an event starts a new talkspurt */
     l->counters.packets_out++;
     l->counters.bytes_out += (uint64_t)rc;
     metric_inc(l->ctx->metrics.packets_out);
@@ -75,10 +77,11 @@ static void send_frame(struct leg *l, const uint8_t *payload, size_t len)
 
 void leg__tx_tick(struct leg *l)
 {
-    size_t len = 0;
-    const uint8_t *payload = next_frame(l, &len);
-    if (payload)
-        send_frame(l, payload, len);
+    struct leg_frame f = {.pt = l->remote.pt, .ts = l->ts};
+    if (!(l->media && leg__media_frame(l, &f)))
+        f.payload = next_frame(l, &f.len);
+    if (f.payload)
+        send_frame(l, &f);
     else
         l->marker_next = true; /* silence gap: the next packet starts a talkspurt */
     /* The timestamp follows the clock whether or not this period was sent. */

@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 
+#include "audio_cache.h"
 #include "engine.h"
 #include "inbox.h"
 #include "voepy/err.h"
@@ -22,6 +23,8 @@ struct mf_config {
     struct service_common common;
     char *media_ip;
     long port_min, port_max, idle_secs;
+    char *audio_dir;
+    long audio_cache_mb, audio_max_secs;
 };
 
 static const struct config_var vars[] = {
@@ -34,12 +37,19 @@ static const struct config_var vars[] = {
                "highest RTP/RTCP port"),
     CONFIG_INT(struct mf_config, idle_secs, "VOEPY_MEDIA_IDLE_SECS", "60", 1, 86400,
                "release a leg after this long without RTP or commands"),
+    CONFIG_STR(struct mf_config, audio_dir, "VOEPY_MEDIA_AUDIO_DIR", "", 0,
+               "directory play/gather audio (file:// URLs, paths) is read from; empty: none"),
+    CONFIG_INT(struct mf_config, audio_cache_mb, "VOEPY_MEDIA_AUDIO_CACHE_MB", "64", 0, 4096,
+               "decoded audio kept in memory (MiB)"),
+    CONFIG_INT(struct mf_config, audio_max_secs, "VOEPY_MEDIA_AUDIO_MAX_SECS", "600", 1, 7200,
+               "longest audio file accepted for playback (seconds)"),
 };
 
 struct media_fork {
     struct service svc;
     struct mf_config cfg;
     struct engine *engine;
+    struct audio_cache *audio;
     struct inbox *inbox;
     struct nodes *nodes;
     struct lifecycle *lc;
@@ -103,13 +113,29 @@ static int start_engine(struct media_fork *mf)
     return err;
 }
 
+static int start_audio(struct media_fork *mf)
+{
+    struct audio_cache_opts ao = {
+        .dir = mf->cfg.audio_dir,
+        .max_bytes = (size_t)mf->cfg.audio_cache_mb << 20,
+        .max_secs = (unsigned)mf->cfg.audio_max_secs,
+    };
+    int err = audio_cache_create(&mf->audio, &ao);
+    if (err)
+        log_error("media.config", "VOEPY_MEDIA_AUDIO_DIR must be an existing directory");
+    return err;
+}
+
 static int start_inbox(struct media_fork *mf)
 {
     struct redis_opts ro;
     service_redis_opts(&mf->svc, &ro, "media-fork-inbox");
     ro.cmd_timeout_ms = 5000; /* acks and claims; the blocking reader adds its BLOCK time */
-    struct inbox_opts io = {
-        .node_id = mf->svc.node_id, .ropts = &ro, .redis = mf->svc.redis, .engine = mf->engine};
+    struct inbox_opts io = {.node_id = mf->svc.node_id,
+                            .ropts = &ro,
+                            .redis = mf->svc.redis,
+                            .engine = mf->engine,
+                            .audio = mf->audio};
     return inbox_create(&mf->inbox, mf->svc.loop, &io);
 }
 
@@ -128,6 +154,8 @@ int main(int argc, char **argv)
     if (!err)
         err = start_engine(&mf);
     if (!err)
+        err = start_audio(&mf);
+    if (!err)
         err = start_inbox(&mf);
     if (!err)
         err = start_heartbeat(&mf);
@@ -140,6 +168,7 @@ int main(int argc, char **argv)
     log_info("media.ready", "media on %s, ports %ld-%ld", mf.cfg.media_ip, mf.cfg.port_min,
              mf.cfg.port_max);
     int rc = service_run(&mf.svc);
+    audio_cache_destroy(mf.audio); /* after the loop: no command can reach it any more */
     config_free(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
     return rc;
 }

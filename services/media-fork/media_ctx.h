@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "leg_event.h"
 #include "media_metrics.h"
 #include "rtp.h"
 
@@ -31,6 +32,8 @@ struct media_ctx {
     unsigned legs_open; /* legs whose handles are not closed yet */
     /* Called when a leg has closed its handles and is freed (engine bookkeeping). */
     void (*leg_freed)(struct media_ctx *ctx);
+    /* A leg's playback ended or its gather completed (may be NULL: nobody listens). */
+    void (*leg_event)(struct media_ctx *ctx, const struct leg_event *ev);
     /* A larger datagram arrives truncated (UV_UDP_PARTIAL) and is refused. */
     uint8_t rx_buf[RTP_MAX_PACKET];
     uint8_t tx_buf[RTP_MAX_PACKET];

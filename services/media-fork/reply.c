@@ -41,3 +41,54 @@ char *reply_released(const struct leg_report *r, const char *node)
                           (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out, "rtcp_in",
                           (json_int_t)c->rtcp_in, "reason", r->reason));
 }
+
+static json_t *event_base(const char *op, const char *leg_id, const char *call_id, const char *node)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "op", op, "leg_id", leg_id, "call_id", call_id,
+                     "media_node", node);
+}
+
+static void set_opt(json_t *o, const char *key, const char *v)
+{
+    if (v && *v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+char *reply_leg_event(const struct leg_event *ev, const char *node)
+{
+    json_t *o;
+    if (ev->type == LEG_EV_PLAYBACK_ENDED) {
+        o = event_base("playback_ended", ev->leg_id, ev->call_id, node);
+        set_opt(o, "playback_id", ev->id);
+        json_object_set_new(o, "reason", json_string(ev->reason));
+    } else {
+        o = event_base("gather_complete", ev->leg_id, ev->call_id, node);
+        json_object_set_new(o, "gather_id", json_string(ev->id));
+        json_object_set_new(o, "digits", json_string(ev->digits));
+        json_object_set_new(o, "status", json_string(ev->status));
+    }
+    return dump(o);
+}
+
+char *reply_play_failed(const char *leg_id, const char *call_id, const char *node,
+                        const char *playback_id, const char *error, const char *detail)
+{
+    json_t *o = event_base("playback_ended", leg_id, call_id, node);
+    set_opt(o, "playback_id", playback_id);
+    json_object_set_new(o, "reason", json_string("failed"));
+    json_object_set_new(o, "error", json_string(error));
+    set_opt(o, "detail", detail);
+    return dump(o);
+}
+
+char *reply_verb_failed(const char *leg_id, const char *call_id, const char *node,
+                        const char *request, const char *gather_id, const char *error,
+                        const char *detail)
+{
+    json_t *o = event_base("media.failed", leg_id, call_id, node);
+    json_object_set_new(o, "error", json_string(error));
+    json_object_set_new(o, "request", json_string(request));
+    set_opt(o, "gather_id", gather_id);
+    set_opt(o, "detail", detail);
+    return dump(o);
+}

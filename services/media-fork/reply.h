@@ -21,5 +21,20 @@ char *reply_failed(const char *leg_id, const char *call_id, const char *node, co
                    const char *request, const char *detail);
 /* {"op":"media.released","leg_id","call_id","media_node","packets_in",...,"reason"} */
 char *reply_released(const struct leg_report *r, const char *node);
+/*
+ * {"op":"playback_ended","leg_id","call_id","media_node","playback_id"?,"reason"} or
+ * {"op":"gather_complete","leg_id","call_id","media_node","gather_id","digits","status"}
+ */
+char *reply_leg_event(const struct leg_event *ev, const char *node);
+/*
+ * {"op":"playback_ended",...,"reason":"failed","error","detail"}: a play that could not
+ * start (its audio, an unknown leg).
+ */
+char *reply_play_failed(const char *leg_id, const char *call_id, const char *node,
+                        const char *playback_id, const char *error, const char *detail);
+/* media.failed for a media verb: reply_failed's fields plus gather_id when given. */
+char *reply_verb_failed(const char *leg_id, const char *call_id, const char *node,
+                        const char *request, const char *gather_id, const char *error,
+                        const char *detail);
 
 #endif

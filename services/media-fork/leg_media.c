@@ -1,0 +1,277 @@
+/*
+ * The media verbs on one leg: playback (play / stop_playback), digit collection (gather /
+ * stop_gather: RFC 4733 events and in-band tones) and DTMF sending (send_dtmf). See
+ * leg.h for the calls and leg_event.h for what they report.
+ *
+ * Per tick the send path asks leg__media_frame() first: a DTMF event packet wins, then
+ * the playback's frame (encoded with the leg's codec); otherwise the leg's mode (echo or
+ * silence) fills the tick. The receive path hands every valid packet to leg__media_rx():
+ * telephone-events always (they are cheap), in-band detection only while a gather runs
+ * and the far end has not sent RFC 4733 events (an endpoint that sends events usually
+ * also leaves the tones in the audio; hearing both would double every digit).
+ *
+ * The state is allocated at the first verb and freed with the leg; nothing here
+ * allocates per packet.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio_file.h"
+#include "codec.h"
+#include "dtmf_detect.h"
+#include "dtmf_tx.h"
+#include "gather.h"
+#include "leg_internal.h"
+#include "playback.h"
+#include "rfc4733.h"
+#include "voepy/alloc.h"
+#include "voepy/log.h"
+
+struct leg_media {
+    struct playback play;
+    bool play_is_prompt; /* the playback is the running gather's prompt */
+    char play_id[LEG_ID_MAX], play_reply_to[STREAM_MAX];
+    struct gather gather;
+    char gather_id[LEG_ID_MAX], gather_reply_to[STREAM_MAX];
+    struct dtmf_tx tx;
+    struct rfc4733_rx rx;
+    bool events_seen;            /* the far end sends RFC 4733: no in-band detection */
+    struct dtmf_detect *inband;  /* while a gather runs */
+    struct leg *leg;             /* for the detector's callback */
+    int16_t pcm[PLAYBACK_FRAME]; /* decode/encode scratch */
+    uint8_t enc[PLAYBACK_FRAME];
+    uint8_t ev[RFC4733_PAYLOAD_LEN];
+};
+
+static struct leg_media *media(struct leg *l)
+{
+    if (!l->media) {
+        l->media = VP_NEW(l->media);
+        l->media->leg = l;
+    }
+    return l->media;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1; /* ids are checked by the command parser; never truncates there */
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static void emit(struct leg *l, struct leg_event *ev, const char *reply_to)
+{
+    ev->leg_id = l->id;
+    ev->call_id = l->call_id;
+    ev->reply_to = reply_to[0] ? reply_to : l->reply_to;
+    if (l->ctx->leg_event)
+        l->ctx->leg_event(l->ctx, ev);
+}
+
+/* ---- playback ------------------------------------------------------------------------ */
+
+static void play_ended(struct leg *l, const char *reason)
+{
+    struct leg_media *m = l->media;
+    bool prompt = m->play_is_prompt;
+    m->play_is_prompt = false;
+    if (prompt) {
+        gather_prompt_done(&m->gather, uv_now(l->ctx->loop));
+        return; /* a prompt ends silently: the gather reports */
+    }
+    struct leg_event ev = {.type = LEG_EV_PLAYBACK_ENDED, .id = m->play_id, .reason = reason};
+    emit(l, &ev, m->play_reply_to);
+}
+
+bool leg_stop_playback(struct leg *l)
+{
+    struct leg_media *m = l->media;
+    if (!m || !playback_active(&m->play))
+        return false;
+    playback_stop(&m->play);
+    play_ended(l, "stopped");
+    return true;
+}
+
+void leg_play(struct leg *l, struct audio *a, unsigned loops, const char *play_id,
+              const char *reply_to)
+{
+    struct leg_media *m = media(l);
+    leg_stop_playback(l);
+    playback_start(&m->play, a, loops);
+    copy(m->play_id, sizeof(m->play_id), play_id);
+    copy(m->play_reply_to, sizeof(m->play_reply_to), reply_to);
+    leg_touch(l);
+}
+
+/* ---- gather -------------------------------------------------------------------------- */
+
+static void gather_ended(struct leg *l)
+{
+    struct leg_media *m = l->media;
+    /* The in-band detector may be the caller (a tone ended the gather): it is freed on
+     * the next tick, never from inside its own callback. */
+    if (m->play_is_prompt) { /* ended during its prompt (cancel, a terminator) */
+        playback_stop(&m->play);
+        m->play_is_prompt = false;
+    }
+    struct leg_event ev = {.type = LEG_EV_GATHER_COMPLETE,
+                           .id = m->gather_id,
+                           .status = gather_status_name(m->gather.status),
+                           .digits = m->gather.digits};
+    vlog_kv(VLOG_INFO, "media.gather_complete", ev.status, "leg_id", l->id, "gather_id",
+            m->gather_id, NULL);
+    emit(l, &ev, m->gather_reply_to);
+}
+
+static void on_digit(struct leg *l, char digit)
+{
+    struct leg_media *m = l->media;
+    if (!gather_running(&m->gather))
+        return;
+    log_debug("media.digit", "leg %s heard %c", l->id, digit);
+    if (m->play_is_prompt) { /* barge-in: a key press stops the prompt */
+        m->play_is_prompt = false;
+        playback_stop(&m->play);
+    }
+    if (gather_digit(&m->gather, digit, uv_now(l->ctx->loop)))
+        gather_ended(l);
+}
+
+static void inband_digit_cb(void *arg, char digit)
+{
+    struct leg_media *m = arg;
+    if (!m->events_seen)
+        on_digit(m->leg, digit);
+}
+
+bool leg_stop_gather(struct leg *l, const char *gather_id)
+{
+    struct leg_media *m = l->media;
+    if (!m || (gather_id && gather_id[0] && strcmp(gather_id, m->gather_id) != 0))
+        return false;
+    if (!gather_cancel(&m->gather))
+        return false;
+    gather_ended(l);
+    return true;
+}
+
+void leg_gather(struct leg *l, const struct gather_params *p, const char *gather_id,
+                struct audio *prompt, const char *reply_to)
+{
+    struct leg_media *m = media(l);
+    leg_touch(l);
+    bool same = gather_id && gather_id[0] && strcmp(gather_id, m->gather_id) == 0;
+    if (same && (gather_running(&m->gather) || m->gather.state == GATHER_DONE)) {
+        audio_unref(prompt);
+        if (m->gather.state == GATHER_DONE)
+            gather_ended(l); /* a redelivered command: the same answer again */
+        return;
+    }
+    leg_stop_gather(l, NULL);
+    if (prompt) {
+        leg_stop_playback(l);
+        playback_start(&m->play, prompt, 1);
+        m->play_is_prompt = true;
+    }
+    copy(m->gather_id, sizeof(m->gather_id), gather_id);
+    copy(m->gather_reply_to, sizeof(m->gather_reply_to), reply_to);
+    gather_start(&m->gather, p, prompt != NULL, uv_now(l->ctx->loop));
+    if (m->inband)
+        dtmf_detect_reset(m->inband); /* no half-heard tone from before this gather */
+    else if (!m->events_seen)
+        dtmf_detect_create(&m->inband, inband_digit_cb, m);
+}
+
+/* ---- DTMF out ------------------------------------------------------------------------ */
+
+int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms)
+{
+    leg_touch(l);
+    return dtmf_tx_queue(&media(l)->tx, digits, duration_ms);
+}
+
+/* ---- the packet paths ---------------------------------------------------------------- */
+
+static void rx_event(struct leg *l, const struct rtp_hdr *h)
+{
+    struct leg_media *m = l->media;
+    struct rfc4733_event ev;
+    if (rfc4733_parse(h->payload, h->payload_len, &ev))
+        return;
+    if (!m->events_seen) {
+        m->events_seen = true;
+        dtmf_detect_destroy(m->inband);
+        m->inband = NULL;
+    }
+    char digit = rfc4733_rx_packet(&m->rx, h->ssrc, h->ts, &ev);
+    if (digit)
+        on_digit(l, digit);
+}
+
+void leg__media_rx(struct leg *l, const struct rtp_hdr *h)
+{
+    struct leg_media *m = l->media;
+    if (l->state != LEG_CONNECTED)
+        return;
+    if (h->pt == l->remote.te_pt) {
+        rx_event(l, h);
+    } else if (m->inband && gather_running(&m->gather) && h->pt == l->remote.pt) {
+        for (size_t off = 0; off < h->payload_len; off += PLAYBACK_FRAME) {
+            size_t n =
+                h->payload_len - off < PLAYBACK_FRAME ? h->payload_len - off : PLAYBACK_FRAME;
+            codec_decode(l->remote.codec, h->payload + off, m->pcm, n);
+            dtmf_detect_samples(m->inband, m->pcm, n);
+            if (!gather_running(&m->gather)) /* a digit ended it */
+                break;
+        }
+    }
+}
+
+bool leg__media_frame(struct leg *l, struct leg_frame *f)
+{
+    struct leg_media *m = l->media;
+    if (dtmf_tx_tick(&m->tx, l->ts, m->ev, &f->ts, &f->marker) == DTMF_TX_EVENT) {
+        f->payload = m->ev;
+        f->len = sizeof(m->ev);
+        f->pt = l->remote.te_pt;
+        f->event = true;
+        return true;
+    }
+    if (!playback_active(&m->play))
+        return false;
+    if (!playback_next(&m->play, m->pcm)) {
+        play_ended(l, "finished");
+        return false;
+    }
+    codec_encode(l->remote.codec, m->pcm, m->enc, PLAYBACK_FRAME);
+    f->payload = m->enc;
+    f->len = PLAYBACK_FRAME;
+    return true;
+}
+
+void leg__media_tick(struct leg *l)
+{
+    struct leg_media *m = l->media;
+    if (!m)
+        return;
+    if (gather_poll(&m->gather, uv_now(l->ctx->loop)))
+        gather_ended(l);
+    if (m->inband && !gather_running(&m->gather)) {
+        dtmf_detect_destroy(m->inband);
+        m->inband = NULL;
+    }
+}
+
+void leg__media_close(struct leg *l)
+{
+    if (!l->media)
+        return;
+    leg_stop_gather(l, NULL);
+    leg_stop_playback(l);
+    dtmf_detect_destroy(l->media->inband);
+    free(l->media);
+    l->media = NULL;
+}
