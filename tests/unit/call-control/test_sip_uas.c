@@ -36,6 +36,7 @@ struct t {
     char to_user[32], from_user[32];
     struct sdp_answer offer;
     int offer_err;
+    struct sip_stack_stats stats;
     bool done;
 };
 
@@ -146,6 +147,7 @@ static int64_t run(struct t *t, const char *scenario, bool tcp, enum action act,
         sipp_kill(&t->sipp);
     uv_close((uv_handle_t *)&check, NULL);
     end_uas(t, 500);
+    sip_stack_stats(sip_ua_stack(t->ua), &t->stats);
     bool closed = false;
     sip_ua_close(t->ua, ua_closed_cb, &closed);
     vp_test_run_until(&t->loop, &closed, 5000);
@@ -178,6 +180,17 @@ static void test_answer_then_our_bye_tcp(void **state)
     (void)state;
     assert_int_equal(run(&t, "uac_inbound_answer.xml", true, ANSWER_THEN_BYE, NULL), 0);
     assert_int_equal(t.confirmed, 1);
+}
+
+/* The caller acknowledges only after 1.8 s: our 200 goes again at 0.5 s and 1.5 s. */
+static void test_200_sent_again_until_the_ack(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_late_ack.xml", false, ANSWER_THEN_BYE, "1800"), 0);
+    assert_int_equal(t.confirmed, 1);
+    /* 100, 180, 200, BYE and the 200's two repetitions at least */
+    assert_true(t.stats.out >= 6);
 }
 
 static void test_caller_hangs_up(void **state)
@@ -316,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answer_then_our_bye_udp),
         cmocka_unit_test(test_answer_then_our_bye_tcp),
+        cmocka_unit_test(test_200_sent_again_until_the_ack),
         cmocka_unit_test(test_caller_hangs_up),
         cmocka_unit_test(test_caller_hangs_up_tcp),
         cmocka_unit_test(test_busy),
