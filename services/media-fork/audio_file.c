@@ -70,7 +70,7 @@ int audio_from_float(const float *in, size_t n, unsigned rate, struct audio **ap
     size_t got = n;
     if (rate == AUDIO_RATE)
         memcpy(out, in, n * sizeof(float));
-    else if (src_simple(&d, SRC_SINC_FASTEST, 1) == 0)
+    else if (src_simple(&d, SRC_SINC_MEDIUM_QUALITY, 1) == 0)
         got = (size_t)d.output_frames_gen;
     else
         got = 0;

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "dtmf_tx.h"
+#include "dtmf_out.h"
 #include "gather.h"
 #include "leg.h"
 #include "leg_ids.h"
@@ -43,12 +43,12 @@ struct mf_command {
     char reply_to[STREAM_MAX];  /* allocate (required), release (optional) */
     struct leg_remote remote;   /* connect */
     /* The media verbs (command_media.c). */
-    char audio[AUDIO_URL_MAX];           /* play (required); gather's prompt "play" ("" = none) */
-    unsigned loops;                      /* play: "loop", 1..100 */
-    char media_id[LEG_ID_MAX];           /* play: "playback_id"; gather, stop_gather: "gather_id" */
-    struct gather_params gather;         /* gather */
-    char digits[DTMF_TX_MAX_DIGITS + 1]; /* send_dtmf */
-    unsigned duration_ms;                /* send_dtmf: "duration_millis" */
+    char audio[AUDIO_URL_MAX];   /* play (required); gather's prompt "play" ("" = none) */
+    unsigned loops;              /* play: "loop", 1..100 */
+    char media_id[LEG_ID_MAX];   /* play: "playback_id"; gather, stop_gather: "gather_id" */
+    struct gather_params gather; /* gather */
+    char digits[DTMF_OUT_MAX_DIGITS + 1]; /* send_dtmf */
+    unsigned duration_ms;                 /* send_dtmf: "duration_millis" */
 };
 
 /*

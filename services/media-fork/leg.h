@@ -109,7 +109,7 @@ void leg_gather(struct leg *l, const struct gather_params *p, const char *gather
  * gather_id is given ("" or NULL: any) and is not the running gather's.
  */
 bool leg_stop_gather(struct leg *l, const char *gather_id);
-/* Queue RFC 4733 digits (dtmf_tx_queue's rules and errors). */
+/* Queue RFC 4733 digits (dtmf_out_queue's rules and errors). */
 int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms);
 
 const char *leg_state_name(enum leg_state s);

@@ -19,7 +19,7 @@
 #include "audio_file.h"
 #include "codec.h"
 #include "dtmf_detect.h"
-#include "dtmf_tx.h"
+#include "dtmf_out.h"
 #include "gather.h"
 #include "leg_internal.h"
 #include "playback.h"
@@ -33,7 +33,7 @@ struct leg_media {
     char play_id[LEG_ID_MAX], play_reply_to[STREAM_MAX];
     struct gather gather;
     char gather_id[LEG_ID_MAX], gather_reply_to[STREAM_MAX];
-    struct dtmf_tx tx;
+    struct dtmf_out tx;
     struct rfc4733_rx rx;
     bool events_seen;            /* the far end sends RFC 4733: no in-band detection */
     struct dtmf_detect *inband;  /* while a gather runs */
@@ -190,7 +190,7 @@ void leg_gather(struct leg *l, const struct gather_params *p, const char *gather
 int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms)
 {
     leg_touch(l);
-    return dtmf_tx_queue(&media(l)->tx, digits, duration_ms);
+    return dtmf_out_queue(&media(l)->tx, digits, duration_ms);
 }
 
 /* ---- the packet paths ---------------------------------------------------------------- */
@@ -233,7 +233,7 @@ void leg__media_rx(struct leg *l, const struct rtp_hdr *h)
 bool leg__media_frame(struct leg *l, struct leg_frame *f)
 {
     struct leg_media *m = l->media;
-    if (dtmf_tx_tick(&m->tx, l->ts, m->ev, &f->ts, &f->marker) == DTMF_TX_EVENT) {
+    if (dtmf_out_tick(&m->tx, l->ts, m->ev, &f->ts, &f->marker) == DTMF_OUT_EVENT) {
         f->payload = m->ev;
         f->len = sizeof(m->ev);
         f->pt = l->remote.te_pt;

@@ -1,5 +1,5 @@
-/* RFC 4733 event generation on the 20 ms clock; see dtmf_tx.h. */
-#include "dtmf_tx.h"
+/* RFC 4733 event generation on the 20 ms clock; see dtmf_out.h. */
+#include "dtmf_out.h"
 
 #include <string.h>
 
@@ -15,7 +15,7 @@ static bool valid_digit(char d)
     return d == 'w' || d == 'W' || rfc4733_code(d) >= 0;
 }
 
-int dtmf_tx_queue(struct dtmf_tx *t, const char *digits, unsigned duration_ms)
+int dtmf_out_queue(struct dtmf_out *t, const char *digits, unsigned duration_ms)
 {
     size_t len = strlen(digits);
     if (len == 0 || duration_ms < MIN_MS || duration_ms > MAX_MS)
@@ -23,7 +23,7 @@ int dtmf_tx_queue(struct dtmf_tx *t, const char *digits, unsigned duration_ms)
     for (size_t i = 0; i < len; i++)
         if (!valid_digit(digits[i]))
             return VP_E_INVALID_PARAMETER;
-    if (t->n - t->pos + len > DTMF_TX_MAX_DIGITS)
+    if (t->n - t->pos + len > DTMF_OUT_MAX_DIGITS)
         return VP_E_OVERFLOW;
     /* Compact what is left, then append. */
     memmove(t->digits, t->digits + t->pos, t->n - t->pos);
@@ -36,18 +36,18 @@ int dtmf_tx_queue(struct dtmf_tx *t, const char *digits, unsigned duration_ms)
     return 0;
 }
 
-bool dtmf_tx_busy(const struct dtmf_tx *t)
+bool dtmf_out_busy(const struct dtmf_out *t)
 {
     return t->in_event || t->pause_left || t->pos < t->n;
 }
 
-void dtmf_tx_clear(struct dtmf_tx *t)
+void dtmf_out_clear(struct dtmf_out *t)
 {
     memset(t, 0, sizeof(*t));
 }
 
 /* Take the next digit: a pause character sets the pause, a DTMF digit starts an event. */
-static void next_digit(struct dtmf_tx *t, uint32_t now_ts)
+static void next_digit(struct dtmf_out *t, uint32_t now_ts)
 {
     char d = t->digits[t->pos++];
     if (d == 'w' || d == 'W') {
@@ -60,36 +60,36 @@ static void next_digit(struct dtmf_tx *t, uint32_t now_ts)
     t->ev_ts = now_ts;
 }
 
-static void fill(const struct dtmf_tx *t, uint8_t *payload, bool end)
+static void fill(const struct dtmf_out *t, uint8_t *payload, bool end)
 {
     unsigned dur = (t->tick < t->dur_ticks ? t->tick : t->dur_ticks) * TICK_SAMPLES;
     struct rfc4733_event ev = {.event = (uint8_t)rfc4733_code(t->digits[t->pos - 1]),
                                .end = end,
-                               .volume = DTMF_TX_VOLUME,
+                               .volume = DTMF_OUT_VOLUME,
                                .duration = (uint16_t)(dur > 0xffff ? 0xffff : dur)};
     rfc4733_write(payload, &ev);
 }
 
-enum dtmf_tx_action dtmf_tx_tick(struct dtmf_tx *t, uint32_t now_ts,
-                                 uint8_t payload[RFC4733_PAYLOAD_LEN], uint32_t *ts, bool *marker)
+enum dtmf_out_action dtmf_out_tick(struct dtmf_out *t, uint32_t now_ts,
+                                   uint8_t payload[RFC4733_PAYLOAD_LEN], uint32_t *ts, bool *marker)
 {
     if (!t->in_event && t->pause_left) {
         t->pause_left--;
-        return DTMF_TX_NONE;
+        return DTMF_OUT_NONE;
     }
     if (!t->in_event && t->pos < t->n)
         next_digit(t, now_ts);
     if (!t->in_event)
-        return DTMF_TX_NONE; /* idle, or a pause just began (its first tick is audio) */
+        return DTMF_OUT_NONE; /* idle, or a pause just began (its first tick is audio) */
     *marker = t->tick == 0;
     *ts = t->ev_ts;
     if (t->tick < t->dur_ticks)
         t->tick++;
     bool end = t->tick >= t->dur_ticks;
     fill(t, payload, end);
-    if (end && ++t->end_sent == DTMF_TX_END_COPIES) {
+    if (end && ++t->end_sent == DTMF_OUT_END_COPIES) {
         t->in_event = false;
-        t->pause_left = DTMF_TX_GAP_MS / TICK_MS;
+        t->pause_left = DTMF_OUT_GAP_MS / TICK_MS;
     }
-    return DTMF_TX_EVENT;
+    return DTMF_OUT_EVENT;
 }
