@@ -94,12 +94,34 @@ static const char *url_path(const char *url, int *err)
     return strstr(url, "://") || url[0] == '\0' ? NULL : url;
 }
 
-/* The real path of url's file if it lies inside the directory; else NULL with *err. */
+/* Whether path has a ".." component. */
+static bool climbs(const char *p)
+{
+    for (const char *s = strstr(p, ".."); s; s = strstr(s + 1, ".."))
+        if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+            return true;
+    return false;
+}
+
+static bool inside(const struct audio_cache *c, const char *path)
+{
+    size_t dl = strlen(c->dir);
+    return strncmp(path, c->dir, dl) == 0 && path[dl] == '/';
+}
+
+/*
+ * The real path of url's file if it lies inside the directory; else NULL with *err. The
+ * path is judged before the file system is asked (no "..", an absolute path must name the
+ * directory), so whether a file exists outside the directory cannot be probed; then again
+ * after realpath(), which catches symlinks leading out.
+ */
 static char *resolve(const struct audio_cache *c, const char *url, int *err)
 {
     *err = VP_E_INVALID_PARAMETER;
     const char *p = url_path(url, err);
     if (!p || !c->dir || strchr(p, '%')) /* no percent-decoding: refuse rather than guess */
+        return NULL;
+    if (climbs(p) || (p[0] == '/' && !inside(c, p)))
         return NULL;
     char joined[PATH_MAX];
     if (snprintf(joined, sizeof(joined), "%s%s%s", p[0] == '/' ? "" : c->dir,
@@ -110,8 +132,7 @@ static char *resolve(const struct audio_cache *c, const char *url, int *err)
         *err = VP_E_NOT_FOUND;
         return NULL;
     }
-    size_t dl = strlen(c->dir);
-    if (strncmp(real, c->dir, dl) != 0 || real[dl] != '/') {
+    if (!inside(c, real)) {
         free(real);
         return NULL;
     }

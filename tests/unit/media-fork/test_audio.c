@@ -216,6 +216,14 @@ static void test_cache(void **state)
     assert_int_equal(get(c, "file:///etc/passwd", &a), VP_E_INVALID_PARAMETER);
     assert_int_equal(get(c, "/etc/passwd", &a), VP_E_INVALID_PARAMETER);
     assert_int_equal(get(c, "../../etc/passwd", &a), VP_E_INVALID_PARAMETER);
+    /* Outside the directory, existing or not, is the same answer: nothing to probe. */
+    assert_int_equal(get(c, "../../no/such/file", &a), VP_E_INVALID_PARAMETER);
+    assert_int_equal(get(c, "file:///no/such/file", &a), VP_E_INVALID_PARAMETER);
+    assert_int_equal(get(c, "sub/../c1.wav", &a), VP_E_INVALID_PARAMETER);
+    char inner[300];
+    snprintf(inner, sizeof(inner), "file://%s/c1.wav", dir); /* absolute, inside: fine */
+    assert_int_equal(get(c, inner, &a), 0);
+    audio_unref(a);
     assert_int_equal(get(c, "c1%2ewav", &a), VP_E_INVALID_PARAMETER);
     assert_int_equal(get(c, "nope.wav", &a), VP_E_NOT_FOUND);
     assert_int_equal(get(c, "", &a), VP_E_INVALID_PARAMETER);
