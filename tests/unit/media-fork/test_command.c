@@ -3,6 +3,8 @@
 
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -199,12 +201,173 @@ static void test_replies(void **state)
     free(s);
 }
 
+static void test_media_verbs(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"file:///a/b.wav\","
+                           "\"loop\":3,\"playback_id\":\"p1\",\"reply_to\":\"voepy:cc:n\"}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.op, MF_OP_PLAY);
+    assert_string_equal(c.audio, "file:///a/b.wav");
+    assert_int_equal(c.loops, 3);
+    assert_string_equal(c.media_id, "p1");
+    assert_string_equal(c.reply_to, "voepy:cc:n");
+    assert_int_equal(parse("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"a.wav\"}", &c, &e), 0);
+    assert_int_equal(c.loops, 1);
+    assert_string_equal(c.reply_to, "");
+
+    /* gather: the API's defaults when absent. */
+    assert_int_equal(parse("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\"}", &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_GATHER);
+    assert_int_equal(c.gather.min_digits, 1);
+    assert_int_equal(c.gather.max_digits, 128);
+    assert_int_equal(c.gather.terminator, '#');
+    assert_int_equal(c.gather.timeout_ms, 60000);
+    assert_int_equal(c.gather.inter_digit_ms, 5000);
+    assert_string_equal(c.audio, "");
+    assert_int_equal(gather_params_check(&c.gather), 0);
+    assert_int_equal(parse("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\","
+                           "\"minimum_digits\":2,\"maximum_digits\":4,\"terminating_digit\":"
+                           "\"*\",\"timeout_millis\":5000,\"inter_digit_timeout_millis\":2000,"
+                           "\"play\":\"menu.wav\"}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.gather.min_digits, 2);
+    assert_int_equal(c.gather.max_digits, 4);
+    assert_int_equal(c.gather.terminator, '*');
+    assert_int_equal(c.gather.timeout_ms, 5000);
+    assert_int_equal(c.gather.inter_digit_ms, 2000);
+    assert_string_equal(c.audio, "menu.wav");
+    assert_int_equal(parse("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\","
+                           "\"terminating_digit\":null}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.gather.terminator, 0);
+
+    assert_int_equal(parse("{\"op\":\"send_dtmf\",\"leg_id\":\"l\",\"digits\":\"12w#aD\"}", &c, &e),
+                     0);
+    assert_string_equal(c.digits, "12w#aD");
+    assert_int_equal(c.duration_ms, 250);
+    assert_int_equal(parse("{\"op\":\"stop_gather\",\"leg_id\":\"l\"}", &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_STOP_GATHER);
+    assert_string_equal(c.media_id, "");
+    assert_int_equal(parse("{\"op\":\"stop_playback\",\"leg_id\":\"l\"}", &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_STOP_PLAYBACK);
+
+    /* connect's telephone-event payload type. */
+    assert_int_equal(parse("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                           "\"remote_port\":4000,\"codec\":\"PCMA\"}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.remote.te_pt, 101);
+    assert_int_equal(parse("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                           "\"remote_port\":4000,\"codec\":\"PCMU\",\"dtmf_payload_type\":96}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.remote.te_pt, 96);
+}
+
+static void test_media_verbs_refused(void **state)
+{
+    (void)state;
+    expect_invalid("{\"op\":\"play\",\"leg_id\":\"l\"}", "audio");
+    expect_invalid("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"a b.wav\"}", "audio");
+    expect_invalid("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"a.wav\",\"loop\":0}", "loop");
+    expect_invalid("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"a.wav\",\"loop\":101}", "loop");
+    expect_invalid("{\"op\":\"play\",\"leg_id\":\"l\",\"audio\":\"a.wav\",\"reply_to\":\"x\"}",
+                   "reply_to");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\"}", "gather_id");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"minimum_digits\":0}",
+                   "minimum_digits");
+    expect_invalid(
+        "{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"maximum_digits\":129}",
+        "maximum_digits");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"minimum_digits\":5,"
+                   "\"maximum_digits\":4}",
+                   "minimum_digits");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"terminating_digit\":"
+                   "\"##\"}",
+                   "terminating_digit");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"terminating_digit\":"
+                   "\"x\"}",
+                   "terminating_digit");
+    expect_invalid(
+        "{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"terminating_digit\":5}",
+        "terminating_digit");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\",\"timeout_millis\":50}",
+                   "timeout_millis");
+    expect_invalid("{\"op\":\"gather\",\"leg_id\":\"l\",\"gather_id\":\"g\","
+                   "\"inter_digit_timeout_millis\":\"5\"}",
+                   "inter_digit_timeout_millis");
+    expect_invalid("{\"op\":\"send_dtmf\",\"leg_id\":\"l\"}", "digits");
+    expect_invalid("{\"op\":\"send_dtmf\",\"leg_id\":\"l\",\"digits\":\"12e\"}", "digits");
+    expect_invalid(
+        "{\"op\":\"send_dtmf\",\"leg_id\":\"l\",\"digits\":\"1\",\"duration_millis\":10}",
+        "duration_millis");
+    /* 65 digits do not fit. */
+    char body[256];
+    snprintf(body, sizeof(body), "{\"op\":\"send_dtmf\",\"leg_id\":\"l\",\"digits\":\"%065d\"}", 0);
+    expect_invalid(body, "digits");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                   "\"remote_port\":4000,\"codec\":\"PCMU\",\"dtmf_payload_type\":95}",
+                   "dtmf_payload_type");
+    expect_invalid("{\"op\":\"connect\",\"leg_id\":\"l\",\"remote_ip\":\"127.0.0.1\","
+                   "\"remote_port\":4000,\"payload_type\":101,\"codec\":\"PCMU\"}",
+                   "dtmf_payload_type");
+}
+
+static void test_media_replies(void **state)
+{
+    (void)state;
+    struct leg_event ev = {.type = LEG_EV_GATHER_COMPLETE,
+                           .leg_id = "l",
+                           .call_id = "c",
+                           .reply_to = "voepy:cc:n",
+                           .id = "g\"1",
+                           .status = "valid",
+                           .digits = "12"};
+    char *s = reply_leg_event(&ev, "mf-1");
+    json_t *o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "op")), "gather_complete");
+    assert_string_equal(json_string_value(json_object_get(o, "gather_id")), "g\"1");
+    assert_string_equal(json_string_value(json_object_get(o, "digits")), "12");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "valid");
+    assert_string_equal(json_string_value(json_object_get(o, "media_node")), "mf-1");
+    json_decref(o);
+    free(s);
+    ev = (struct leg_event){.type = LEG_EV_PLAYBACK_ENDED,
+                            .leg_id = "l",
+                            .call_id = "c",
+                            .reply_to = "",
+                            .id = "",
+                            .reason = "finished"};
+    s = reply_leg_event(&ev, "mf-1");
+    o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "op")), "playback_ended");
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "finished");
+    assert_null(json_object_get(o, "playback_id")); /* none given: none sent */
+    json_decref(o);
+    free(s);
+    s = reply_play_failed("l", "c", "mf-1", "p", "audio_not_found", "no such audio file");
+    o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "failed");
+    assert_string_equal(json_string_value(json_object_get(o, "error")), "audio_not_found");
+    assert_string_equal(json_string_value(json_object_get(o, "playback_id")), "p");
+    json_decref(o);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allocate),        cmocka_unit_test(test_allocate_refused),
         cmocka_unit_test(test_release),         cmocka_unit_test(test_connect),
         cmocka_unit_test(test_connect_refused), cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_media_verbs),     cmocka_unit_test(test_media_verbs_refused),
+        cmocka_unit_test(test_media_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
