@@ -166,6 +166,29 @@ void sip_stack_disown(osip_transaction_t *tr)
     }
 }
 
+void sip_stack_set_timer_b(osip_transaction_t *tr, unsigned ms)
+{
+    osip_ict_t *ict = tr ? tr->ict_context : NULL;
+    if (!ict || ms == 0)
+        return;
+    /* osip keeps Timer B as a deadline fixed when the transaction was made (now). */
+    struct timeval now;
+    osip_gettimeofday(&now, NULL);
+    int64_t us = (int64_t)now.tv_usec + (int64_t)(ms % 1000) * 1000;
+    ict->timer_b_length = (int)ms;
+    ict->timer_b_start.tv_sec = now.tv_sec + (time_t)(ms / 1000) + (time_t)(us / 1000000);
+    ict->timer_b_start.tv_usec = (suseconds_t)(us % 1000000);
+}
+
+void sip_stack_watch(osip_transaction_t *tr, sip_tr_gone_cb *gone, void *owner)
+{
+    struct tr_user *u = tr ? sip_stack__user(tr) : NULL;
+    if (u) {
+        u->gone = gone;
+        u->gone_owner = gone ? owner : NULL;
+    }
+}
+
 void sip_stack_abort(struct sip_stack *st, osip_transaction_t *tr)
 {
     sip_stack_disown(tr);

@@ -83,6 +83,22 @@ int sip_stack_request(struct sip_stack *st, osip_message_t *req, enum sip_proto 
                       osip_transaction_t **trp);
 /* No more callbacks for tr (its owner is going away); the transaction runs to its end. */
 void sip_stack_disown(osip_transaction_t *tr);
+/*
+ * Timer B of an INVITE client transaction just made by sip_stack_request(): give up
+ * after ms without any answer (0 leaves libosip2's 64*T1). For trunks with a failover
+ * route, which should not wait 32 s for a silent one. Call before returning to the loop.
+ */
+void sip_stack_set_timer_b(osip_transaction_t *tr, unsigned ms);
+
+/*
+ * Server transactions: whoever keeps one (an inbound INVITE's IST, held while the call
+ * rings) must hear when libosip2 ends it on its own, e.g. after a send fails (a TCP
+ * caller that went away): gone(owner, tr) runs once, from the loop inside an osip round,
+ * and tr must not be used after it. gone NULL stops watching (the owner lets go of tr
+ * first, e.g. after handing it a final answer, or when it is freed).
+ */
+typedef void(sip_tr_gone_cb)(void *owner, osip_transaction_t *tr);
+void sip_stack_watch(osip_transaction_t *tr, sip_tr_gone_cb *gone, void *owner);
 /* Remove a client transaction now (an INVITE left without final answer after CANCEL). */
 void sip_stack_abort(struct sip_stack *st, osip_transaction_t *tr);
 /* Answer a server transaction; takes resp. Returns 0 or VP_E_*. */

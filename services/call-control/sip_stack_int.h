@@ -12,7 +12,9 @@ struct tr_user {
     sip_tr_cb *cb; /* NULL for server transactions and after sip_stack_disown() */
     void *owner;
     enum sip_proto proto;
-    uint32_t conn_id; /* server transactions over TCP answer on their connection */
+    uint32_t conn_id;     /* server transactions over TCP answer on their connection */
+    sip_tr_gone_cb *gone; /* sip_stack_watch(): told when osip ends the transaction */
+    void *gone_owner;
 };
 
 struct sip_stack {

@@ -100,10 +100,19 @@ static void server_request_cb(int type, osip_transaction_t *tr, osip_message_t *
 static void kill_cb(int type, osip_transaction_t *tr)
 {
     struct sip_stack *st = sip_stack__of(tr);
+    struct tr_user *u = sip_stack__user(tr);
     (void)type;
     osip_remove_transaction(st->osip, tr);
     st->transactions--;
     sip_stack__bury(st, tr);
+    if (u && u->gone) {
+        /* The owner forgets tr now; the memory stays until the end of the round. */
+        sip_tr_gone_cb *gone = u->gone;
+        void *owner = u->gone_owner;
+        u->gone = NULL;
+        u->gone_owner = NULL;
+        gone(owner, tr);
+    }
 }
 
 static void set_many(osip_t *o, const int *types, size_t n, osip_message_cb_t cb)

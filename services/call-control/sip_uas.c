@@ -197,6 +197,7 @@ static void release(struct sip_uas *u)
         strmap_del(u->ua->uas, u->call_id);
     sip_stack_disown(u->bye_tr);
     u->bye_tr = NULL;
+    sip_stack_watch(u->ist, NULL, NULL);
     u->ist = NULL;
     uv_close((uv_handle_t *)&u->timer, closed_cb);
 }
@@ -211,8 +212,10 @@ static void maybe_release(struct sip_uas *u)
 static int respond(struct sip_uas *u, osip_message_t *resp)
 {
     osip_transaction_t *ist = u->ist;
-    if (resp->status_code >= 200)
+    if (resp->status_code >= 200) {
+        sip_stack_watch(ist, NULL, NULL); /* we let go of it: osip ends it when it is done */
         u->ist = NULL;
+    }
     if (!ist) {
         osip_message_free(resp);
         return VP_E_CLOSED;
@@ -305,6 +308,33 @@ static void retransmit_cb(uv_timer_t *t)
     sip_stack_send_direct(sip_ua_stack(u->ua), u->ok, u->proto, u->reply_ip, u->reply_port);
     u->retrans_ms = u->retrans_ms * 2 > DEFAULT_T2 ? DEFAULT_T2 : u->retrans_ms * 2;
     uv_timer_start(&u->timer, retransmit_cb, u->retrans_ms, 0);
+}
+
+/* The IST is gone (from the loop, after the osip round that ended it): the INVITE can no
+ * longer be answered, so the call is over for its owner. */
+static void ist_lost_cb(uv_timer_t *t)
+{
+    struct sip_uas *u = t->data;
+    if (u->state != UAS_PROCEEDING)
+        return;
+    log_warn("sip.ist_lost",
+             "inbound call %s: its INVITE can no longer be answered (a send "
+             "to the caller failed)",
+             u->call_id);
+    u->state = UAS_TERMINATED;
+    report(u, SIP_UAS_FAILED, vtime_now_ms());
+    maybe_release(u);
+}
+
+/* osip ended the IST we hold (a failed send): forget it now, tell the owner soon. */
+static void ist_gone_cb(void *owner, osip_transaction_t *tr)
+{
+    struct sip_uas *u = owner;
+    if (u->ist != tr)
+        return;
+    u->ist = NULL;
+    if (!u->freeing)
+        uv_timer_start(&u->timer, ist_lost_cb, 0, 0); /* idle before the 2xx */
 }
 
 void sip_uas_bind(struct sip_uas *u, sip_uas_cb *cb, void *arg)
@@ -406,6 +436,7 @@ struct sip_uas *sip_uas__create(struct sip_ua *ua, osip_transaction_t *tr,
     init_dialog(u, req, rx);
     if (strmap_put(ua->uas, u->call_id, u) != 0)
         return refuse_invite(u, tr, req, 482);
+    sip_stack_watch(tr, ist_gone_cb, u);
     osip_message_t *trying = NULL;
     if (sip_msg_response(&trying, req, 100, NULL) == 0)
         sip_stack_respond(sip_ua_stack(ua), tr, trying);

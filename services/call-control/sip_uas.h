@@ -29,7 +29,8 @@ enum sip_uas_event {
     SIP_UAS_CONFIRMED, /* the ACK of our 2xx: the dialog is up */
     SIP_UAS_CANCELED,  /* the caller canceled before our final answer */
     SIP_UAS_CLOSED,    /* the caller hung up (BYE) after our 2xx */
-    SIP_UAS_FAILED,    /* our 2xx was never acknowledged */
+    SIP_UAS_FAILED,    /* our 2xx was never acknowledged, or the INVITE can no longer be
+                          answered (libosip2 ended its transaction after a failed send) */
 };
 
 typedef void(sip_uas_cb)(struct sip_uas *u, enum sip_uas_event ev, int64_t at_ms, void *arg);
