@@ -204,35 +204,6 @@ LANGUAGE sql STABLE AS $$
      LIMIT p_limit
 $$;
 
--- A node restarted under the same id (VOEPY_NODE_ID) lost the dialogs of its earlier
--- life: end the calls it carried before p_started_ms (answered: ended, else failed;
--- system_failure, initiator system, at p_started_ms), each with its call.ended. Calls
--- claimed since the start are left alone. Returns how many were ended. (The same will
--- close the calls of a node that died, once survivors look for them.)
-CREATE FUNCTION cc_recover_node(p_node text, p_started_ms bigint)
-RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    c calls;
-    n int := 0;
-BEGIN
-    FOR c IN SELECT * FROM calls
-              WHERE node_id = p_node AND status NOT IN ('ended', 'failed')
-                AND updated_at < voepy_ms(p_started_ms)
-              ORDER BY initiated_at FOR UPDATE LOOP
-        IF c.status IN ('answered', 'bridged') THEN
-            UPDATE calls SET status = 'ended', ended_at = voepy_ms(p_started_ms),
-                             end_reason = 'system_failure', end_initiator = 'system',
-                             updated_at = now()
-             WHERE id = c.id
-            RETURNING * INTO c;
-            UPDATE call_legs SET status = 'ended', ended_at = voepy_ms(p_started_ms),
-                                 end_reason = 'system_failure'
-             WHERE id = (cc_first_leg(c.id)).id AND status NOT IN ('ended', 'failed');
-            PERFORM voepy_emit(c.tenant_id, c.id, 'call.ended', voepy_call_event_data(c));
-        ELSE
-            PERFORM cc_fail(c.id, p_started_ms, 'system_failure', 'system', NULL);
-        END IF;
-        n := n + 1;
-    END LOOP;
-    RETURN n;
-END $$;
+-- A node restarted under the same id ends the calls of its earlier life with
+-- cc_recover_node, and survivors end the calls of a node that died with cc_takeover_dead:
+-- both in proto/sql/0023_node_takeover.sql, with the node heartbeats they share.

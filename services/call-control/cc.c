@@ -9,6 +9,7 @@
 #include "cc_int.h"
 #include "call_int.h"
 #include "sip_ua.h"
+#include "takeover.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
 #include "voepy/nodes.h"
@@ -39,6 +40,10 @@ static void defaults(struct cc_opts *o)
         o->event_partitions = 4;
     if (!o->inbound_ring_timeout_ms)
         o->inbound_ring_timeout_ms = 30000;
+    if (!o->drain_grace_ms)
+        o->drain_grace_ms = 60000;
+    if (!o->node_dead_ms)
+        o->node_dead_ms = 5000;
 }
 
 static int start_sip(struct cc *cc)
@@ -63,6 +68,12 @@ static int start_sip(struct cc *cc)
     return 0;
 }
 
+/*
+ * Two registry handles: cc->nodes only watches media-fork (to pick a node for a leg) and
+ * lives until the stop; cc->registry is this node's own entry, which a drain closes at
+ * once (nodes_close removes it) so that peers stop choosing this node while its live
+ * calls run on.
+ */
 static int start_registry(struct cc *cc)
 {
     struct outbox_opts oo = {.partitions = cc->opts.event_partitions};
@@ -72,33 +83,18 @@ static int start_registry(struct cc *cc)
     const char *info[] = {"sip",   cc->sip_addr, "inbox", cc->inbox_stream,
                           "verbs", INBOX_VERBS,  NULL};
     struct nodes_opts no = {.service = "call-control", .node_id = cc->node_id, .info = info};
-    err = nodes_create(&cc->nodes, cc->loop, cc->redis, &no);
+    err = nodes_create(&cc->registry, cc->loop, cc->redis, &no);
     if (err)
         return err;
-    nodes_watch(cc->nodes, "media-fork");
-    return 0;
+    struct nodes_opts mo = {.service = "media-fork"};
+    return nodes_create(&cc->nodes, cc->loop, cc->redis, &mo);
 }
 
-static void recovered_cb(int status, const struct pg_result *res, void *arg)
+/* The heartbeat row in PostgreSQL: recovery of our earlier life, then dead peers' calls. */
+static int start_takeover(struct cc *cc)
 {
-    struct cc *cc = arg;
-    const char *n = status == 0 ? pg_value(res, 0, 0) : NULL;
-    if (status) {
-        log_warn("cc.recover_failed", "could not end the calls of this node's earlier life: %s",
-                 vp_err_message(status));
-    } else if (n && strcmp(n, "0") != 0) {
-        log_warn("cc.recovered", "ended %s calls this node carried before it restarted", n);
-        cc__kick_outbox(cc);
-    }
-}
-
-/* Calls left live under our node id by an earlier process: their dialogs are gone. */
-static void recover(struct cc *cc)
-{
-    char ms[24];
-    snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
-    const char *params[] = {cc->node_id, ms};
-    pg_exec(cc->pg, "cc_recover_node", 2, params, recovered_cb, cc);
+    struct takeover_opts to = {.dead_ms = cc->opts.node_dead_ms};
+    return takeover_create(&cc->takeover, cc, &to);
 }
 
 int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o)
@@ -126,18 +122,31 @@ int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o)
     if (!err)
         err = dial_create(&cc->dial, cc);
     if (!err)
-        recover(cc);
+        err = start_takeover(cc);
     return err;
 }
 
-static void check_drained(struct cc *cc)
+static void left_cb(void *arg)
 {
-    if (!cc->draining || !cc->drained || strmap_count(cc->calls) > 0)
-        return;
+    struct cc *cc = arg;
     void (*done)(void *) = cc->drained;
     cc->drained = NULL;
+    if (done)
+        done(cc->drained_arg);
+}
+
+/* Drained: leave the heartbeat table (nothing of ours is left to take over), then done. */
+static void check_drained(struct cc *cc)
+{
+    if (!cc->draining || !cc->drained || cc->leaving || strmap_count(cc->calls) > 0)
+        return;
     log_info("cc.drained", "no live calls left");
-    done(cc->drained_arg);
+    uv_timer_stop(&cc->drain_timer);
+    cc->leaving = true;
+    if (cc->takeover)
+        takeover_leave(cc->takeover, left_cb, cc);
+    else
+        left_cb(cc);
 }
 
 void cc__call_gone(struct cc *cc)
@@ -162,9 +171,16 @@ void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg)
     cc->drained_arg = arg;
     if (cc->dial)
         dial_drain(cc->dial);
+    if (cc->registry)
+        nodes_close(cc->registry, NULL, NULL);
+    cc->registry = NULL;
     unsigned keep = cc->opts.media_timeout_ms + DRAIN_MARGIN_MS;
     unsigned at = cc->opts.drain_timeout_ms > keep ? cc->opts.drain_timeout_ms - keep : 0;
-    log_info("cc.draining", "no new calls; %zu live calls get %u ms to end",
+    if (cc->opts.drain_grace_ms < at)
+        at = cc->opts.drain_grace_ms;
+    log_info("cc.draining",
+             "no new calls, left the node registry; %zu live calls get %u ms "
+             "to end",
              strmap_count(cc->calls), at);
     uv_timer_start(&cc->drain_timer, drain_deadline_cb, at, 0);
     check_drained(cc);
@@ -182,6 +198,10 @@ void cc_stop(struct cc *cc)
     call_abandon_all(cc);
     if (cc->inbox)
         inbox_close(cc->inbox);
+    if (cc->takeover)
+        takeover_close(cc->takeover);
+    if (cc->registry)
+        nodes_close(cc->registry, NULL, NULL);
     if (cc->nodes)
         nodes_close(cc->nodes, NULL, NULL);
     if (cc->outbox)
@@ -191,6 +211,8 @@ void cc_stop(struct cc *cc)
     cc->dial = NULL;
     cc->inbox = NULL;
     cc->nodes = NULL;
+    cc->registry = NULL;
+    cc->takeover = NULL;
     cc->outbox = NULL;
     cc->ua = NULL;
 }

@@ -28,12 +28,19 @@ struct cc_opts {
     unsigned unclaimed_after_ms;      /* ... older than this (default 3000) */
     unsigned inbound_ring_timeout_ms; /* an inbound call rings this long without an answer
                                          or reject before 480 (default 30000) */
+    /* A drain lets live calls run this long, then hangs them up (system_failure); capped
+     * so that their end is recorded before drain_timeout_ms (default 60000). */
+    unsigned drain_grace_ms;
+    /* A node whose heartbeat is this old is dead: a survivor ends its calls (takeover.h;
+     * default 5000). */
+    unsigned node_dead_ms;
 };
 
 /* Wire everything to the service base (its loop, pool, Redis, node id). */
 int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o);
-/* SIGTERM: take no new calls; done() once every live call has ended. Live calls are
- * hung up shortly before the drain timeout, so that their end is still recorded. */
+/* SIGTERM: take no new calls and leave the node registry; done() once every live call
+ * has ended. Live calls run for up to drain_grace_ms (at most until shortly before the
+ * drain timeout, so that their end is still recorded), then are hung up system_failure. */
 void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg);
 /* SIGINT or the end of the drain: hang up what is left (best effort) and close. */
 void cc_stop(struct cc *cc);

@@ -16,6 +16,7 @@ struct outbox;
 struct pg_pool;
 struct redis;
 struct sip_ua;
+struct takeover;
 
 struct cc {
     uv_loop_t *loop;
@@ -26,6 +27,8 @@ struct cc {
     struct cc_opts opts;
     struct outbox *outbox;
     struct nodes *nodes;
+    struct nodes *registry;    /* this node's registry entry, closed when a drain starts */
+    struct takeover *takeover; /* takeover.h: heartbeat row, dead nodes' calls */
     struct sip_ua *ua;
     struct strmap *calls;         /* call id -> struct call, while this node carries it */
     struct strmap *early_hangups; /* call id -> struct early_hangup (see inbox.c) */
@@ -35,6 +38,7 @@ struct cc {
     char sip_addr[128];     /* host:port, published in the node registry */
     uv_timer_t drain_timer; /* hangs live calls up before the drain times out */
     bool draining, stopped;
+    bool leaving; /* drained: the heartbeat row is being removed */
     void (*drained)(void *arg);
     void *drained_arg;
 };

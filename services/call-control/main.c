@@ -2,8 +2,9 @@
  * voepy-call-control: the SIP user agent that places calls and runs their state machine.
  *
  * main only reads the configuration, wires the node (cc.h) to the service base, and runs
- * the loop until SIGTERM (drain: take no new calls, let live ones end, hang up the rest
- * before the drain timeout) or SIGINT (stop: hang up best effort, now).
+ * the loop until SIGTERM (drain: take no new calls, leave the node registry, let live
+ * ones run for up to VOEPY_CC_DRAIN_GRACE_MS, hang up the rest) or SIGINT (stop: hang up
+ * best effort, now).
  */
 #include "cc.h"
 
@@ -21,6 +22,8 @@ struct cc_config {
     long media_timeout_ms;
     char *media_mode;
     long inbound_ring_timeout_ms;
+    long drain_grace_ms;
+    long node_dead_ms;
 };
 
 static const struct config_var vars[] = {
@@ -40,6 +43,12 @@ static const struct config_var vars[] = {
                "what an answered call's media leg sends: silence or echo"),
     CONFIG_INT(struct cc_config, inbound_ring_timeout_ms, "VOEPY_INBOUND_RING_TIMEOUT_MS", "30000",
                100, 600000, "how long an inbound call rings without answer or reject (then 480)"),
+    CONFIG_INT(struct cc_config, drain_grace_ms, "VOEPY_CC_DRAIN_GRACE_MS", "60000", 1, 86400000,
+               "on SIGTERM, how long live calls keep running before they are hung up "
+               "(at most VOEPY_DRAIN_TIMEOUT_MS less the time to record their end)"),
+    CONFIG_INT(struct cc_config, node_dead_ms, "VOEPY_CC_NODE_DEAD_MS", "5000", 300, 600000,
+               "a call-control node whose heartbeat is this old is dead: a survivor ends its "
+               "calls (system_failure, at its last heartbeat)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -78,6 +87,8 @@ static int app_start(struct cc_app *app, const struct cc_config *cfg)
                         .media_timeout_ms = (unsigned)cfg->media_timeout_ms,
                         .media_mode = cfg->media_mode,
                         .inbound_ring_timeout_ms = (unsigned)cfg->inbound_ring_timeout_ms,
+                        .drain_grace_ms = (unsigned)cfg->drain_grace_ms,
+                        .node_dead_ms = (unsigned)cfg->node_dead_ms,
                         .drain_timeout_ms = (unsigned)cfg->common.drain_timeout_ms,
                         .event_partitions = (unsigned)cfg->common.event_partitions};
     int err = cc_create(&app->cc, &app->svc, &o);
