@@ -87,7 +87,7 @@ $$;
 
 -- A rate as the operator API shows it; money in micros is rendered as decimal cents text.
 CREATE FUNCTION api_micros_text(m bigint) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN m % 1000000 = 0 THEN (m / 1000000)::text
                 ELSE rtrim(to_char(m / 1000000, 'FM999999999999990') || '.' ||
                            lpad((m % 1000000)::text, 6, '0'), '0') END

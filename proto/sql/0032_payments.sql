@@ -87,14 +87,14 @@ CREATE TABLE auto_recharge (
 -- Renderers
 
 CREATE FUNCTION api_payment_method_json(m payment_methods) RETURNS json
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', m.id, 'type', m.provider, 'label', m.label,
                              'created_at', voepy_ts(m.created_at))
 $$;
 
 -- A TopUp; the operator's view (p_admin) adds tenant_id.
 CREATE FUNCTION api_top_up_json(t top_ups, p_admin boolean) RETURNS json
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT (json_build_object(
         'id', t.id, 'amount_cents', t.amount_cents, 'currency', 'USD', 'status', t.status,
         'payment_method_id', t.payment_method_id, 'trigger', t.trigger,

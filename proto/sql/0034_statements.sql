@@ -153,7 +153,7 @@ END $$;
 -- voepy_inv_<tenant ULID>_<YYYYMM>, so it is the same every time it is computed.
 
 CREATE FUNCTION stmt_invoice_id(p_tenant text, p_month date) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT 'voepy_inv_' || substr(p_tenant, length('voepy_tenant_') + 1) || '_' ||
            to_char(p_month, 'YYYYMM')
 $$;
