@@ -9,6 +9,7 @@ the far end saw.
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -300,33 +301,106 @@ class Restart(unittest.TestCase):
             p.stop()
 
 
-class Drain(unittest.TestCase):
-    """SIGTERM with a live call: no new calls, the live one is hung up and recorded before
-    the drain runs out, and the process exits 0."""
+def invite_bytes(port, did):
+    """A minimal INVITE with a PCMU offer from a socket at port (for the 503 of a drain)."""
+    sdp = ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    head = ("INVITE sip:%s@127.0.0.1 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKdrain%d\r\n"
+            "From: <sip:+15125550199@127.0.0.1>;tag=drain\r\nTo: <sip:%s@127.0.0.1>\r\n"
+            "Call-ID: drain-%d@127.0.0.1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+            "Contact: <sip:caller@127.0.0.1:%d>\r\nContent-Type: application/sdp\r\n"
+            "Content-Length: %d\r\n\r\n" % (did, port, port, did, port, port, len(sdp)))
+    return (head + sdp).encode()
 
-    def test_sigterm_hangs_up_and_exits(self):
-        p = Platform(name="cc-drain", env={"VOEPY_DRAIN_TIMEOUT_MS": "6000"})
+
+def final_answer_to_invite(sip_port, did):
+    """Send an INVITE to the node over UDP; return the status of its final answer."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    try:
+        s.sendto(invite_bytes(s.getsockname()[1], did), ("127.0.0.1", sip_port))
+        while True:
+            status = int(s.recv(65535).split(b" ", 2)[1])
+            if status >= 200:
+                return status
+    finally:
+        s.close()
+
+
+class Drain(unittest.TestCase):
+    """SIGTERM: the node leaves the registry and takes no new calls (dial commands stay
+    unclaimed, INVITEs get 503), live calls run on for up to VOEPY_CC_DRAIN_GRACE_MS and
+    end as they would (here the far end's BYE) or, at the grace, are hung up system_failure
+    (initiator system); then the process exits 0."""
+
+    GRACE_MS = 3000
+
+    def drain_platform(self, name, far_scenario, far_extra=()):
+        p = Platform(name=name, env={"VOEPY_DRAIN_TIMEOUT_MS": "20000",
+                                     "VOEPY_CC_DRAIN_GRACE_MS": str(self.GRACE_MS)})
         p.start()
-        try:
-            answer = p.sipp("uas_answer.xml", name="answer")
-            route = p.create_route(answer.uri, name="answer")
-            _, key = setup_tenant(p, route)
-            st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
-            self.assertEqual(st, 201, raw)
-            p.wait_call(key, call["id"], lambda c: c["status"] == "answered")
-            cc = p.procs["call-control"]
-            started = time.monotonic()
-            cc.signal(signal.SIGTERM)
-            rc = cc.proc.wait(15)
-            self.assertEqual(rc, 0, cc.output()[-3000:])
-            self.assertLess(time.monotonic() - started, 6.5)
-            call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=5)
-            self.assertEqual((call["end_reason"], call["end_initiator"]),
-                             ("system_failure", "system"))
-            sip = p.sql("SELECT sip_call_id FROM call_legs WHERE call_id = '%s'" % call["id"])[0][0]
-            self.assertIn(("BYE", sip), answer.received("BYE"))
-        finally:
-            p.stop()
+        self.addCleanup(p.stop)
+        far = p.sipp(far_scenario, name="far", extra=list(far_extra))
+        route = p.create_route(far.uri, name="far")
+        _, key = setup_tenant(p, route)
+        return p, far, key
+
+    def answered_call(self, p, key):
+        st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+        self.assertEqual(st, 201, raw)
+        return p.wait_call(key, call["id"], lambda c: c["status"] == "answered")
+
+    def in_registry(self, p):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(p.redis_port), "ZSCORE",
+                              "voepy:nodes:call-control", "call-control-it"],
+                             check=True, capture_output=True, text=True).stdout
+        return out.strip() != ""
+
+    def test_sigterm_lets_live_calls_run_then_hangs_up_at_the_grace(self):
+        p, far, key = self.drain_platform("cc-drain", "uas_answer.xml")
+        call = self.answered_call(p, key)
+        self.assertTrue(self.in_registry(p))
+        cc = p.procs["call-control"]
+        started = time.monotonic()
+        cc.signal(signal.SIGTERM)
+        wait_until(lambda: not self.in_registry(p), 3, what="the node to leave the registry")
+        # no new work: a dial command stays unclaimed, an INVITE is refused 503
+        st, late, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO}, key=key)
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(final_answer_to_invite(p.sip_port, FROM), 503)
+        time.sleep(self.GRACE_MS / 1000.0 - 1.0 - (time.monotonic() - started))
+        self.assertEqual(p.wait_call(key, call["id"], lambda c: True)["status"], "answered")
+        rc = cc.proc.wait(15)
+        self.assertEqual(rc, 0, cc.output()[-3000:])
+        self.assertGreater(time.monotonic() - started, self.GRACE_MS / 1000.0)
+        self.assertLess(time.monotonic() - started, self.GRACE_MS / 1000.0 + 5)
+        call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=5)
+        self.assertEqual((call["end_reason"], call["end_initiator"]),
+                         ("system_failure", "system"))
+        sip = p.sql("SELECT sip_call_id FROM call_legs WHERE call_id = '%s'" % call["id"])[0][0]
+        self.assertIn(("BYE", sip), far.received("BYE"))
+        self.assertEqual(p.wait_call(key, late["id"], lambda c: True)["status"], "initiated")
+        self.assertEqual(p.sql("SELECT coalesce(node_id, 'none') FROM calls WHERE id = '%s'"
+                               % late["id"]), [["none"]])
+        # a node that starts takes the call the drained one left
+        p.restart("call-control")
+        p.wait_call(key, late["id"], lambda c: c["status"] == "answered")
+
+    def test_a_call_that_ends_during_the_drain_ends_normally(self):
+        p, far, key = self.drain_platform("cc-drain-bye", "uas_answer_bye.xml",
+                                          ["-d", "1500"])
+        call = self.answered_call(p, key)
+        cc = p.procs["call-control"]
+        started = time.monotonic()
+        cc.signal(signal.SIGTERM)
+        rc = cc.proc.wait(15)
+        self.assertEqual(rc, 0, cc.output()[-3000:])
+        self.assertLess(time.monotonic() - started, self.GRACE_MS / 1000.0)
+        call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=5)
+        self.assertEqual((call["end_reason"], call["end_initiator"]), ("completed", "callee"))
+        self.assertFalse(self.in_registry(p))
 
     def test_sigint_hangs_up_at_once(self):
         p = Platform(name="cc-sigint")
