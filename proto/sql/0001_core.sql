@@ -73,7 +73,16 @@ CREATE TABLE routes (
     sip_uri             text NOT NULL CHECK (sip_uri ~ '^sips?:'),
     transport           text NOT NULL DEFAULT 'udp' CHECK (transport IN ('udp', 'tcp')),
     is_platform_default boolean NOT NULL DEFAULT false,
-    created_at          timestamptz NOT NULL DEFAULT now()
+    -- digest credentials answered on 401/407 (auth_password is never rendered) and the
+    -- route tried once when this one fails before ringing (call-control, 0022_routes.sql)
+    auth_username       text CHECK (length(auth_username) BETWEEN 1 AND 128),
+    auth_password       text CHECK (length(auth_password) BETWEEN 1 AND 128),
+    auth_realm          text CHECK (length(auth_realm) BETWEEN 1 AND 128),
+    failover_route_id   text REFERENCES routes(id),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK ((auth_username IS NULL) = (auth_password IS NULL)),
+    CHECK (auth_realm IS NULL OR auth_username IS NOT NULL),
+    CHECK (failover_route_id <> id)
 );
 CREATE UNIQUE INDEX routes_one_platform_default ON routes ((true)) WHERE is_platform_default;
 

@@ -261,9 +261,16 @@ BEGIN
     RETURN QUERY SELECT 200, v_body, false;
 END $$;
 
--- POST /admin/v1/routes. A new platform default replaces the previous one.
+-- POST /admin/v1/routes. A new platform default replaces the previous one. The
+-- credentials and failover route are call-control's (0022_routes.sql); the password is
+-- stored for it and never rendered (voepy_route_admin_json, defined in 0022: these
+-- plpgsql bodies resolve it when they run).
 CREATE FUNCTION api_admin_route_create(p_name text, p_sip_uri text, p_transport text,
-                                       p_default boolean, p_path text, p_key text, p_hash text)
+                                       p_default boolean, p_path text, p_key text, p_hash text,
+                                       p_auth_username text DEFAULT NULL,
+                                       p_auth_password text DEFAULT NULL,
+                                       p_auth_realm text DEFAULT NULL,
+                                       p_failover text DEFAULT NULL)
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -274,24 +281,40 @@ BEGIN
     IF FOUND THEN
         RETURN; -- a replay
     END IF;
+    PERFORM api_route_must_exist(p_failover, 'failover_route_id');
+    IF (p_auth_username IS NULL) <> (p_auth_password IS NULL) THEN
+        PERFORM voepy_raise('invalid_parameter',
+                            CASE WHEN p_auth_username IS NULL THEN 'auth_username'
+                                 ELSE 'auth_password' END,
+                            'auth_username and auth_password go together.');
+    END IF;
+    IF p_auth_realm IS NOT NULL AND p_auth_username IS NULL THEN
+        PERFORM voepy_raise('invalid_parameter', 'auth_realm',
+                            'auth_realm needs auth_username and auth_password.');
+    END IF;
     IF p_default THEN
         UPDATE routes x SET is_platform_default = false WHERE x.is_platform_default;
     END IF;
-    INSERT INTO routes (id, name, sip_uri, transport, is_platform_default)
-    VALUES (voepy_id('route'), p_name, p_sip_uri, p_transport, p_default)
+    INSERT INTO routes (id, name, sip_uri, transport, is_platform_default, auth_username,
+                        auth_password, auth_realm, failover_route_id)
+    VALUES (voepy_id('route'), p_name, p_sip_uri, p_transport, p_default, p_auth_username,
+            p_auth_password, p_auth_realm, p_failover)
     RETURNING * INTO r;
-    v_body := voepy_route_json(r)::text;
+    v_body := voepy_route_admin_json(r)::text;
     PERFORM idem_finish('admin', 'POST', p_path, p_key, 201, v_body);
     RETURN QUERY SELECT 201, v_body, false;
 END $$;
 
 CREATE FUNCTION api_admin_route_list()
 RETURNS TABLE (http_status int, http_body text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT 200, json_build_object('data', coalesce(
-               (SELECT json_agg(voepy_route_json(r) ORDER BY r.created_at, r.id) FROM routes r),
-               '[]'::json))::text
-$$;
+               (SELECT json_agg(voepy_route_admin_json(r) ORDER BY r.created_at, r.id)
+                  FROM routes r),
+               '[]'::json))::text;
+END $$;
 
 -- POST /admin/v1/numbers: p_numbers is [{"phone_number","country","calling_code"}, ...]
 -- (validated and completed by the gateway). All or nothing; a number already in the

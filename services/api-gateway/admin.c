@@ -71,6 +71,12 @@ static const struct jfield route_fields[] = {
     {.name = "sip_uri", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 512},
     {.name = "transport", .type = JF_ENUM, .flags = JF_REQUIRED, .choices = transport_choices},
     {.name = "platform_default", .type = JF_BOOL, .flags = JF_NULLABLE},
+    /* digest credentials answered on 401/407 (the password is write-only) and the route
+     * call-control tries when this one fails before ringing (proto/sql/0022_routes.sql) */
+    {.name = "auth_username", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
+    {.name = "auth_password", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
+    {.name = "auth_realm", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
+    {.name = "failover_route_id", .type = JF_ID, .flags = JF_NULLABLE, .kind = "route"},
 };
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -155,11 +161,17 @@ void admin_route_create(struct api_req *r)
                    "sip_uri must be sip:host or sip:host:port (host name, IPv4 or [IPv6]).");
         return;
     }
-    const char *params[7] = {vjson_str(r->body, "name"), uri, vjson_str(r->body, "transport"),
-                             vjson_bool(r->body, "platform_default", false) ? "true" : "false"};
+    const char *params[11] = {vjson_str(r->body, "name"), uri, vjson_str(r->body, "transport"),
+                              vjson_bool(r->body, "platform_default", false) ? "true" : "false"};
     input_idem_params(r, params + 4);
-    reply_query(r, "SELECT * FROM api_admin_route_create($1, $2, $3, $4::boolean, $5, $6, $7)", 7,
-                params, NULL);
+    params[7] = vjson_str(r->body, "auth_username");
+    params[8] = vjson_str(r->body, "auth_password");
+    params[9] = vjson_str(r->body, "auth_realm");
+    params[10] = vjson_str(r->body, "failover_route_id");
+    reply_query(r,
+                "SELECT * FROM api_admin_route_create($1, $2, $3, $4::boolean, $5, $6, $7, $8, "
+                "$9, $10, $11)",
+                11, params, NULL);
 }
 
 void admin_route_list(struct api_req *r)

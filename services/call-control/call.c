@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "call_int.h"
+#include "call_route.h"
 #include "sip_session.h"
 #include "sip_uas.h"
 #include "voepy/alloc.h"
@@ -48,6 +49,7 @@ struct call *call__create(struct cc *cc, const struct call_params *p)
     c->timeout_secs = p->timeout_secs > 0 ? p->timeout_secs : 60;
     c->time_limit_secs = p->time_limit_secs > 0 ? p->time_limit_secs : 0;
     c->inbound = p->inbound;
+    c->routes = p->routes;
     c->state = CALL_INITIATED;
     c->q_tail = &c->q_head;
     uv_timer_init(cc->loop, &c->timer);
@@ -140,6 +142,7 @@ static void closed_cb(uv_handle_t *h)
         return;
     struct cc *cc = c->cc;
     free(c->sip_uri);
+    call_routes_free(c->routes);
     free(c);
     cc__call_gone(cc);
 }

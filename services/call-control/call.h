@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct call;
+struct call_routes;
 struct cc;
 
 /* What the claim (cc_claim_call) returns for a call to dial. */
@@ -24,6 +25,8 @@ struct call_params {
     const char *route_id, *sip_uri, *transport;
     int timeout_secs, time_limit_secs; /* time_limit 0 = none */
     bool inbound;                      /* call_in.c: a call to one of our DIDs */
+    struct call_routes *routes;        /* credentials and failover (call_route.h); the call takes
+                                          it (freed with the call), NULL = none */
 };
 
 /* Start dialling a claimed call. Returns 0 or VP_E_* (the call is then failed). */

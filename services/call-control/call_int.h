@@ -73,6 +73,8 @@ struct call {
     bool end_recorded; /* cc_call_ended done (or given up) */
     bool abandoned;    /* stop: record nothing more */
     struct sip_session *sess;
+    struct call_routes *routes; /* outbound: credentials and failover (call_route.h) */
+    bool failed_over;           /* the failover route was dialled (once per call) */
     /* inbound (call_in.c) */
     bool inbound;
     bool creating;  /* cc_inbound_create in flight */
@@ -134,6 +136,7 @@ void store__prepare(struct pg_pool *pg);
 void store__ringing(struct call *c, int64_t at_ms);
 void store__answered(struct call *c, int64_t at_ms);
 void store__leg_media(struct call *c, const char *sip_call_id);
+void store__route(struct call *c); /* c->route_id carries the call (failover) */
 void store__ended(struct call *c);
 /* The statement's result, before the next statement of the call runs (status 0 or VP_E_*). */
 typedef void(store_then_cb)(struct call *c, int status, const struct pg_result *res);

@@ -4,6 +4,14 @@
  * session's answers move the call: 180/183 ringing, 2xx answered (media connected, the
  * time limit armed), a final failure or the far end's BYE ends it. timeout_secs bounds
  * the ringing, time_limit_secs the answered call; a hangup command ends it either way.
+ *
+ * Routes (call_route.h): the INVITE answers the route's digest challenges (sip_session).
+ * When it fails before the call rings -- a 5xx or 408 from the far end, Timer B, or a
+ * transport failure, and no 180/183 yet (the call is still initiated) -- the route's
+ * failover is dialled once with a fresh INVITE (new Call-ID) on the same media leg, and
+ * calls.route_id names it. After a 180/183 the far end has taken the call: no failover,
+ * so one call never rings two phones. A 4xx/6xx is the callee's answer, not the trunk's
+ * failure: it ends the call as before.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -11,9 +19,11 @@
 #include <string.h>
 
 #include "call_int.h"
+#include "call_route.h"
 #include "sip_msg.h"
 #include "sip_session.h"
 #include "sip_ua.h"
+#include "voepy/alloc.h"
 #include "voepy/buf.h"
 #include "voepy/e164.h"
 #include "voepy/err.h"
@@ -75,13 +85,18 @@ static void invite(struct call *c, const char *ip, const char *host, int port)
         fail_system(c, "media-fork gave an address we cannot offer");
         return;
     }
+    struct sip_auth_creds cr = {0};
+    if (c->routes)
+        call_route_creds(&c->routes->primary, &cr);
     struct sip_connect_opts o = {.ruri = ruri,
                                  .to_uri = to,
                                  .from_user = c->from,
                                  .proto = c->proto,
                                  .dest_ip = ip,
                                  .dest_port = port,
-                                 .sdp = sdp};
+                                 .sdp = sdp,
+                                 .auth = cr.username ? &cr : NULL,
+                                 .timer_b_ms = c->routes ? c->routes->timer_b_ms : 0};
     int err = sip_session_connect(&c->sess, c->cc->ua, &o, session_cb, c);
     free(sdp);
     if (err) {
@@ -176,8 +191,46 @@ static void on_answered(struct call *c, const struct sip_session_info *info)
         uv_timer_start(&c->timer, time_limit_cb, (uint64_t)c->time_limit_secs * 1000, 0);
 }
 
+/* The call goes over rt from now on (route_id, URI, transport; recorded). */
+static void use_route(struct call *c, const struct call_route *rt)
+{
+    snprintf(c->route_id, sizeof(c->route_id), "%s", rt->id);
+    free(c->sip_uri);
+    c->sip_uri = vp_strdup(rt->sip_uri ? rt->sip_uri : "");
+    c->proto = SIP_UDP;
+    if (rt->transport)
+        sip_proto_parse(rt->transport, &c->proto);
+    store__route(c);
+}
+
+/* A failure of the trunk rather than an answer of the callee (see the top). */
+static bool trunk_failure(const struct sip_session_info *info)
+{
+    return info->local || info->status == 408 || (info->status >= 500 && info->status < 600);
+}
+
+/* Dial the failover route once; true when the call goes on there. */
+static bool fail_over(struct call *c, const struct sip_session_info *info)
+{
+    if (c->failed_over || c->state != CALL_INITIATED || !call_routes_has_failover(c->routes) ||
+        !trunk_failure(info))
+        return false;
+    c->failed_over = true;
+    vlog_kv(VLOG_INFO, "call.failover", "the route failed before ringing: dialling its failover",
+            "call_id", c->id, "route", c->route_id, "failover", c->routes->failover.id, NULL);
+    sip_session_terminate(c->sess); /* the failed dialog lets go of itself */
+    c->sess = NULL;
+    uv_timer_stop(&c->timer);
+    call_routes_swap(c->routes);
+    use_route(c, &c->routes->primary);
+    call__media_ready(c); /* resolve and INVITE on the same media leg */
+    return true;
+}
+
 static void on_failed(struct call *c, const struct sip_session_info *info)
 {
+    if (fail_over(c, info))
+        return;
     const char *initiator = info->local ? "system" : "callee";
     int status = info->local ? 0 : info->status;
     call__finish(c, call_reason_for_status(info->status), initiator, status, info->at_ms);
@@ -235,6 +288,8 @@ int call_out_start(struct cc *cc, const struct call_params *p)
         fail_system(c, "from or to is not an E.164 number");
         return VP_E_INVALID_PARAMETER;
     }
+    if (c->routes && c->routes->primary.id[0] && strcmp(c->routes->primary.id, c->route_id) != 0)
+        use_route(c, &c->routes->primary); /* dial.c put the failover first: route down */
     struct early_hangup_note early;
     if (inbox_take_early_hangup(cc, c->id, &early)) {
         finish_by_command(c, early.initiator, early.reason);

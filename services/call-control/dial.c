@@ -6,13 +6,19 @@
  * conditional update in cc_claim_call lets exactly one node win a call. A command lost on
  * the way (or acknowledged by a node that died before claiming) leaves its call
  * initiated and unclaimed; every node's sweeper claims such calls after a few seconds.
+ *
+ * The claim also returns the route's credentials and failover (cc_claim_call_routed);
+ * a route this node's keep-alives found down (route_health.h) gives the call to its
+ * failover when that one is not down too.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
+#include "call_route.h"
 #include "cc_int.h"
+#include "route_health.h"
 #include "voepy/alloc.h"
 #include "voepy/id.h"
 #include "voepy/json.h"
@@ -33,6 +39,7 @@ struct dial {
     bool draining, closed, sweep_closed;
     unsigned pending;        /* SQL in flight: the struct lives until its callbacks have run */
     struct strmap *claiming; /* call ids whose claim is in flight */
+    struct route_health *health;
 };
 
 static void maybe_free(struct dial *d)
@@ -58,6 +65,20 @@ static void count_claim(const char *outcome)
                                labels));
 }
 
+/* The routes of the claimed call: the failover first when the route is down here. */
+static struct call_routes *routes_of(struct dial *d, const struct pg_result *res)
+{
+    struct call_routes *r = call_routes_from_claim(res);
+    r->timer_b_ms = route_health_timer_b_ms(d->health);
+    if (call_routes_has_failover(r) && route_health_down(d->health, r->primary.id) &&
+        !route_health_down(d->health, r->failover.id)) {
+        log_info("dial.route_down", "route %s is down: the call goes to its failover %s",
+                 r->primary.id, r->failover.id);
+        call_routes_swap(r);
+    }
+    return r;
+}
+
 static void start_call(struct dial *d, const struct pg_result *res)
 {
     struct call_params p = {.id = pg_get(res, 0, "call_id"),
@@ -79,6 +100,7 @@ static void start_call(struct dial *d, const struct pg_result *res)
         log_warn("dial.claimed_at_stop", "call %s was claimed while stopping: not dialled", p.id);
         return;
     }
+    p.routes = routes_of(d, res); /* the call takes it */
     call_out_start(d->cc, &p);
 }
 
@@ -119,7 +141,7 @@ static void claim(struct dial *d, const char *call_id)
     char ms[24];
     snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
     const char *params[] = {cl->call_id, d->cc->node_id, ms};
-    if (pg_exec(d->cc->pg, "cc_claim_call", 3, params, claimed_cb, cl) != 0) {
+    if (pg_exec(d->cc->pg, "cc_claim_call_routed", 3, params, claimed_cb, cl) != 0) {
         log_error("dial.claim_failed", "claim of %s: the database queue is full", call_id);
         free(cl);
         return;
@@ -181,14 +203,20 @@ int dial_create(struct dial **dp, struct cc *cc)
 {
     struct dial *d = VP_NEW(d);
     d->cc = cc;
+    int err = route_health_create(&d->health, cc);
+    if (err) {
+        free(d);
+        return err;
+    }
     d->claiming = strmap_create();
     static const char *const streams[] = {"voepy:dial"};
     struct rstream_consumer_opts co = {
         .group = "call-control", .consumer = cc->node_id, .streams = streams, .nstreams = 1};
     struct redis_opts ro;
     service_redis_opts(cc->svc, &ro, "cc-dial");
-    int err = rstream_consumer_create(&d->consumer, cc->loop, &ro, &co, dial_msg_cb, d);
+    err = rstream_consumer_create(&d->consumer, cc->loop, &ro, &co, dial_msg_cb, d);
     if (err) {
+        route_health_close(d->health);
         strmap_free(d->claiming);
         free(d);
         return err;
@@ -223,6 +251,8 @@ void dial_close(struct dial *d)
         return;
     d->closed = true;
     d->draining = true;
+    route_health_close(d->health);
+    d->health = NULL;
     rstream_consumer_close(d->consumer, NULL, NULL);
     uv_close((uv_handle_t *)&d->sweep, sweep_closed_cb);
 }

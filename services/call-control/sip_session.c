@@ -19,6 +19,7 @@
 
 #define CANCEL_GUARD_MS (64 * DEFAULT_T1) /* RFC 3261 9.1: give up on the INVITE after */
 #define MAX_ROUTES      8
+#define MAX_AUTH_TRIES  3 /* challenges answered per call, stale ones included */
 
 enum sess_state {
     SESS_CALLING,    /* INVITE sent, nothing heard */
@@ -48,7 +49,16 @@ struct sip_session {
     char *ruri, *to_uri, *from_uri, *contact, *remote_target;
     char *routes[MAX_ROUTES];
     size_t nroutes;
-    unsigned cseq; /* last local CSeq; the INVITE's is 1 */
+    unsigned cseq;        /* last local CSeq */
+    unsigned invite_cseq; /* the current INVITE's (1, then one more per challenge answered) */
+    unsigned timer_b_ms;
+    char *offer; /* our SDP, for an INVITE sent again with credentials */
+    /* digest: credentials, the header answering the last challenge of each kind (index
+     * 0 WWW-Authenticate, 1 Proxy-Authenticate) and the realm it answered */
+    char *auth_user, *auth_pass, *auth_realm;
+    char *authz[2];
+    char authz_realm[2][SIP_AUTH_FIELD_MAX];
+    unsigned auth_tries;
     osip_transaction_t *invite_tr, *cancel_tr, *bye_tr;
     osip_message_t *ack; /* the 2xx ACK, sent again for each 2xx retransmission */
     uv_timer_t guard;
@@ -101,7 +111,14 @@ static int build(struct sip_session *s, const char *method, const char *ruri, co
                                 .nroutes = in_dialog ? s->nroutes : 0,
                                 .content_type = sdp ? "application/sdp" : NULL,
                                 .body = sdp};
-    return sip_msg_request(mp, &spec);
+    int err = sip_msg_request(mp, &spec);
+    /* RFC 3261 22.1, 13.2.2.4: the INVITE, and the ACK of its 2xx, carry the credentials. */
+    bool authed = strcmp(method, "INVITE") == 0 || strcmp(method, "ACK") == 0;
+    if (!err && authed && s->authz[0])
+        osip_message_set_header(*mp, "Authorization", s->authz[0]);
+    if (!err && authed && s->authz[1])
+        osip_message_set_header(*mp, "Proxy-Authorization", s->authz[1]);
+    return err;
 }
 
 static bool finished(const struct sip_session *s)
@@ -109,9 +126,23 @@ static bool finished(const struct sip_session *s)
     return s->state == SESS_TERMINATED && !s->invite_tr && !s->cancel_tr && !s->bye_tr;
 }
 
+static void free_secret(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
 static void closed_cb(uv_handle_t *h)
 {
     struct sip_session *s = h->data;
+    free(s->offer);
+    free(s->auth_user);
+    free_secret(s->auth_pass);
+    free(s->auth_realm);
+    free(s->authz[0]);
+    free(s->authz[1]);
     free(s->ruri);
     free(s->to_uri);
     free(s->from_uri);
@@ -164,7 +195,7 @@ static void send_cancel(struct sip_session *s)
     if (s->cancel_sent || !s->invite_tr)
         return;
     s->cancel_sent = true;
-    if (build(s, "CANCEL", s->ruri, s->branch, 1, false, NULL, &cancel) == 0)
+    if (build(s, "CANCEL", s->ruri, s->branch, s->invite_cseq, false, NULL, &cancel) == 0)
         sip_stack_request(sip_ua_stack(s->ua), cancel, s->proto, s->dest_ip, s->dest_port, tr_cb, s,
                           &s->cancel_tr);
     uv_timer_start(&s->guard, guard_cb, CANCEL_GUARD_MS, 0);
@@ -224,7 +255,8 @@ static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
 
 static void send_ack(struct sip_session *s)
 {
-    if (!s->ack && build(s, "ACK", s->remote_target, NULL, 1, true, NULL, &s->ack) != 0)
+    if (!s->ack &&
+        build(s, "ACK", s->remote_target, NULL, s->invite_cseq, true, NULL, &s->ack) != 0)
         return;
     sip_stack_send_direct(sip_ua_stack(s->ua), s->ack, s->proto, s->hop_ip, s->hop_port);
 }
@@ -250,6 +282,53 @@ static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at
     report(s, SIP_SESS_ANSWERED, resp->status_code, resp, at_ms);
 }
 
+/* The INVITE (first or again): a new branch and CSeq, same Call-ID and From tag. */
+static int send_invite(struct sip_session *s)
+{
+    osip_message_t *invite = NULL;
+    if (s->invite_cseq)
+        sip_msg_new_branch(s->branch, sizeof(s->branch));
+    s->invite_cseq = s->invite_cseq ? ++s->cseq : s->cseq;
+    int err = build(s, "INVITE", s->ruri, s->branch, s->invite_cseq, false, s->offer, &invite);
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(s->ua), invite, s->proto, s->dest_ip, s->dest_port,
+                                tr_cb, s, &s->invite_tr);
+    if (!err)
+        sip_stack_set_timer_b(s->invite_tr, s->timer_b_ms);
+    s->state = SESS_CALLING;
+    return err;
+}
+
+/* A 401/407 to our INVITE: true when it is answered by a new INVITE with credentials. */
+static bool answer_challenge(struct sip_session *s, const osip_message_t *resp)
+{
+    struct sip_auth_creds cr = {
+        .username = s->auth_user, .password = s->auth_pass, .realm = s->auth_realm};
+    struct sip_auth_challenge ch;
+    if (!s->auth_user || s->detached || s->cancel_wanted || s->cancel_sent)
+        return false;
+    if (sip_auth_pick(resp, &cr, &ch) != 0) {
+        log_warn("sip.auth_unanswerable", "call %s: no challenge in the %d we can answer",
+                 s->call_id, resp->status_code);
+        return false;
+    }
+    bool again = s->authz[ch.proxy] && strcmp(s->authz_realm[ch.proxy], ch.realm) == 0;
+    if ((again && !ch.stale) || ++s->auth_tries > MAX_AUTH_TRIES) {
+        log_warn("sip.auth_refused", "call %s: the far end refused our credentials for realm %s",
+                 s->call_id, ch.realm);
+        return false;
+    }
+    char *h = sip_auth_header(&ch, &cr, "INVITE", s->ruri, 1, NULL);
+    if (!h)
+        return false;
+    free(s->authz[ch.proxy]);
+    s->authz[ch.proxy] = h;
+    snprintf(s->authz_realm[ch.proxy], sizeof(s->authz_realm[ch.proxy]), "%s", ch.realm);
+    log_info("sip.auth_answered", "call %s: answering a %d (%s, realm %s)", s->call_id,
+             resp->status_code, ch.alg == SIP_AUTH_SHA256 ? "SHA-256" : "MD5", ch.realm);
+    return send_invite(s) == 0;
+}
+
 static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const osip_message_t *resp,
                             int64_t at_ms)
 {
@@ -269,6 +348,9 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
         on_2xx(s, resp, at_ms);
         return;
     }
+    if (ev == SIP_TR_FINAL && (resp->status_code == 401 || resp->status_code == 407) &&
+        answer_challenge(s, resp))
+        return;
     s->state = SESS_TERMINATED;
     int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
     report(s, SIP_SESS_FAILED, status, ev == SIP_TR_FINAL ? resp : NULL, at_ms);
@@ -302,6 +384,13 @@ static int init_uris(struct sip_session *s, const struct sip_connect_opts *o)
     s->contact = vp_asprintf("sip:voepy@%s%s%s:%d%s", v6 ? "[" : "", host, v6 ? "]" : "", port,
                              o->proto == SIP_TCP ? ";transport=tcp" : "");
     s->remote_target = vp_strdup(o->ruri);
+    s->offer = vp_strdup(o->sdp);
+    if (o->auth && o->auth->username && o->auth->password) {
+        s->auth_user = vp_strdup(o->auth->username);
+        s->auth_pass = vp_strdup(o->auth->password);
+        s->auth_realm = o->auth->realm && *o->auth->realm ? vp_strdup(o->auth->realm) : NULL;
+    }
+    s->timer_b_ms = o->timer_b_ms;
     snprintf(s->dest_ip, sizeof(s->dest_ip), "%s", o->dest_ip);
     s->dest_port = o->dest_port;
     snprintf(s->hop_ip, sizeof(s->hop_ip), "%s", o->dest_ip);
@@ -328,11 +417,7 @@ int sip_session_connect(struct sip_session **sp, struct sip_ua *ua,
     init_uris(s, o);
     uv_timer_init(ua->loop, &s->guard);
     s->guard.data = s;
-    osip_message_t *invite = NULL;
-    int err = build(s, "INVITE", s->ruri, s->branch, 1, false, o->sdp, &invite);
-    if (!err)
-        err = sip_stack_request(sip_ua_stack(ua), invite, s->proto, s->dest_ip, s->dest_port, tr_cb,
-                                s, &s->invite_tr);
+    int err = send_invite(s);
     if (!err)
         err = strmap_put(ua->sessions, s->call_id, s);
     if (err) {

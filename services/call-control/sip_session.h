@@ -1,7 +1,8 @@
 /*
  * sip_session.h - one outbound INVITE dialog (UAC side), RFC 3261 12-17.
  *
- * sip_session_connect() sends the INVITE; the owner's callback reports provisional
+ * sip_session_connect() sends the INVITE (again with credentials when the far end
+ * challenges it, see sip_connect_opts.auth); the owner's callback reports provisional
  * answers, the 2xx (the ACK is already sent: a 2xx ACK is end-to-end, outside any
  * transaction, and is sent again for every retransmitted 2xx), a final failure, or the
  * far end's BYE (already answered 200).
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sip_auth.h"
 #include "sip_transport.h"
 
 struct sip_ua;
@@ -49,6 +51,12 @@ struct sip_connect_opts {
     const char *dest_ip; /* next hop (an IP literal) and its port */
     int dest_port;
     const char *sdp; /* the offer */
+    /* Digest credentials (copied): a 401/407 is answered by a new INVITE (CSeq + 1, same
+     * Call-ID and From tag) with Authorization / Proxy-Authorization, once per challenge:
+     * a new challenge of the same kind and realm after we answered one fails the call
+     * (the credentials were refused) unless it says stale=true. NULL: 401/407 fail it. */
+    const struct sip_auth_creds *auth;
+    unsigned timer_b_ms; /* give up on a silent far end after this; 0 = 64*T1 (32 s) */
 };
 
 /* Returns 0 (the INVITE is on its way) or VP_E_*; *sp is set on success only. */

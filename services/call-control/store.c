@@ -32,6 +32,10 @@ struct store_op {
 void store__prepare(struct pg_pool *pg)
 {
     pg_prepare(pg, "cc_claim_call", "SELECT * FROM cc_claim_call($1, $2, $3)");
+    /* routes, proto/sql/0022_routes.sql */
+    pg_prepare(pg, "cc_claim_call_routed", "SELECT * FROM cc_claim_call_routed($1, $2, $3)");
+    pg_prepare(pg, "cc_call_route", "SELECT cc_call_route($1, $2, $3)");
+    pg_prepare(pg, "cc_route_health", "SELECT * FROM cc_route_health($1, $2, $3, $4::jsonb)");
     pg_prepare(pg, "cc_leg_media", "SELECT cc_leg_media($1, $2, $3, $4, $5)");
     pg_prepare(pg, "cc_call_ringing", "SELECT cc_call_ringing($1, $2, $3)");
     pg_prepare(pg, "cc_call_answered", "SELECT cc_call_answered($1, $2, $3, $4, $5, $6)");
@@ -188,6 +192,14 @@ void store__action_result(struct call *c, const char *action_id, bool done, cons
     add(op, action_id);
     add(op, done ? "true" : "false");
     add(op, note);
+    push(c, op);
+}
+
+/* The route that carries the call after all (its failover): calls.route_id. */
+void store__route(struct call *c)
+{
+    struct store_op *op = op_new(c, "cc_call_route");
+    add(op, c->route_id);
     push(c, op);
 }
 
