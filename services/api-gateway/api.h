@@ -160,6 +160,12 @@ void reply_header(struct api_req *r, const char *name, const char *value);
 void reply_query(struct api_req *r, const char *sql, int nparams, const char *const *params,
                  pg_result_cb *cb);
 /*
+ * pg_exec of a literal SQL text, prepared once per connection (see reply.c); returns
+ * pg_exec's result. Only for the fixed texts written in the gateway's code.
+ */
+int reply_exec(struct api *api, const char *sql, int nparams, const char *const *params,
+               pg_result_cb *cb, void *arg);
+/*
  * For custom pg callbacks: true when status is 0 and res holds a row; otherwise answers
  * r with the mapped error (domain errors as raised, database trouble as 500/503).
  */

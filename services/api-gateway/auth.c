@@ -184,7 +184,7 @@ static void auth_tenant(struct api_req *r)
     }
     r->data = hash; /* for tenant_cb; handlers start with r->data NULL again */
     const char *params[] = {hash};
-    int err = pg_exec(r->api->pg, "SELECT * FROM api_auth_key($1)", 1, params, tenant_cb, r);
+    int err = reply_exec(r->api, "SELECT * FROM api_auth_key($1)", 1, params, tenant_cb, r);
     if (err)
         reply_fail(r, VP_E_UNAVAILABLE, NULL, "The database is busy; retry shortly.");
 }

@@ -8,6 +8,7 @@
  */
 #include "api.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,10 +102,34 @@ void reply_header(struct api_req *r, const char *name, const char *value)
     http_response_header(r->http, name, value);
 }
 
+/*
+ * The name sql is prepared under: "gw_" and a 64-bit FNV-1a hash of the text, written
+ * into buf. Every query of the gateway is one of a fixed set of literal texts, so each is
+ * registered once (pg_prepare is a no-op for a known name with the same text) and every
+ * connection parses and plans it once instead of on every request. A text built at run
+ * time must not come here: each distinct one would become a statement. On a hash
+ * collision (another text under the name) sql itself is returned and runs unprepared.
+ */
+static const char *prepared(struct pg_pool *pg, const char *sql, char *buf, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    snprintf(buf, len, "gw_%016" PRIx64, h);
+    return pg_prepare(pg, buf, sql) == 0 ? buf : sql;
+}
+
+int reply_exec(struct api *api, const char *sql, int nparams, const char *const *params,
+               pg_result_cb *cb, void *arg)
+{
+    char name[32];
+    return pg_exec(api->pg, prepared(api->pg, sql, name, sizeof(name)), nparams, params, cb, arg);
+}
+
 void reply_query(struct api_req *r, const char *sql, int nparams, const char *const *params,
                  pg_result_cb *cb)
 {
-    int err = pg_exec(r->api->pg, sql, nparams, params, cb ? cb : reply_pg_cb, r);
+    int err = reply_exec(r->api, sql, nparams, params, cb ? cb : reply_pg_cb, r);
     if (err) {
         log_warn("api.db_refused", "database queue refused a query: %s", vp_err_message(err));
         reply_fail(r, VP_E_UNAVAILABLE, NULL, "The database is busy; retry shortly.");
