@@ -387,6 +387,11 @@ class Drain(unittest.TestCase):
         # a node that starts takes the call the drained one left
         p.restart("call-control")
         p.wait_call(key, late["id"], lambda c: c["status"] == "answered")
+        # ended before the platform stops: media-fork (stopped first) would wait its whole
+        # 20 s drain for the leg
+        st, _, raw, _ = p.api("POST", "/v1/calls/%s/actions/hangup" % late["id"], {}, key=key)
+        self.assertEqual(st, 200, raw)
+        p.wait_call(key, late["id"], lambda c: c["status"] == "ended")
 
     def test_a_call_that_ends_during_the_drain_ends_normally(self):
         p, far, key = self.drain_platform("cc-drain-bye", "uas_answer_bye.xml",
