@@ -21,6 +21,7 @@ struct entry {
     char *path; /* realpath */
     off_t size;
     struct timespec mtime;
+    uint64_t expires_ms; /* fetched audio (path is "url:<url>"); 0 for files */
     struct audio *audio; /* the cache's reference */
 };
 
@@ -175,7 +176,9 @@ static void make_room(struct audio_cache *c, size_t bytes)
     }
 }
 
-static void keep(struct audio_cache *c, char *path, const struct stat *st, struct audio *a)
+/* Keep a under path (taken over); st is the file's, or NULL for fetched audio. */
+static void keep(struct audio_cache *c, char *path, const struct stat *st, uint64_t expires_ms,
+                 struct audio *a)
 {
     size_t bytes = audio_bytes(a);
     if (bytes > c->max_bytes) {
@@ -184,7 +187,11 @@ static void keep(struct audio_cache *c, char *path, const struct stat *st, struc
     }
     make_room(c, bytes);
     struct entry *en = VP_NEW(en);
-    *en = (struct entry){c->head, path, st->st_size, st->st_mtim, a};
+    *en = (struct entry){.next = c->head, .path = path, .expires_ms = expires_ms, .audio = a};
+    if (st) {
+        en->size = st->st_size;
+        en->mtime = st->st_mtim;
+    }
     audio_ref(a);
     c->head = en;
     c->bytes += bytes;
@@ -226,6 +233,38 @@ int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, s
         return err;
     }
     log_info("media.audio_loaded", "decoded %s", path);
-    keep(c, path, &st, *ap);
+    keep(c, path, &st, 0, *ap);
     return 0;
+}
+
+static char *url_key(const char *url)
+{
+    size_t n = strlen(url) + 5;
+    char *k = vp_malloc(n);
+    snprintf(k, n, "url:%s", url);
+    return k;
+}
+
+struct audio *audio_cache_find_url(struct audio_cache *c, const char *url, uint64_t now_ms)
+{
+    char *key = url_key(url);
+    struct entry *en = lookup(c, key);
+    free(key);
+    if (en && now_ms >= en->expires_ms) {
+        drop(c, en);
+        en = NULL;
+    }
+    if (!en)
+        return NULL;
+    audio_ref(en->audio);
+    return en->audio;
+}
+
+void audio_cache_put_url(struct audio_cache *c, const char *url, struct audio *a, uint64_t now_ms)
+{
+    char *key = url_key(url);
+    struct entry *old = lookup(c, key);
+    if (old)
+        drop(c, old);
+    keep(c, key, NULL, now_ms + AUDIO_URL_TTL_MS, a);
 }

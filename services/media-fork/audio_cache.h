@@ -4,8 +4,9 @@
  * A URL names a file under the configured directory (VOEPY_MEDIA_AUDIO_DIR): either
  * "file:///abs/path" or a plain path (absolute, or relative to the directory). The path
  * is resolved with realpath() and must lie inside the directory, so "..", symlinks out of
- * it and other files of the host are refused. http(s) URLs are refused with
- * VP_E_NOT_IMPLEMENTED for now: fetching them (url_guard + libcurl) is the next step.
+ * it and other files of the host are refused. http(s) URLs are refused here with
+ * VP_E_NOT_IMPLEMENTED: audio_fetch.c downloads them (through url_guard) and keeps the
+ * decoded audio in this cache by URL (audio_cache_put_url) for AUDIO_URL_TTL_MS.
  *
  * Decoded audio is kept by resolved path, least recently used first out, within
  * max_bytes of samples. An entry is reloaded when the file's size or mtime changed. A
@@ -20,6 +21,7 @@
 #define MF_AUDIO_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "voepy/err.h"
 
@@ -43,6 +45,13 @@ void audio_cache_destroy(struct audio_cache *c);
  * VP_E_NOT_IMPLEMENTED (http/https, not fetched yet).
  */
 int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, struct vp_error *e);
+
+#define AUDIO_URL_TTL_MS 300000 /* fetched audio is fetched again after 5 minutes */
+
+/* Fetched audio for url with a reference for the caller, or NULL (absent or expired). */
+struct audio *audio_cache_find_url(struct audio_cache *c, const char *url, uint64_t now_ms);
+/* Keep fetched audio a (the cache takes its own reference) under url until now + TTL. */
+void audio_cache_put_url(struct audio_cache *c, const char *url, struct audio *a, uint64_t now_ms);
 
 size_t audio_cache_bytes(const struct audio_cache *c);
 size_t audio_cache_count(const struct audio_cache *c);

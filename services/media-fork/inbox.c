@@ -1,13 +1,12 @@
 /* Consuming voepy:mf:{node}, applying commands, replying; see inbox.h. */
-#include "inbox.h"
+#include "inbox_internal.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio_cache.h"
-#include "audio_file.h"
+#include "audio_fetch.h"
 #include "command.h"
 #include "engine.h"
 #include "reply.h"
@@ -18,25 +17,6 @@
 
 /* Replies are trimmed approximately so a dead call-control node's inbox stays bounded. */
 #define REPLY_MAXLEN 100000
-
-/*
- * Freed once closed, its consumer closed (so every command it handed out came back) and
- * no reply is in flight (replies for reaped legs hold no command but still count).
- */
-struct inbox {
-    struct rstream_consumer *consumer;
-    struct redis *redis;
-    struct engine *engine;
-    struct audio_cache *audio;
-    char node[128];
-    unsigned replies; /* replies being written */
-    struct metric *commands[MF_OP_LAST + 1], *invalid, *reply_errors;
-    void (*drained)(void *arg); /* set while draining, until reported */
-    void *drained_arg;
-    bool consumer_drained, closing, consumer_closed;
-    void (*closed)(void *arg);
-    void *closed_arg;
-};
 
 /* A reply being written; owns its callback argument until the callback runs. */
 struct pending {
@@ -54,9 +34,9 @@ static void check_drained(struct inbox *in)
     done(in->drained_arg);
 }
 
-static void maybe_free(struct inbox *in)
+void inbox__maybe_free(struct inbox *in)
 {
-    if (!in->consumer_closed || in->replies)
+    if (!in->consumer_closed || in->replies || in->fetching)
         return;
     void (*closed)(void *) = in->closed;
     void *closed_arg = in->closed_arg;
@@ -79,11 +59,10 @@ static void added_cb(int status, const char *entry_id, void *arg)
     free(p);
     in->replies--;
     check_drained(in);
-    maybe_free(in);
+    inbox__maybe_free(in);
 }
 
-/* Write body (consumed) to stream; then acknowledge msg (may be NULL). */
-static void send_reply(struct inbox *in, const char *stream, char *body, struct rstream_msg *msg)
+void inbox__send_reply(struct inbox *in, const char *stream, char *body, struct rstream_msg *msg)
 {
     struct pending *p = VP_NEW(p);
     *p = (struct pending){in, msg};
@@ -125,7 +104,7 @@ static void do_allocate(struct inbox *in, const struct mf_command *c, struct rst
     } else {
         body = reply_allocated(c->leg_id, c->call_id, in->node, engine_media_ip(in->engine), port);
     }
-    send_reply(in, c->reply_to, body, msg);
+    inbox__send_reply(in, c->reply_to, body, msg);
 }
 
 static void do_connect(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
@@ -139,6 +118,7 @@ static void do_connect(struct inbox *in, const struct mf_command *c, struct rstr
 static void do_release(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
 {
     struct leg_report r;
+    inbox__forget_leg(in, c->leg_id);
     engine_release(in->engine, c->leg_id, &r);
     const char *to = c->reply_to[0] ? c->reply_to : r.reply_to;
     if (!to[0]) {
@@ -148,7 +128,7 @@ static void do_release(struct inbox *in, const struct mf_command *c, struct rstr
     /* r points into engine memory that the next engine call may reuse: copy first. */
     char stream[STREAM_MAX];
     snprintf(stream, sizeof(stream), "%s", to);
-    send_reply(in, stream, reply_released(&r, in->node), msg);
+    inbox__send_reply(in, stream, reply_released(&r, in->node), msg);
 }
 
 /* A command that failed to parse: tell the asker when we know who and what. */
@@ -167,13 +147,11 @@ static void refuse(struct inbox *in, const struct mf_command *c, const struct vp
     char stream[STREAM_MAX];
     snprintf(stream, sizeof(stream), "%s", to);
     const char *call_id = c->call_id[0] || !l ? c->call_id : leg_call_id(l);
-    send_reply(in, stream,
-               reply_failed(c->leg_id, call_id, in->node, "invalid_request", command_op_name(c->op),
-                            e->message),
-               msg);
+    inbox__send_reply(in, stream,
+                      reply_failed(c->leg_id, call_id, in->node, "invalid_request",
+                                   command_op_name(c->op), e->message),
+                      msg);
 }
-
-static void do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg);
 
 static void msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, void *arg)
 {
@@ -192,111 +170,14 @@ static void msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, v
     else if (c.op == MF_OP_RELEASE)
         do_release(in, &c, msg);
     else
-        do_media(in, &c, msg);
-}
-
-/* ---- the media verbs ---------------------------------------------------------------- */
-
-static const char *audio_error(int err)
-{
-    switch (err) {
-    case VP_E_NOT_FOUND:
-        return "audio_not_found";
-    case VP_E_NOT_IMPLEMENTED:
-        return "audio_url_not_supported";
-    }
-    return "audio_invalid";
-}
-
-/* The audio at url into *ap; NULL on success, else the error code (e says more). */
-static const char *load_audio(struct inbox *in, const char *url, struct audio **ap,
-                              struct vp_error *e)
-{
-    if (!in->audio) {
-        vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "no VOEPY_MEDIA_AUDIO_DIR configured");
-        return "audio_url_not_supported";
-    }
-    int err = audio_cache_get(in->audio, url, ap, e);
-    if (err)
-        vlog_kv(VLOG_WARN, "media.audio_failed", e->message, "url", url, NULL);
-    return err ? audio_error(err) : NULL;
-}
-
-/* A verb that failed: tell its reply_to (else the leg's allocate's), or just acknowledge. */
-static void verb_failed(struct inbox *in, const struct mf_command *c, const struct leg *l,
-                        const char *error, const char *detail, struct rstream_msg *msg)
-{
-    char stream[STREAM_MAX], call_id[LEG_ID_MAX];
-    snprintf(stream, sizeof(stream), "%s", c->reply_to[0] ? c->reply_to : l ? leg_reply_to(l) : "");
-    snprintf(call_id, sizeof(call_id), "%s", l ? leg_call_id(l) : "");
-    vlog_kv(VLOG_WARN, "media.verb_failed", error, "op", command_op_name(c->op), "leg_id",
-            c->leg_id, NULL);
-    if (!stream[0]) {
-        rstream_ack(in->consumer, msg);
-        return;
-    }
-    char *body = c->op == MF_OP_PLAY
-                     ? reply_play_failed(c->leg_id, call_id, in->node, c->media_id, error, detail)
-                     : reply_verb_failed(c->leg_id, call_id, in->node, command_op_name(c->op),
-                                         c->op == MF_OP_GATHER ? c->media_id : NULL, error, detail);
-    send_reply(in, stream, body, msg);
-}
-
-/* Carry out a verb on live leg l; NULL or the error code. */
-static const char *apply_media(struct inbox *in, const struct mf_command *c, struct leg *l,
-                               struct vp_error *e)
-{
-    struct audio *a = NULL;
-    const char *error = NULL;
-    switch (c->op) {
-    case MF_OP_PLAY:
-        if (!(error = load_audio(in, c->audio, &a, e)))
-            leg_play(l, a, c->loops, c->media_id, c->reply_to);
-        return error;
-    case MF_OP_GATHER:
-        if (c->audio[0] && (error = load_audio(in, c->audio, &a, e)))
-            return error;
-        leg_gather(l, &c->gather, c->media_id, a, c->reply_to);
-        return NULL;
-    case MF_OP_SEND_DTMF:
-        return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
-    case MF_OP_STOP_PLAYBACK:
-        leg_stop_playback(l); /* nothing playing is not an error: stop is idempotent */
-        return NULL;
-    case MF_OP_STOP_GATHER:
-        leg_stop_gather(l, c->media_id);
-        return NULL;
-    default:
-        return "invalid_request";
-    }
-}
-
-static void do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
-{
-    struct leg *l = engine_find(in->engine, c->leg_id);
-    struct vp_error e = {0};
-    const char *error = l ? apply_media(in, c, l, &e) : "unknown_leg";
-    if (error)
-        verb_failed(in, c, l, error, e.message, msg);
-    else
-        rstream_ack(in->consumer, msg);
-}
-
-static void leg_event_cb(const struct leg_event *ev, void *arg)
-{
-    struct inbox *in = arg;
-    if (!ev->reply_to[0])
-        return;
-    char stream[STREAM_MAX];
-    snprintf(stream, sizeof(stream), "%s", ev->reply_to);
-    send_reply(in, stream, reply_leg_event(ev, in->node), NULL);
+        inbox__do_media(in, &c, msg);
 }
 
 static void reaped_cb(const struct leg_report *r, void *arg)
 {
     struct inbox *in = arg;
     if (r->reply_to[0])
-        send_reply(in, r->reply_to, reply_released(r, in->node), NULL);
+        inbox__send_reply(in, r->reply_to, reply_released(r, in->node), NULL);
 }
 
 static void init_metrics(struct inbox *in)
@@ -318,6 +199,7 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     in->redis = o->redis;
     in->engine = o->engine;
     in->audio = o->audio;
+    in->fetch = o->fetch;
     snprintf(in->node, sizeof(in->node), "%s", o->node_id);
     init_metrics(in);
     char stream[STREAM_MAX];
@@ -337,7 +219,7 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
         return err;
     }
     engine_on_reaped(in->engine, reaped_cb, in);
-    engine_on_event(in->engine, leg_event_cb, in);
+    engine_on_event(in->engine, inbox__leg_event_cb, in);
     *ip = in;
     return 0;
 }
@@ -360,7 +242,7 @@ static void consumer_closed_cb(void *arg)
 {
     struct inbox *in = arg;
     in->consumer_closed = true;
-    maybe_free(in);
+    inbox__maybe_free(in);
 }
 
 void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg)

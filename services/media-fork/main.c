@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "audio_cache.h"
+#include "audio_fetch.h"
 #include "engine.h"
 #include "inbox.h"
 #include "voepy/err.h"
@@ -18,13 +19,15 @@
 #include "voepy/nodes.h"
 #include "voepy/redis.h"
 #include "voepy/service.h"
+#include "voepy/url_guard.h"
 
 struct mf_config {
     struct service_common common;
     char *media_ip;
     long port_min, port_max, idle_secs;
     char *audio_dir;
-    long audio_cache_mb, audio_max_secs;
+    long audio_cache_mb, audio_max_secs, audio_fetch_mb;
+    struct url_policy_config url; /* VOEPY_URL_*: which http(s) audio URLs may be fetched */
 };
 
 static const struct config_var vars[] = {
@@ -43,6 +46,9 @@ static const struct config_var vars[] = {
                "decoded audio kept in memory (MiB)"),
     CONFIG_INT(struct mf_config, audio_max_secs, "VOEPY_MEDIA_AUDIO_MAX_SECS", "600", 1, 7200,
                "longest audio file accepted for playback (seconds)"),
+    CONFIG_INT(struct mf_config, audio_fetch_mb, "VOEPY_MEDIA_AUDIO_FETCH_MB", "20", 1, 1024,
+               "largest http(s) audio file downloaded (MiB)"),
+    URL_POLICY_VARS(struct mf_config, url),
 };
 
 struct media_fork {
@@ -50,6 +56,8 @@ struct media_fork {
     struct mf_config cfg;
     struct engine *engine;
     struct audio_cache *audio;
+    struct url_policy *url_policy; /* freed after the loop ends */
+    struct audio_fetch *fetch;
     struct inbox *inbox;
     struct nodes *nodes;
     struct lifecycle *lc;
@@ -93,6 +101,7 @@ static void stop_hook(void *arg)
 {
     struct media_fork *mf = arg;
     inbox_close(mf->inbox, NULL, NULL);
+    audio_fetch_close(mf->fetch, NULL, NULL); /* answers waiting plays: the inbox can go */
     if (mf->nodes)
         nodes_close(mf->nodes, NULL, NULL);
     engine_close(mf->engine, NULL, NULL);
@@ -121,9 +130,21 @@ static int start_audio(struct media_fork *mf)
         .max_secs = (unsigned)mf->cfg.audio_max_secs,
     };
     int err = audio_cache_create(&mf->audio, &ao);
-    if (err)
+    if (err) {
         log_error("media.config", "VOEPY_MEDIA_AUDIO_DIR must be an existing directory");
-    return err;
+        return err;
+    }
+    char why[256];
+    if ((err = url_policy_create(&mf->url_policy, &mf->cfg.url, why, sizeof(why)))) {
+        log_error("media.config", "%s", why);
+        return err;
+    }
+    url_policy_log(mf->url_policy);
+    struct audio_fetch_opts fo = {.policy = mf->url_policy,
+                                  .cache = mf->audio,
+                                  .max_bytes = (size_t)mf->cfg.audio_fetch_mb << 20,
+                                  .max_secs = (unsigned)mf->cfg.audio_max_secs};
+    return audio_fetch_create(&mf->fetch, mf->svc.loop, &fo);
 }
 
 static int start_inbox(struct media_fork *mf)
@@ -135,7 +156,8 @@ static int start_inbox(struct media_fork *mf)
                             .ropts = &ro,
                             .redis = mf->svc.redis,
                             .engine = mf->engine,
-                            .audio = mf->audio};
+                            .audio = mf->audio,
+                            .fetch = mf->fetch};
     return inbox_create(&mf->inbox, mf->svc.loop, &io);
 }
 
@@ -169,6 +191,7 @@ int main(int argc, char **argv)
              mf.cfg.port_max);
     int rc = service_run(&mf.svc);
     audio_cache_destroy(mf.audio); /* after the loop: no command can reach it any more */
+    url_policy_free(mf.url_policy);
     config_free(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
     return rc;
 }

@@ -15,6 +15,7 @@ Audio files are generated at test time with sox into the directory media-fork re
 (VOEPY_MEDIA_AUDIO_DIR). Python 3 standard library only (plus sox and sipp).
 """
 
+import http.server
 import json
 import math
 import os
@@ -219,6 +220,51 @@ def dtmf_ulaw(tmp, digits, tone_ms=100, gap_ms=100, level_db=-12):
         return fh.read()
 
 
+class AudioServer:
+    """HTTP on 127.0.0.1 serving a directory's files, counting requests per path;
+    /slow.wav answers the chirp after a second, /notaudio.txt some text."""
+
+    def __init__(self, root):
+        self.hits = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                if path == "/slow.wav":
+                    time.sleep(1.0)
+                    path = "/chirp.wav"
+                if path == "/notaudio.txt":
+                    body = b"this is not audio" * 10
+                else:
+                    try:
+                        with open(os.path.join(root, path.lstrip("/")), "rb") as fh:
+                            body = fh.read()
+                    except OSError:
+                        self.send_error(404)
+                        return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d/%s" % (self.port, path)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class MediaVerbsTest(unittest.TestCase):
 
     @classmethod
@@ -356,6 +402,11 @@ class MediaVerbsTest(unittest.TestCase):
         for a, b in zip(pkts, pkts[1:]):
             self.assertEqual((b["seq"] - a["seq"]) & 0xFFFF, 1)
             self.assertEqual((b["ts"] - a["ts"]) & 0xFFFFFFFF, 160)
+        self.assert_chirp(pkts)
+        self.release(leg)
+
+    def assert_chirp(self, pkts):
+        """pkts carry the chirp once: decoded, they correlate with the file."""
         audio = [ULAW[b] for p in pkts for b in p["payload"]]
         ref_raw = os.path.join(self.p.tmp, "chirp-8k.raw")
         sox(self.chirp, "-r", "8000", "-t", "raw", "-e", "signed", "-b", "16", ref_raw)
@@ -369,7 +420,62 @@ class MediaVerbsTest(unittest.TestCase):
         # 2 s of audio at 50 packets/s: about 100 packets that are not silence.
         loud = sum(1 for p in pkts if any(abs(ULAW[b]) > 200 for b in p["payload"]))
         self.assertTrue(95 <= loud <= 102, loud)
-        self.release(leg)
+
+    def test_play_fetched_audio(self):
+        """http(s) audio: fetched through the URL policy (the harness allows loopback and
+        high ports), cached by URL, superseded while it downloads."""
+        srv = AudioServer(self.audio_dir)
+        try:
+            leg, port, peer = self.leg()
+            peer.take()
+            url = srv.url("chirp.wav")
+            self.cmd(op="play", leg_id=leg, audio=url, playback_id="web-1", reply_to=CC)
+            r = self.reply(leg, "playback_ended", timeout=8)
+            self.assertEqual((r["playback_id"], r["reason"]), ("web-1", "finished"))
+            time.sleep(0.1)
+            self.assert_chirp(peer.take())
+            # Again: from the cache, not downloaded twice.
+            self.cmd(op="play", leg_id=leg, audio=url, playback_id="web-2", reply_to=CC)
+            r = self.reply(leg, "playback_ended", timeout=8)
+            self.assertEqual((r["playback_id"], r["reason"]), ("web-2", "finished"))
+            self.assertEqual(srv.hits["/chirp.wav"], 1)
+            # Not found, not audio.
+            for path, error in (("missing.wav", "audio_fetch_failed"),
+                                ("notaudio.txt", "audio_invalid")):
+                self.cmd(op="play", leg_id=leg, audio=srv.url(path), reply_to=CC)
+                r = self.reply(leg, "playback_ended", timeout=8)
+                self.assertEqual((r["reason"], r["error"]), ("failed", error))
+            # A play superseded while its audio downloads ends "stopped" and never plays.
+            self.cmd(op="play", leg_id=leg, audio=srv.url("slow.wav"), playback_id="slow",
+                     reply_to=CC)
+            time.sleep(0.2)
+            self.cmd(op="stop_playback", leg_id=leg, reply_to=CC)
+            r = self.reply(leg, "playback_ended")
+            self.assertEqual((r["playback_id"], r["reason"]), ("slow", "stopped"))
+            # A gather whose prompt downloads: stop_gather cancels it before it starts.
+            self.gather(leg, "g-slow", play=srv.url("slow.wav?2"))
+            time.sleep(0.2)
+            self.cmd(op="stop_gather", leg_id=leg, gather_id="g-slow", reply_to=CC)
+            r = self.reply(leg, "gather_complete")
+            self.assertEqual((r["gather_id"], r["digits"], r["status"]),
+                             ("g-slow", "", "cancelled"))
+            wait_until(lambda: srv.hits.get("/slow.wav", 0) >= 2, 5, what="slow downloads")
+            time.sleep(0.5)
+            peer.take()
+            time.sleep(0.5)
+            self.assertTrue(all(p["payload"] == b"\xff" * 160 for p in peer.take()),
+                            "a superseded download is never played")
+            self.no_reply(leg, "playback_ended")
+            self.no_reply(leg, "gather_complete")
+            # A gather whose prompt is fetched, then heard to its end: timeout after it.
+            t0 = time.monotonic()
+            self.gather(leg, "g-web", play=url, timeout_millis=500)
+            r = self.reply(leg, "gather_complete", timeout=8)
+            self.assertEqual((r["gather_id"], r["status"]), ("g-web", "timeout"))
+            self.assertGreater(time.monotonic() - t0, 2.4)  # the 2 s prompt, then 0.5 s
+            self.release(leg)
+        finally:
+            srv.close()
 
     @staticmethod
     def correlation(ref, sig, lag):
@@ -393,11 +499,14 @@ class MediaVerbsTest(unittest.TestCase):
         pkts = peer.take()
         self.assertTrue(pkts and all(p["payload"] == b"\xff" * 160 for p in pkts),
                         "silence again after stop_playback")
-        # A file that does not exist, one outside the directory, an https URL.
+        # A file that does not exist, one outside the directory, URLs the policy refuses
+        # (a documentation address, a port not allowed: refused before any packet).
         for audio, error in (("nope.wav", "audio_not_found"),
                              ("file:///etc/hostname", "audio_invalid"),
                              ("../../etc/hostname", "audio_invalid"),
-                             ("https://example.com/a.mp3", "audio_url_not_supported")):
+                             ("ftp://127.0.0.1/a.mp3", "audio_invalid"),
+                             ("https://192.0.2.1/a.mp3", "audio_url_forbidden"),
+                             ("http://127.0.0.1:22/a.wav", "audio_url_forbidden")):
             self.cmd(op="play", leg_id=leg, audio=audio, playback_id="bad", reply_to=CC)
             r = self.reply(leg, "playback_ended")
             self.assertEqual((r["reason"], r["error"], r["playback_id"]), ("failed", error, "bad"))

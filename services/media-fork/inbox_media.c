@@ -1,0 +1,251 @@
+/*
+ * The media verbs of the inbox (play, stop_playback, gather, stop_gather, send_dtmf):
+ * applied to the leg at once, or, when their audio is at an http(s) URL not in the
+ * cache, once audio_fetch.c has it. See inbox.h for the rules and proto/streams.md for
+ * the messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio_cache.h"
+#include "audio_fetch.h"
+#include "audio_file.h"
+#include "engine.h"
+#include "inbox_internal.h"
+#include "reply.h"
+#include "voepy/alloc.h"
+#include "voepy/log.h"
+
+/* A play or gather waiting for its audio; owned by the inbox's list until its fetch ends. */
+struct fetching {
+    struct fetching *next;
+    struct inbox *in;
+    struct mf_command c;
+    bool canceled; /* superseded or released: the fetched audio is dropped */
+};
+
+static const char *audio_error(int err)
+{
+    switch (err) {
+    case VP_E_NOT_FOUND:
+        return "audio_not_found";
+    case VP_E_NOT_IMPLEMENTED:
+        return "audio_url_not_supported";
+    case VP_E_FORBIDDEN:
+        return "audio_url_forbidden";
+    case VP_E_UPSTREAM:
+    case VP_E_IO:
+        return "audio_fetch_failed";
+    }
+    return "audio_invalid";
+}
+
+/* The stream a verb's replies go to: its reply_to, else the leg's allocate's ("" if none). */
+static void reply_stream(const struct mf_command *c, const struct leg *l, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", c->reply_to[0] ? c->reply_to : l ? leg_reply_to(l) : "");
+}
+
+/* A verb that failed: tell its reply_to (else the leg's allocate's); acknowledge msg. */
+static void verb_failed(struct inbox *in, const struct mf_command *c, const struct leg *l,
+                        const char *error, const char *detail, struct rstream_msg *msg)
+{
+    char stream[STREAM_MAX], call_id[LEG_ID_MAX];
+    reply_stream(c, l, stream, sizeof(stream));
+    snprintf(call_id, sizeof(call_id), "%s", l ? leg_call_id(l) : "");
+    vlog_kv(VLOG_WARN, "media.verb_failed", error, "op", command_op_name(c->op), "leg_id",
+            c->leg_id, NULL);
+    if (!stream[0]) {
+        if (msg)
+            rstream_ack(in->consumer, msg);
+        return;
+    }
+    char *body = c->op == MF_OP_PLAY
+                     ? reply_play_failed(c->leg_id, call_id, in->node, c->media_id, error, detail)
+                     : reply_verb_failed(c->leg_id, call_id, in->node, command_op_name(c->op),
+                                         c->op == MF_OP_GATHER ? c->media_id : NULL, error, detail);
+    inbox__send_reply(in, stream, body, msg);
+}
+
+/* ---- waiting for fetched audio -------------------------------------------------------- */
+
+/* A waiting play/gather that will not start: it ends as if started and stopped. */
+static void cancel(struct inbox *in, struct fetching *f)
+{
+    f->canceled = true;
+    struct leg *l = engine_find(in->engine, f->c.leg_id);
+    char stream[STREAM_MAX];
+    reply_stream(&f->c, l, stream, sizeof(stream));
+    if (!stream[0])
+        return;
+    bool play = f->c.op == MF_OP_PLAY;
+    struct leg_event ev = {.type = play ? LEG_EV_PLAYBACK_ENDED : LEG_EV_GATHER_COMPLETE,
+                           .leg_id = f->c.leg_id,
+                           .call_id = l ? leg_call_id(l) : "",
+                           .reply_to = stream,
+                           .id = f->c.media_id,
+                           .reason = "stopped",
+                           .status = "cancelled",
+                           .digits = ""};
+    inbox__send_reply(in, stream, reply_leg_event(&ev, in->node), NULL);
+}
+
+/* Same family: play and stop_playback supersede a waiting play; gather and stop_gather a
+ * waiting gather (stop_gather only its own gather_id when it names one). */
+static bool supersedes(const struct mf_command *c, const struct fetching *f)
+{
+    if (f->canceled || strcmp(c->leg_id, f->c.leg_id) != 0)
+        return false;
+    if (f->c.op == MF_OP_PLAY)
+        return c->op == MF_OP_PLAY || c->op == MF_OP_STOP_PLAYBACK;
+    if (c->op == MF_OP_STOP_GATHER)
+        return !c->media_id[0] || strcmp(c->media_id, f->c.media_id) == 0;
+    return c->op == MF_OP_GATHER;
+}
+
+/* Whether c repeats a gather that is still waiting for its prompt (a redelivery). */
+static bool waiting_duplicate(struct inbox *in, const struct mf_command *c)
+{
+    for (struct fetching *f = in->fetching; f; f = f->next)
+        if (!f->canceled && f->c.op == MF_OP_GATHER && c->op == MF_OP_GATHER &&
+            strcmp(f->c.leg_id, c->leg_id) == 0 && strcmp(f->c.media_id, c->media_id) == 0)
+            return true;
+    return false;
+}
+
+static void supersede(struct inbox *in, const struct mf_command *c)
+{
+    for (struct fetching *f = in->fetching; f; f = f->next)
+        if (supersedes(c, f))
+            cancel(in, f);
+}
+
+void inbox__forget_leg(struct inbox *in, const char *leg_id)
+{
+    for (struct fetching *f = in->fetching; f; f = f->next)
+        if (!f->canceled && strcmp(f->c.leg_id, leg_id) == 0)
+            cancel(in, f);
+}
+
+static void start_with(struct leg *l, const struct mf_command *c, struct audio *a)
+{
+    if (c->op == MF_OP_PLAY)
+        leg_play(l, a, c->loops, c->media_id, c->reply_to);
+    else
+        leg_gather(l, &c->gather, c->media_id, a, c->reply_to);
+}
+
+static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
+{
+    struct fetching *f = arg;
+    struct inbox *in = f->in;
+    for (struct fetching **pp = &in->fetching; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    struct leg *l = f->canceled || in->closing ? NULL : engine_find(in->engine, f->c.leg_id);
+    if (l && a)
+        start_with(l, &f->c, a);
+    else if (l)
+        verb_failed(in, &f->c, l, audio_error(e->err), e->message, NULL);
+    else
+        audio_unref(a);
+    free(f);
+    inbox__maybe_free(in);
+}
+
+/* Queue c until its audio is fetched; NULL, or an error code when the fetch cannot start. */
+static const char *wait_for_audio(struct inbox *in, const struct mf_command *c)
+{
+    struct fetching *f = VP_NEW(f);
+    f->in = in;
+    f->c = *c;
+    if (audio_fetch_get(in->fetch, c->audio, fetched_cb, f)) {
+        free(f);
+        return "audio_fetch_failed";
+    }
+    f->next = in->fetching;
+    in->fetching = f;
+    return NULL;
+}
+
+/* ---- applying the verbs ---------------------------------------------------------------- */
+
+/* load_audio: the audio is being fetched; the verb starts later (compared by address). */
+static const char PENDING[] = "pending";
+
+/* The audio at url into *ap: NULL, PENDING (fetching), or an error code (e says more). */
+static const char *load_audio(struct inbox *in, const struct mf_command *c, struct audio **ap,
+                              struct vp_error *e)
+{
+    if (in->fetch && audio_fetch_is_remote(c->audio)) {
+        *ap = audio_fetch_cached(in->fetch, c->audio);
+        if (*ap)
+            return NULL;
+        const char *error = wait_for_audio(in, c);
+        return error ? error : PENDING;
+    }
+    if (!in->audio) {
+        vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "no VOEPY_MEDIA_AUDIO_DIR configured");
+        return "audio_url_not_supported";
+    }
+    int err = audio_cache_get(in->audio, c->audio, ap, e);
+    if (err)
+        vlog_kv(VLOG_WARN, "media.audio_failed", e->message, "url", c->audio, NULL);
+    return err ? audio_error(err) : NULL;
+}
+
+/* Carry out a verb on live leg l; NULL (done or waiting for audio) or the error code. */
+static const char *apply_media(struct inbox *in, const struct mf_command *c, struct leg *l,
+                               struct vp_error *e)
+{
+    struct audio *a = NULL;
+    const char *error = NULL;
+    switch (c->op) {
+    case MF_OP_PLAY:
+    case MF_OP_GATHER:
+        if (c->audio[0] && (error = load_audio(in, c, &a, e)))
+            return error == PENDING ? NULL : error;
+        start_with(l, c, a);
+        return NULL;
+    case MF_OP_SEND_DTMF:
+        return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
+    case MF_OP_STOP_PLAYBACK:
+        leg_stop_playback(l); /* nothing playing is not an error: stop is idempotent */
+        return NULL;
+    case MF_OP_STOP_GATHER:
+        leg_stop_gather(l, c->media_id);
+        return NULL;
+    default:
+        return "invalid_request";
+    }
+}
+
+void inbox__do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
+{
+    struct leg *l = engine_find(in->engine, c->leg_id);
+    if (l && waiting_duplicate(in, c)) {
+        rstream_ack(in->consumer, msg);
+        return;
+    }
+    if (l)
+        supersede(in, c);
+    struct vp_error e = {0};
+    const char *error = l ? apply_media(in, c, l, &e) : "unknown_leg";
+    if (error)
+        verb_failed(in, c, l, error, e.message, msg);
+    else
+        rstream_ack(in->consumer, msg);
+}
+
+void inbox__leg_event_cb(const struct leg_event *ev, void *arg)
+{
+    struct inbox *in = arg;
+    if (!ev->reply_to[0])
+        return;
+    char stream[STREAM_MAX];
+    snprintf(stream, sizeof(stream), "%s", ev->reply_to);
+    inbox__send_reply(in, stream, reply_leg_event(ev, in->node), NULL);
+}
