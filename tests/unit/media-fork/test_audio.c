@@ -244,6 +244,40 @@ static void test_cache(void **state)
     assert_int_equal(audio_cache_create(&c, &bad), VP_E_CONFIG);
 }
 
+static void test_cache_urls(void **state)
+{
+    struct audio_cache *c;
+    struct audio_cache_opts o = {.dir = dir, .max_bytes = 40000};
+    assert_int_equal(audio_cache_create(&c, &o), 0);
+    float f[800] = {0};
+    struct audio *a, *b;
+    assert_int_equal(audio_from_float(f, 800, AUDIO_RATE, &a), 0);
+    const char *url = "https://example.com/a.wav";
+    assert_null(audio_cache_find_url(c, url, 1000));
+    audio_cache_put_url(c, url, a, 1000);
+    b = audio_cache_find_url(c, url, 1000 + AUDIO_URL_TTL_MS - 1);
+    assert_ptr_equal(a, b);
+    audio_unref(b);
+    /* A file path never finds a URL entry, nor the other way round. */
+    assert_null(audio_cache_find_url(c, "url:https://example.com/a.wav", 1000));
+    assert_int_equal(get(c, url, &b), VP_E_NOT_IMPLEMENTED);
+    /* Expired: gone. */
+    assert_null(audio_cache_find_url(c, url, 1000 + AUDIO_URL_TTL_MS));
+    assert_int_equal(audio_cache_count(c), 0);
+    /* Put twice: one entry, the newest. */
+    audio_cache_put_url(c, url, a, 0);
+    struct audio *a2;
+    assert_int_equal(audio_from_float(f, 400, AUDIO_RATE, &a2), 0);
+    audio_cache_put_url(c, url, a2, 0);
+    assert_int_equal(audio_cache_count(c), 1);
+    b = audio_cache_find_url(c, url, 1);
+    assert_ptr_equal(b, a2);
+    audio_unref(b);
+    audio_unref(a);
+    audio_unref(a2);
+    audio_cache_destroy(c);
+}
+
 static void test_playback_loops(void **state)
 {
     float f[400];
@@ -291,7 +325,7 @@ int main(void)
         cmocka_unit_test(test_wav_44k_stereo), cmocka_unit_test(test_antialiasing),
         cmocka_unit_test(test_8k_unchanged),   cmocka_unit_test(test_mp3),
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_playback_loops),
+        cmocka_unit_test(test_playback_loops), cmocka_unit_test(test_cache_urls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
