@@ -165,12 +165,13 @@ class Takeover(unittest.TestCase):
         alive again."""
         ghost, started = "cc-ghost", int(time.time() * 1000) - 60000
         alive = started + 50000
-        self.p.sql("INSERT INTO cc_nodes (node_id, started_at, alive_at, beat_at) VALUES"
-                   " (%s, voepy_ms(%d), voepy_ms(%d), now() - interval '10 s')"
-                   % (q(ghost), started, alive))
         answered = self.insert_call(ghost, "answered", answered_ms=alive - 20000)
         ringing = self.insert_call(ghost, "ringing")
         late = self.insert_call(ghost, "answered", answered_ms=alive + 3000)
+        # the row last: a survivor takes over what the node owns when it finds it dead
+        self.p.sql("INSERT INTO cc_nodes (node_id, started_at, alive_at, beat_at) VALUES"
+                   " (%s, voepy_ms(%d), voepy_ms(%d), now() - interval '10 s')"
+                   % (q(ghost), started, alive))
         wait_until(lambda: self.p.sql("SELECT count(*) FROM calls WHERE node_id = %s AND"
                                       " status IN ('ended', 'failed')" % q(ghost)) == [["3"]],
                    DEAD_MS / 1000.0 + BEAT_S + SLACK_S, what="the ghost's calls to end")
