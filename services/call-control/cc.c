@@ -178,9 +178,7 @@ void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg)
     unsigned at = cc->opts.drain_timeout_ms > keep ? cc->opts.drain_timeout_ms - keep : 0;
     if (cc->opts.drain_grace_ms < at)
         at = cc->opts.drain_grace_ms;
-    log_info("cc.draining",
-             "no new calls, left the node registry; %zu live calls get %u ms "
-             "to end",
+    log_info("cc.draining", "no new calls, left the registry; %zu live calls get %u ms to end",
              strmap_count(cc->calls), at);
     uv_timer_start(&cc->drain_timer, drain_deadline_cb, at, 0);
     check_drained(cc);
