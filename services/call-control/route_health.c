@@ -1,7 +1,10 @@
 /*
  * OPTIONS keep-alives to routes (see route_health.h). One timer drives the rounds; each
  * route has at most one ping in flight, which the next round counts as failed and drops
- * if it is still unanswered (libosip2's Timer F would wait 32 s).
+ * if it is still unanswered (libosip2's Timer F would wait 32 s). A route named by a host
+ * name is resolved (uv_getaddrinfo) before each of its pings; a name that does not
+ * resolve is a failed ping. A route record with a lookup in flight is freed by the
+ * lookup's callback (gone marks it).
  */
 #include "route_health.h"
 
@@ -44,8 +47,11 @@ struct rh_route {
     enum sip_proto proto;
     char ip[SIP_IP_MAX];
     int port;
-    bool pingable; /* an IP literal we can send to */
-    bool known;    /* a ping has been judged */
+    bool pingable; /* an IP literal, or a name to resolve */
+    char *name;    /* the host name to resolve before each ping, NULL for an IP literal */
+    uv_getaddrinfo_t dns;
+    bool resolving, gone;
+    bool known; /* a ping has been judged */
     bool up;
     unsigned failures;
     osip_transaction_t *tr; /* the ping in flight */
@@ -58,7 +64,7 @@ struct route_health {
     struct strmap *routes; /* route id -> struct rh_route */
     uv_timer_t timer;
     bool querying, closing, timer_closed;
-    unsigned pending; /* queries in flight */
+    unsigned pending; /* queries and name lookups in flight */
 };
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
@@ -87,14 +93,65 @@ static void drop_ping(struct rh_route *r)
 static void route_free(struct rh_route *r)
 {
     drop_ping(r);
+    if (r->resolving) {
+        r->gone = true; /* resolved_cb frees it */
+        return;
+    }
+    free(r->name);
     free(r->ruri);
     free(r);
 }
 
+static void maybe_free(struct route_health *rh);
+static void send_ping(struct rh_route *r);
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct rh_route *r = req->data;
+    struct route_health *rh = r->rh;
+    r->resolving = false;
+    rh->pending--;
+    r->ip[0] = '\0';
+    if (status == 0 && res && res->ai_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)res->ai_addr, r->ip, sizeof(r->ip));
+    else if (status == 0 && res && res->ai_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, r->ip, sizeof(r->ip));
+    uv_freeaddrinfo(res);
+    if (r->gone)
+        route_free(r);
+    else if (!r->ip[0])
+        judge(r, false);
+    else
+        send_ping(r);
+    maybe_free(rh);
+}
+
+/* A ping: at once for an IP literal, after a lookup for a name. */
 static void ping(struct rh_route *r)
 {
+    struct route_health *rh = r->rh;
+    if (!r->pingable || r->tr || r->resolving || rh->closing)
+        return;
+    if (!r->name) {
+        send_ping(r);
+        return;
+    }
+    const char *bind = rh->cc->opts.sip_host ? rh->cc->opts.sip_host : "";
+    struct addrinfo hints = {.ai_family = strchr(bind, ':') ? AF_INET6 : AF_INET,
+                             .ai_socktype = SOCK_DGRAM};
+    r->dns.data = r;
+    if (uv_getaddrinfo(rh->cc->loop, &r->dns, resolved_cb, r->name, NULL, &hints) != 0) {
+        judge(r, false);
+        return;
+    }
+    r->resolving = true;
+    rh->pending++;
+}
+
+static void send_ping(struct rh_route *r)
+{
     struct sip_ua *ua = r->rh->cc->ua;
-    if (!r->pingable || r->tr || !ua)
+    if (r->tr || !ua)
         return;
     char branch[SIP_TOKEN_MAX], tag[SIP_TOKEN_MAX], cid[SIP_CALL_ID_MAX];
     const char *host = sip_ua_advertised_host(ua);
@@ -149,13 +206,16 @@ static struct rh_route *route_new(struct route_health *rh, const char *id, const
         sip_proto_parse(transport, &r->proto);
     char host[256];
     unsigned char probe[16];
-    if (sip_msg_uri_hostport(uri, host, sizeof(host), &r->port) == 0 &&
-        strlen(host) < sizeof(r->ip) &&
-        (uv_inet_pton(AF_INET, host, probe) == 0 || uv_inet_pton(AF_INET6, host, probe) == 0)) {
-        memcpy(r->ip, host, strlen(host) + 1);
-        r->pingable = true;
+    if (sip_msg_uri_hostport(uri, host, sizeof(host), &r->port) != 0 || !*host) {
+        log_warn("route.not_pinged", "route %s: %s is no SIP URI we can reach", id, uri);
+    } else if (uv_inet_pton(AF_INET, host, probe) == 0 ||
+               uv_inet_pton(AF_INET6, host, probe) == 0) {
+        r->pingable = strlen(host) < sizeof(r->ip);
+        if (r->pingable)
+            memcpy(r->ip, host, strlen(host) + 1);
     } else {
-        log_info("route.not_pinged", "route %s names a host (%s): no keep-alive for it", id, uri);
+        r->name = vp_strdup(host);
+        r->pingable = true;
     }
     char labels[ID_MAX + 16];
     snprintf(labels, sizeof(labels), "route=\"%s\"", r->id);

@@ -295,6 +295,8 @@ class KeepAlive(unittest.TestCase):
         cls.b = p.sipp("uas_options_answer.xml", name="trunk-b")
         cls.rb = route(p, "trunk b", cls.b.uri)
         cls.ra = route(p, "trunk a", cls.a.uri, failover_route_id=cls.rb["id"])
+        cls.named = route(p, "trunk b by name", "sip:localhost:%d" % cls.b.port)
+        cls.nowhere = route(p, "a name that does not resolve", "sip:nowhere.invalid:5060")
         cls.tenant, cls.key = setup_tenant(p, cls.ra["id"])
 
     @classmethod
@@ -316,6 +318,10 @@ class KeepAlive(unittest.TestCase):
                    "trunk a up")
         self.assertEqual(self.gauge(self.ra["id"]), "1")
         self.assertEqual(self.health(self.rb["id"])["health"], "up")
+        wait_until(lambda: self.health(self.named["id"])["health"] == "up", 10, 0.2,
+                   "a route named by a host name is resolved and pinged")
+        wait_until(lambda: self.health(self.nowhere["id"])["health"] == "down", 10, 0.2,
+                   "a name that does not resolve is down")
         self.assertIsNotNone(self.health(self.ra["id"])["health_checked_at"])
         self.assertGreater(self.a.count_received("OPTIONS"), 0)
         self.a.stop()  # trunk a goes silent
