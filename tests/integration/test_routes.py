@@ -79,6 +79,7 @@ class Routes(unittest.TestCase):
         cls.proxy = p.sipp("uas_auth_proxy.xml", name="proxy")
         cls.sha = p.sipp("uas_auth_sha256.xml", name="sha256")
         cls.refuse = p.sipp("uas_auth_refuse.xml", name="refuse", rtp_echo=False)
+        cls.stale = p.sipp("uas_auth_stale.xml", name="stale")
         cls.oos = p.sipp("rules_uas_503.xml", name="oos", rtp_echo=False)
         cls.busy = p.sipp("uas_busy.xml", name="busy", rtp_echo=False)
         cls.answer = p.sipp("uas_answer.xml", name="answer")
@@ -94,6 +95,7 @@ class Routes(unittest.TestCase):
             "proxy": route(p, "proxy", cls.proxy.uri, **creds),
             "sha256": route(p, "sha256", cls.sha.uri, **creds),
             "refuse": route(p, "refuse", cls.refuse.uri, **creds),
+            "stale": route(p, "stale", cls.stale.uri, **creds),
             "backup": backup,
             "oos": route(p, "503 then backup", cls.oos.uri, failover_route_id=backup["id"]),
             "silent": route(p, "silent then backup", "sip:127.0.0.1:%d" % silent_udp,
@@ -216,6 +218,16 @@ class Routes(unittest.TestCase):
         self.assertEqual(self.row(call_id)[3], "401")
         time.sleep(1.5)  # a third INVITE would come at once
         self.challenged_twice(self.refuse, call_id)
+
+    def test_stale_nonce_is_answered_again(self):
+        call_id = self.place("stale")
+        self.wait_status(call_id, "answered")
+        invites = sip_messages(self.stale, self.sip_call_id(call_id), "INVITE")
+        self.assertEqual([int(i[1]["cseq"].split()[0]) for i in invites], [1, 2, 3])
+        first = self.check_digest(invites[1], "authorization", "INVITE", "MD5")
+        second = self.check_digest(invites[2], "authorization", "INVITE", "MD5")
+        self.assertEqual((first["nonce"][:3], second["nonce"][:3]), ("old", "new"))
+        self.hangup(call_id)
 
     def test_challenge_without_credentials_fails(self):
         call_id = self.place("md5_none")
