@@ -204,37 +204,62 @@ static bool same_file(const struct entry *en, const struct stat *st)
            en->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, struct vp_error *e)
+int audio_cache_resolve(struct audio_cache *c, const char *url, char **pathp, struct stat *st,
+                        struct vp_error *e)
 {
     int err;
     char *path = resolve(c, url, &err);
     if (!path)
         return vp_error_set(e, err, "audio",
-                            err == VP_E_NOT_IMPLEMENTED ? "http(s) audio is not fetched yet"
+                            err == VP_E_NOT_IMPLEMENTED ? "http(s) audio is not read from files"
                             : err == VP_E_NOT_FOUND     ? "no such audio file"
                                                         : "the audio URL is not allowed");
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (stat(path, st) != 0 || !S_ISREG(st->st_mode)) {
         free(path);
         return vp_error_set(e, VP_E_INVALID_PARAMETER, "audio", "not a regular file");
     }
+    *pathp = path;
+    return 0;
+}
+
+struct audio *audio_cache_find_file(struct audio_cache *c, const char *path, const struct stat *st)
+{
     struct entry *en = lookup(c, path);
-    if (en && same_file(en, &st)) {
-        free(path);
+    if (en && same_file(en, st)) {
         audio_ref(en->audio);
-        *ap = en->audio;
-        return 0;
+        return en->audio;
     }
     if (en)
-        drop(c, en); /* changed on disk: decode again */
-    err = audio_file_load(path, c->max_secs, ap, e);
-    if (err) {
-        free(path);
+        drop(c, en); /* changed on disk: to be decoded again */
+    return NULL;
+}
+
+void audio_cache_put_file(struct audio_cache *c, const char *path, const struct stat *st,
+                          struct audio *a)
+{
+    struct entry *old = lookup(c, path);
+    if (old)
+        drop(c, old);
+    keep(c, vp_strdup(path), st, 0, a);
+}
+
+int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, struct vp_error *e)
+{
+    char *path;
+    struct stat st;
+    int err = audio_cache_resolve(c, url, &path, &st, e);
+    if (err)
         return err;
-    }
-    log_info("media.audio_loaded", "decoded %s", path);
-    keep(c, path, &st, 0, *ap);
-    return 0;
+    *ap = audio_cache_find_file(c, path, &st);
+    if (!*ap && !(err = audio_file_load(path, c->max_secs, ap, e)))
+        audio_cache_put_file(c, path, &st, *ap);
+    free(path);
+    return err;
+}
+
+unsigned audio_cache_max_secs(const struct audio_cache *c)
+{
+    return c->max_secs;
 }
 
 static char *url_key(const char *url)

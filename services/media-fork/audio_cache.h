@@ -5,17 +5,16 @@
  * "file:///abs/path" or a plain path (absolute, or relative to the directory). The path
  * is resolved with realpath() and must lie inside the directory, so "..", symlinks out of
  * it and other files of the host are refused. http(s) URLs are refused here with
- * VP_E_NOT_IMPLEMENTED: audio_fetch.c downloads them (through url_guard) and keeps the
+ * VP_E_NOT_IMPLEMENTED: audio_load.c downloads them (through url_guard) and keeps the
  * decoded audio in this cache by URL (audio_cache_put_url) for AUDIO_URL_TTL_MS.
  *
  * Decoded audio is kept by resolved path, least recently used first out, within
  * max_bytes of samples. An entry is reloaded when the file's size or mtime changed. A
  * file larger than the whole bound is played but not kept.
  *
- * Loading is synchronous (stat, open, decode, resample on the calling thread): a first
- * play of a long file stalls the loop for its decode time (a few ms per second of MP3).
- * Prompts are short and cached after the first play; moving the decode to the thread pool
- * is listed as left in docs/architecture.md.
+ * audio_cache_get() decodes on the calling thread (tests, tools); the service decodes on
+ * the thread pool through audio_load.c with the step-by-step calls below, so that a long
+ * file never stalls the loop. The cache itself is used from the loop thread only.
  */
 #ifndef MF_AUDIO_CACHE_H
 #define MF_AUDIO_CACHE_H
@@ -45,6 +44,22 @@ void audio_cache_destroy(struct audio_cache *c);
  * VP_E_NOT_IMPLEMENTED (http/https, not fetched yet).
  */
 int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, struct vp_error *e);
+
+/*
+ * audio_cache_get() in steps, for decoding elsewhere (audio_load.c decodes on the thread
+ * pool): resolve url to a regular file under the directory (*pathp: the caller frees;
+ * errors as audio_cache_get's, except decoding), find it in the cache (a reference, or
+ * NULL when absent or changed on disk), keep decoded audio for it (the cache takes its
+ * own reference). Loop thread only.
+ */
+struct stat;
+int audio_cache_resolve(struct audio_cache *c, const char *url, char **pathp, struct stat *st,
+                        struct vp_error *e);
+struct audio *audio_cache_find_file(struct audio_cache *c, const char *path, const struct stat *st);
+void audio_cache_put_file(struct audio_cache *c, const char *path, const struct stat *st,
+                          struct audio *a);
+/* The longest audio accepted (seconds). */
+unsigned audio_cache_max_secs(const struct audio_cache *c);
 
 #define AUDIO_URL_TTL_MS 300000 /* fetched audio is fetched again after 5 minutes */
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio_fetch.h"
 #include "command.h"
 #include "engine.h"
 #include "reply.h"
@@ -198,8 +197,7 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     struct inbox *in = VP_NEW(in);
     in->redis = o->redis;
     in->engine = o->engine;
-    in->audio = o->audio;
-    in->fetch = o->fetch;
+    in->load = o->load;
     snprintf(in->node, sizeof(in->node), "%s", o->node_id);
     init_metrics(in);
     char stream[STREAM_MAX];

@@ -15,11 +15,11 @@
  * is written later, when it happens, to the command's reply_to (else the allocate's),
  * without a command to acknowledge. A verb that cannot be carried out is answered at once:
  * play with playback_ended "failed", the others with media.failed. A play or gather whose
- * audio must first be fetched (http(s)) is acknowledged at once and applied when the
- * audio arrives, unless a later play/stop_playback (gather/stop_gather) or a release for
- * the leg came first: then it ends as if it had started and been stopped ("stopped",
- * "cancelled"). inbox_close() waits for outstanding fetches to be answered (closing the
- * fetcher answers them). */
+ * audio is not in the cache (decoded on the thread pool, or fetched first) is acknowledged
+ * at once and applied when the audio is ready, unless a later play/stop_playback
+ * (gather/stop_gather) or a release for the leg came first: then it ends as if it had started and
+ * been stopped ("stopped", "cancelled"). inbox_close() waits for outstanding loads to be answered
+ * (closing the loader answers them). */
 #ifndef MF_INBOX_H
 #define MF_INBOX_H
 
@@ -29,17 +29,15 @@ struct inbox;
 struct engine;
 struct redis;
 struct redis_opts;
-struct audio_cache;
-struct audio_fetch;
+struct audio_load;
 
 struct inbox_opts {
     const char *node_id;            /* stream voepy:mf:{node_id}; consumer name */
     const struct redis_opts *ropts; /* for the consumer's own (blocking) connections */
     struct redis *redis;            /* shared connection for replies (XADD) */
     struct engine *engine;
-    struct audio_cache *audio; /* audio for play and prompts; NULL: play always fails */
-    struct audio_fetch *fetch; /* http(s) audio; NULL: such URLs are refused */
-    unsigned claim_idle_ms;    /* re-deliver unacknowledged commands after; default 5000 */
+    struct audio_load *load; /* audio for play and prompts; NULL: play always fails */
+    unsigned claim_idle_ms;  /* re-deliver unacknowledged commands after; default 5000 */
 };
 
 int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o);

@@ -18,14 +18,13 @@ struct fetching;
 /*
  * Freed once closed, its consumer closed (so every command it handed out came back) and
  * no reply is in flight (replies for reaped legs hold no command but still count) and no
- * fetch is waited for.
+ * load is waited for.
  */
 struct inbox {
     struct rstream_consumer *consumer;
     struct redis *redis;
     struct engine *engine;
-    struct audio_cache *audio;
-    struct audio_fetch *fetch; /* NULL: http(s) audio is not fetched */
+    struct audio_load *load;   /* NULL: no audio can be played */
     struct fetching *fetching; /* plays and gathers waiting for their audio */
     char node[128];
     unsigned replies; /* replies being written */

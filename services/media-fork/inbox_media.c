@@ -1,15 +1,14 @@
 /*
  * The media verbs of the inbox (play, stop_playback, gather, stop_gather, send_dtmf):
- * applied to the leg at once, or, when their audio is at an http(s) URL not in the
- * cache, once audio_fetch.c has it. See inbox.h for the rules and proto/streams.md for
- * the messages.
+ * applied to the leg at once, or, when their audio is not in the cache, once audio_load.c
+ * has decoded (or fetched and decoded) it. See inbox.h for the rules and proto/streams.md
+ * for the messages.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio_cache.h"
-#include "audio_fetch.h"
+#include "audio_load.h"
 #include "audio_file.h"
 #include "engine.h"
 #include "inbox_internal.h"
@@ -68,7 +67,7 @@ static void verb_failed(struct inbox *in, const struct mf_command *c, const stru
     inbox__send_reply(in, stream, body, msg);
 }
 
-/* ---- waiting for fetched audio -------------------------------------------------------- */
+/* ---- waiting for audio being loaded -------------------------------------------------------- */
 
 /* A waiting play/gather that will not start: it ends as if started and stopped. */
 static void cancel(struct inbox *in, struct fetching *f)
@@ -156,45 +155,31 @@ static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
     inbox__maybe_free(in);
 }
 
-/* Queue c until its audio is fetched; NULL, or an error code when the fetch cannot start. */
-static const char *wait_for_audio(struct inbox *in, const struct mf_command *c)
-{
-    struct fetching *f = VP_NEW(f);
-    f->in = in;
-    f->c = *c;
-    if (audio_fetch_get(in->fetch, c->audio, fetched_cb, f)) {
-        free(f);
-        return "audio_fetch_failed";
-    }
-    f->next = in->fetching;
-    in->fetching = f;
-    return NULL;
-}
-
-/* ---- applying the verbs ---------------------------------------------------------------- */
-
-/* load_audio: the audio is being fetched; the verb starts later (compared by address). */
+/* The PENDING answer of load_audio: the verb starts later (compared by address). */
 static const char PENDING[] = "pending";
 
-/* The audio at url into *ap: NULL, PENDING (fetching), or an error code (e says more). */
+/*
+ * The audio of c: NULL with *ap set (ready now), PENDING (c waits in the inbox's list and
+ * starts from fetched_cb), or an error code (e says more).
+ */
 static const char *load_audio(struct inbox *in, const struct mf_command *c, struct audio **ap,
                               struct vp_error *e)
 {
-    if (in->fetch && audio_fetch_is_remote(c->audio)) {
-        *ap = audio_fetch_cached(in->fetch, c->audio);
-        if (*ap)
-            return NULL;
-        const char *error = wait_for_audio(in, c);
-        return error ? error : PENDING;
-    }
-    if (!in->audio) {
-        vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "no VOEPY_MEDIA_AUDIO_DIR configured");
+    if (!in->load) {
+        vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "this node plays no audio");
         return "audio_url_not_supported";
     }
-    int err = audio_cache_get(in->audio, c->audio, ap, e);
-    if (err)
-        vlog_kv(VLOG_WARN, "media.audio_failed", e->message, "url", c->audio, NULL);
-    return err ? audio_error(err) : NULL;
+    struct fetching *f = VP_NEW(f);
+    f->in = in;
+    f->c = *c;
+    int rc = audio_load_get(in->load, c->audio, ap, e, fetched_cb, f);
+    if (rc != AUDIO_LOAD_PENDING) {
+        free(f);
+        return rc ? audio_error(rc) : NULL;
+    }
+    f->next = in->fetching;
+    in->fetching = f;
+    return PENDING;
 }
 
 /* Carry out a verb on live leg l; NULL (done or waiting for audio) or the error code. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "audio_cache.h"
-#include "audio_fetch.h"
+#include "audio_load.h"
 #include "engine.h"
 #include "inbox.h"
 #include "voepy/err.h"
@@ -57,7 +57,7 @@ struct media_fork {
     struct engine *engine;
     struct audio_cache *audio;
     struct url_policy *url_policy; /* freed after the loop ends */
-    struct audio_fetch *fetch;
+    struct audio_load *load;
     struct inbox *inbox;
     struct nodes *nodes;
     struct lifecycle *lc;
@@ -101,7 +101,7 @@ static void stop_hook(void *arg)
 {
     struct media_fork *mf = arg;
     inbox_close(mf->inbox, NULL, NULL);
-    audio_fetch_close(mf->fetch, NULL, NULL); /* answers waiting plays: the inbox can go */
+    audio_load_close(mf->load, NULL, NULL); /* answers waiting plays: the inbox can go */
     if (mf->nodes)
         nodes_close(mf->nodes, NULL, NULL);
     engine_close(mf->engine, NULL, NULL);
@@ -140,11 +140,10 @@ static int start_audio(struct media_fork *mf)
         return err;
     }
     url_policy_log(mf->url_policy);
-    struct audio_fetch_opts fo = {.policy = mf->url_policy,
-                                  .cache = mf->audio,
-                                  .max_bytes = (size_t)mf->cfg.audio_fetch_mb << 20,
-                                  .max_secs = (unsigned)mf->cfg.audio_max_secs};
-    return audio_fetch_create(&mf->fetch, mf->svc.loop, &fo);
+    struct audio_load_opts lo = {.policy = mf->url_policy,
+                                 .cache = mf->audio,
+                                 .max_fetch_bytes = (size_t)mf->cfg.audio_fetch_mb << 20};
+    return audio_load_create(&mf->load, mf->svc.loop, &lo);
 }
 
 static int start_inbox(struct media_fork *mf)
@@ -156,8 +155,7 @@ static int start_inbox(struct media_fork *mf)
                             .ropts = &ro,
                             .redis = mf->svc.redis,
                             .engine = mf->engine,
-                            .audio = mf->audio,
-                            .fetch = mf->fetch};
+                            .load = mf->load};
     return inbox_create(&mf->inbox, mf->svc.loop, &io);
 }
 

@@ -485,6 +485,28 @@ class MediaVerbsTest(unittest.TestCase):
         den = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b)) or 1
         return num / den
 
+    def test_decoding_does_not_stall_rtp(self):
+        """A long file is decoded on the thread pool: while it decodes the leg (and every
+        other) keeps its 20 ms pace, and the play starts once the audio is ready."""
+        big = os.path.join(self.audio_dir, "big.wav")
+        sox("-n", "-r", "48000", "-c", "2", big, "synth", "90", "whitenoise", "gain", "-20")
+        leg, port, peer = self.leg()
+        peer.take()
+        t0 = time.monotonic()
+        self.cmd(op="play", leg_id=leg, audio="big.wav", reply_to=CC)
+        wait_until(lambda: any(p["payload"][0] != 0xFF for p in peer.packets), 20,
+                   what="the big file playing")
+        time.sleep(0.2)
+        pkts = peer.take()
+        gaps = [b["at"] - a["at"] for a, b in zip(pkts, pkts[1:])]
+        self.assertLess(max(gaps), 0.1, "RTP stalled while the file was decoded")
+        self.assertTrue(all((b["seq"] - a["seq"]) & 0xFFFF == 1 for a, b in zip(pkts, pkts[1:])))
+        print("big.wav ready after %.2f s, largest RTP gap %.0f ms"
+              % (time.monotonic() - t0, 1000 * max(gaps)))
+        self.cmd(op="stop_playback", leg_id=leg, reply_to=CC)
+        self.assertEqual(self.reply(leg, "playback_ended")["reason"], "stopped")
+        self.release(leg)
+
     def test_stop_playback_and_failures(self):
         leg, port, peer = self.leg()
         self.cmd(op="play", leg_id=leg, audio="long.wav", loop=3, reply_to=CC)
