@@ -31,7 +31,8 @@ struct call_routes {
 
 /* The set from row 0 of a cc_claim_call_routed result. Never NULL. */
 struct call_routes *call_routes_from_claim(const struct pg_result *res);
-/* Dial the failover first (the primary is down); the primary becomes the failover. */
+/* Dial the failover first (the primary is down); the primary becomes the failover, so
+ * it is still tried once should the failover fail before ringing too. */
 void call_routes_swap(struct call_routes *r);
 bool call_routes_has_failover(const struct call_routes *r);
 /* The credentials of a route, as sip_session wants them (borrowed from rt). */
