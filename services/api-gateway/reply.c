@@ -39,10 +39,12 @@ static void count_request(const struct api_req *r, int status, double seconds)
 
 static void log_request(const struct api_req *r, int status, double seconds, const char *error)
 {
+    enum vlog_level lvl = status >= 500 ? VLOG_WARN : VLOG_INFO;
+    if (!vlog_enabled(lvl))
+        return; /* no printf (a float among them) per request for a line nobody sees */
     char st[8], ms[32];
     snprintf(st, sizeof(st), "%d", status);
     snprintf(ms, sizeof(ms), "%.3f", seconds * 1000.0);
-    enum vlog_level lvl = status >= 500 ? VLOG_WARN : VLOG_INFO;
     vlog_kv(lvl, "api.request", "request answered", "method", r->method, "route", route_name(r),
             "status", st, "duration_ms", ms, "tenant_id", r->tenant_id, "error", error, NULL);
 }
