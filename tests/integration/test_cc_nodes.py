@@ -191,6 +191,39 @@ class Takeover(unittest.TestCase):
         self.assertEqual(self.p.sql("SELECT cc_recover_node(%s, %d)"
                                     % (q(ghost), int(time.time() * 1000))), [["0"]])
 
+    def test_two_takeovers_at_once_end_each_call_once(self):
+        """Two survivors asking at the same moment: the second skips the node the first
+        holds (SKIP LOCKED) and, once the first has committed, finds it taken."""
+        self.p.kill("call-control")  # the two survivors are the two sessions below
+        ghost = "cc-ghost2"
+        ids = [self.insert_call(ghost, "answered", answered_ms=int(time.time() * 1000) - 30000)
+               for _ in range(3)]
+        self.p.sql("INSERT INTO cc_nodes (node_id, started_at, alive_at, beat_at) VALUES"
+                   " (%s, now() - interval '1 min', now() - interval '10 s',"
+                   " now() - interval '10 s')" % q(ghost))
+        first = subprocess.Popen(
+            ["psql", self.p.pg_dsn, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+             "-c", "BEGIN", "-c", "SELECT count(*) FROM cc_takeover_dead('s1', 2000, 10)",
+             "-c", "SELECT pg_sleep(2)", "-c", "COMMIT"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: self.p.sql("SELECT count(*) FROM pg_stat_activity"
+                                      " WHERE query = 'SELECT pg_sleep(2)'") == [["1"]], 5,
+                   what="the first takeover to hold the node")
+        asked = time.monotonic()
+        self.assertEqual(self.p.sql("SELECT count(*) FROM cc_takeover_dead('s2', 2000, 10)"),
+                         [["0"]])
+        self.assertLess(time.monotonic() - asked, 1.0, "the second survivor waited for the first")
+        self.assertIsNone(first.poll())
+        out, err = first.communicate(10)
+        self.assertEqual(first.returncode, 0, err)
+        self.assertEqual(out.split(), ["3"])
+        self.assertEqual(self.p.sql("SELECT count(*) FROM cc_takeover_dead('s3', 2000, 10)"),
+                         [["0"]])
+        self.assertEqual(self.takeovers(ghost), [["s1", "3"]])
+        for r in self.rows(ids):
+            self.assertEqual((r["status"], r["reason"], r["ended_events"]),
+                             ("ended", "system_failure", "1"), r)
+
     def insert_call(self, node, status, answered_ms=None):
         tid = self.tenant["id"]
         answered = "voepy_ms(%d)" % answered_ms if answered_ms else "NULL"
