@@ -99,7 +99,15 @@ def ulaw_decode(b):
     return -s if b & 0x80 else s
 
 
+def alaw_decode(b):
+    b ^= 0x55
+    exp, mant = (b >> 4) & 7, b & 0x0F
+    s = (mant << 4) + 8 if exp == 0 else ((mant << 4) + 0x108) << (exp - 1)
+    return s if b & 0x80 else -s
+
+
 ULAW = [ulaw_decode(i) for i in range(256)]
+ALAW = [alaw_decode(i) for i in range(256)]
 
 
 # -- the far end: an RTP peer ---------------------------------------------------------------
@@ -328,9 +336,9 @@ class MediaVerbsTest(unittest.TestCase):
             self.poll()
         self.assertFalse([r for r in self.replies if r.get("leg_id") == leg and r["op"] == op])
 
-    def leg(self, remote_port=None, peer=True):
-        """Allocate and connect a leg (PCMU, telephone-event 101, silence); returns
-        (leg_id, its RTP port, the peer or None)."""
+    def leg(self, remote_port=None, peer=True, codec="PCMU", te_pt=101):
+        """Allocate and connect a leg (PCMU, telephone-event 101, silence unless told);
+        returns (leg_id, its RTP port, the peer or None)."""
         leg = "voepy_leg_%s" % os.urandom(8).hex()
         self.cmd(op="allocate", leg_id=leg, call_id="voepy_call_" + leg[10:],
                  tenant_id="voepy_tenant_t", reply_to=CC)
@@ -341,7 +349,8 @@ class MediaVerbsTest(unittest.TestCase):
             self.peers.append(p)
             remote_port = p.port
         self.cmd(op="connect", leg_id=leg, remote_ip="127.0.0.1", remote_port=remote_port,
-                 codec="PCMU", payload_type=0, dtmf_payload_type=101, mode="silence")
+                 codec=codec, payload_type=0 if codec == "PCMU" else 8, dtmf_payload_type=te_pt,
+                 mode="silence")
         if p:
             wait_until(lambda: p.packets, 5, what="silence from the leg")
         return leg, port, p
@@ -405,9 +414,9 @@ class MediaVerbsTest(unittest.TestCase):
         self.assert_chirp(pkts)
         self.release(leg)
 
-    def assert_chirp(self, pkts):
+    def assert_chirp(self, pkts, table=ULAW):
         """pkts carry the chirp once: decoded, they correlate with the file."""
-        audio = [ULAW[b] for p in pkts for b in p["payload"]]
+        audio = [table[b] for p in pkts for b in p["payload"]]
         ref_raw = os.path.join(self.p.tmp, "chirp-8k.raw")
         sox(self.chirp, "-r", "8000", "-t", "raw", "-e", "signed", "-b", "16", ref_raw)
         with open(ref_raw, "rb") as fh:
@@ -418,8 +427,30 @@ class MediaVerbsTest(unittest.TestCase):
                    for lag in range(max(0, start - 80), start + 80))
         self.assertGreater(best, 0.95, "played audio does not match the file")
         # 2 s of audio at 50 packets/s: about 100 packets that are not silence.
-        loud = sum(1 for p in pkts if any(abs(ULAW[b]) > 200 for b in p["payload"]))
+        loud = sum(1 for p in pkts if any(abs(table[b]) > 200 for b in p["payload"]))
         self.assertTrue(95 <= loud <= 102, loud)
+
+    def test_play_and_dtmf_on_pcma(self):
+        """A PCMA leg with telephone-event 96: the played file is A-law encoded, digits go
+        out with payload type 96 and are heard with it."""
+        leg, port, peer = self.leg(codec="PCMA", te_pt=96)
+        peer.take()
+        self.cmd(op="play", leg_id=leg, audio=self.chirp, reply_to=CC)
+        self.assertEqual(self.reply(leg, "playback_ended", timeout=6)["reason"], "finished")
+        time.sleep(0.1)
+        pkts = peer.take()
+        self.assertTrue(all(p["pt"] == 8 for p in pkts))
+        self.assert_chirp(pkts, ALAW)
+        self.cmd(op="send_dtmf", leg_id=leg, digits="9D", duration_millis=60, reply_to=CC)
+        wait_until(lambda: len(decode_events(peer.packets, pt=96)) == 2 and
+                   sum(1 for p in peer.packets if p["pt"] == 96) == 10, 5, what="two events")
+        self.assertEqual("".join(e[0] for e in decode_events(peer.take(), pt=96)), "9D")
+        self.gather(leg, "g-96", maximum_digits=3)
+        for d in "A0*":
+            peer.send_event(port, d, pt=96)
+        r = self.reply(leg, "gather_complete")
+        self.assertEqual((r["digits"], r["status"]), ("A0*", "valid"))
+        self.release(leg)
 
     def test_play_fetched_audio(self):
         """http(s) audio: fetched through the URL policy (the harness allows loopback and
