@@ -140,7 +140,8 @@ $$;
 -- re-checked (taken_over_at IS NULL) once locked, and the mark commits with the endings.
 -- At most p_limit nodes per call. One row per call ended: its node, its ids, the media
 -- node of its first leg (the survivor asks media-fork to release the leg), its new status
--- and the moment it ended.
+-- and the moment it ended. Rows of nodes silent for a day that own nothing live are
+-- dropped on the way (node ids made of a pid leave one row per process otherwise).
 CREATE FUNCTION cc_takeover_dead(p_me text, p_dead_ms int, p_limit int)
 RETURNS TABLE (node_id text, call_id text, tenant_id text, leg_id text, media_node text,
                status text, alive_at timestamptz)
@@ -152,6 +153,10 @@ DECLARE
     l call_legs;
     k int;
 BEGIN
+    DELETE FROM cc_nodes x
+     WHERE x.beat_at < now() - interval '1 day'
+       AND NOT EXISTS (SELECT 1 FROM calls y WHERE y.node_id = x.node_id
+                                              AND y.status NOT IN ('ended', 'failed'));
     FOR n IN SELECT * FROM cc_nodes x
               WHERE x.node_id <> p_me AND x.taken_over_at IS NULL
                 AND x.beat_at < now() - p_dead_ms * interval '1 millisecond'

@@ -190,6 +190,15 @@ class Takeover(unittest.TestCase):
         # a restart under the id after a takeover ends nothing more
         self.assertEqual(self.p.sql("SELECT cc_recover_node(%s, %d)"
                                     % (q(ghost), int(time.time() * 1000))), [["0"]])
+        # rows of nodes silent for a day that own nothing live are dropped by the sweeps
+        for node, beat in (("cc-gone", "2 days"), ("cc-recent", "2 hours")):
+            self.p.sql("INSERT INTO cc_nodes (node_id, started_at, alive_at, beat_at) VALUES"
+                       " (%s, now() - interval '3 days', now() - interval %s,"
+                       " now() - interval %s)" % (q(node), q(beat), q(beat)))
+        wait_until(lambda: self.p.sql("SELECT count(*) FROM cc_nodes WHERE node_id = 'cc-gone'")
+                   == [["0"]], 5, what="the day-old row to go")
+        self.assertEqual(self.p.sql("SELECT node_id FROM cc_nodes WHERE node_id LIKE 'cc-%'"
+                                    " ORDER BY 1"), [["cc-ghost"], ["cc-recent"]])
 
     def test_two_takeovers_at_once_end_each_call_once(self):
         """Two survivors asking at the same moment: the second skips the node the first
