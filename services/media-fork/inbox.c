@@ -175,6 +175,7 @@ static void msg_cb(struct rstream_consumer *consumer, struct rstream_msg *msg, v
 static void reaped_cb(const struct leg_report *r, void *arg)
 {
     struct inbox *in = arg;
+    inbox__forget_leg(in, r->leg_id); /* a play still waiting for audio ends "stopped" */
     if (r->reply_to[0])
         inbox__send_reply(in, r->reply_to, reply_released(r, in->node), NULL);
 }
