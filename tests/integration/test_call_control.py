@@ -395,17 +395,30 @@ class Drain(unittest.TestCase):
 
     def test_a_call_that_ends_during_the_drain_ends_normally(self):
         p, far, key = self.drain_platform("cc-drain-bye", "uas_answer_bye.xml",
-                                          ["-d", "1500"])
-        call = self.answered_call(p, key)
+                                          ["-d", "2000"])
+        waiting = p.sipp("uas_answer.xml", name="waiting")
+        route = p.create_route(waiting.uri, name="waiting")
+        st, other, raw, _ = p.api("POST", "/v1/calls",
+                                  {"from": FROM, "to": TO, "route_id": route["id"]}, key=key)
+        self.assertEqual(st, 201, raw)
+        p.wait_call(key, other["id"], lambda c: c["status"] == "answered")
+        call = self.answered_call(p, key)  # its far end hangs up 2 s after the answer
         cc = p.procs["call-control"]
         started = time.monotonic()
         cc.signal(signal.SIGTERM)
+        wait_until(lambda: not self.in_registry(p), 3, what="the node to leave the registry")
+        # a hangup still reaches the draining node (it goes to the call's node, not by the
+        # registry)
+        st, _, raw, _ = p.api("POST", "/v1/calls/%s/actions/hangup" % other["id"], {}, key=key)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(p.wait_call(key, call["id"], lambda c: True)["status"], "answered")
         rc = cc.proc.wait(15)
         self.assertEqual(rc, 0, cc.output()[-3000:])
         self.assertLess(time.monotonic() - started, self.GRACE_MS / 1000.0)
         call = p.wait_call(key, call["id"], lambda c: c["status"] == "ended", timeout=5)
         self.assertEqual((call["end_reason"], call["end_initiator"]), ("completed", "callee"))
-        self.assertFalse(self.in_registry(p))
+        other = p.wait_call(key, other["id"], lambda c: c["status"] == "ended", timeout=5)
+        self.assertEqual((other["end_reason"], other["end_initiator"]), ("completed", "api"))
 
     def test_sigint_hangs_up_at_once(self):
         p = Platform(name="cc-sigint")
