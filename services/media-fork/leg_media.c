@@ -26,6 +26,7 @@
 #include "rfc4733.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
+#include "voepy/metrics.h"
 
 struct leg_media {
     struct playback play;
@@ -81,6 +82,8 @@ static void play_ended(struct leg *l, const char *reason)
         gather_prompt_done(&m->gather, uv_now(l->ctx->loop));
         return; /* a prompt ends silently: the gather reports */
     }
+    metric_inc(strcmp(reason, "finished") == 0 ? l->ctx->metrics.play_finished
+                                               : l->ctx->metrics.play_stopped);
     struct leg_event ev = {.type = LEG_EV_PLAYBACK_ENDED, .id = m->play_id, .reason = reason};
     emit(l, &ev, m->play_reply_to);
 }
@@ -123,6 +126,7 @@ static void gather_ended(struct leg *l)
                            .digits = m->gather.digits};
     vlog_kv(VLOG_INFO, "media.gather_complete", ev.status, "leg_id", l->id, "gather_id",
             m->gather_id, NULL);
+    metric_inc(l->ctx->metrics.gathers[m->gather.status]);
     emit(l, &ev, m->gather_reply_to);
 }
 
@@ -143,8 +147,10 @@ static void on_digit(struct leg *l, char digit)
 static void inband_digit_cb(void *arg, char digit)
 {
     struct leg_media *m = arg;
-    if (!m->events_seen)
-        on_digit(m->leg, digit);
+    if (m->events_seen)
+        return;
+    metric_inc(m->leg->ctx->metrics.digits_inband);
+    on_digit(m->leg, digit);
 }
 
 bool leg_stop_gather(struct leg *l, const char *gather_id)
@@ -207,8 +213,10 @@ static void rx_event(struct leg *l, const struct rtp_hdr *h)
         m->inband = NULL;
     }
     char digit = rfc4733_rx_packet(&m->rx, h->ssrc, h->ts, &ev);
-    if (digit)
-        on_digit(l, digit);
+    if (!digit)
+        return;
+    metric_inc(l->ctx->metrics.digits_rfc4733);
+    on_digit(l, digit);
 }
 
 void leg__media_rx(struct leg *l, const struct rtp_hdr *h)
@@ -238,6 +246,8 @@ bool leg__media_frame(struct leg *l, struct leg_frame *f)
         f->len = sizeof(m->ev);
         f->pt = l->remote.te_pt;
         f->event = true;
+        if (f->marker)
+            metric_inc(l->ctx->metrics.dtmf_sent);
         return true;
     }
     if (!playback_active(&m->play))

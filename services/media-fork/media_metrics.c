@@ -26,6 +26,25 @@ static void init_invalid(struct media_metrics *m)
     m->invalid_oversize = invalid("oversize");
 }
 
+static void init_verbs(struct media_metrics *m)
+{
+    const char *digits = "voepy_media_dtmf_digits_total",
+               *dh = "DTMF digits heard (RFC 4733 always, in-band while a gather runs).";
+    m->digits_rfc4733 = metrics_counter(digits, dh, "source=\"rfc4733\"");
+    m->digits_inband = metrics_counter(digits, dh, "source=\"inband\"");
+    m->dtmf_sent = metrics_counter("voepy_media_dtmf_sent_total",
+                                   "DTMF digits sent as RFC 4733 events.", NULL);
+    const char *plays = "voepy_media_playbacks_total", *ph = "Playbacks ended (not prompts).";
+    m->play_finished = metrics_counter(plays, ph, "reason=\"finished\"");
+    m->play_stopped = metrics_counter(plays, ph, "reason=\"stopped\"");
+    const char *status[] = {"valid", "invalid", "timeout", "cancelled"};
+    for (int i = 0; i < 4; i++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "status=\"%s\"", status[i]);
+        m->gathers[i] = metrics_counter("voepy_media_gathers_total", "Gathers completed.", labels);
+    }
+}
+
 void media_metrics_init(struct media_metrics *m)
 {
     m->legs = metrics_gauge("voepy_media_legs", "Legs holding an RTP/RTCP port pair.", NULL);
@@ -48,4 +67,5 @@ void media_metrics_init(struct media_metrics *m)
                                 "Legs released for lack of RTP and commands.", NULL);
     m->tick_overruns = metrics_counter("voepy_media_tick_overruns_total",
                                        "20 ms periods skipped because the loop was late.", NULL);
+    init_verbs(m);
 }

@@ -29,6 +29,12 @@ struct media_metrics {
     struct metric *alloc_io;
     struct metric *reaped;        /* voepy_media_legs_reaped_total */
     struct metric *tick_overruns; /* voepy_media_tick_overruns_total */
+    /* The media verbs (leg_media.c). */
+    struct metric *digits_rfc4733, *digits_inband; /* voepy_media_dtmf_digits_total{source} */
+    struct metric *dtmf_sent;                      /* voepy_media_dtmf_sent_total */
+    struct metric *play_finished, *play_stopped;   /* voepy_media_playbacks_total{reason} */
+    /* voepy_media_gathers_total{status}, indexed by enum gather_status */
+    struct metric *gathers[4];
 };
 
 /* Look every series up (idempotent: the registry returns existing series). */

@@ -451,6 +451,19 @@ class MediaVerbsTest(unittest.TestCase):
         r = self.reply(leg, "gather_complete")
         self.assertEqual((r["digits"], r["status"]), ("A0*", "valid"))
         self.release(leg)
+        # The counters of what happened (/metrics on the ops port).
+        st, _, body = self.p.ops("media-fork", "/metrics")
+        self.assertEqual(st, 200)
+        metrics = {}
+        for line in body.decode().splitlines():
+            if line.startswith("voepy_media_") and " " in line:
+                name, _, value = line.rpartition(" ")
+                metrics[name] = float(value)
+        for series in ('voepy_media_dtmf_digits_total{source="rfc4733"}',
+                       "voepy_media_dtmf_sent_total",
+                       'voepy_media_playbacks_total{reason="finished"}',
+                       'voepy_media_gathers_total{status="valid"}'):
+            self.assertGreaterEqual(metrics.get(series, 0), 1, series)
 
     def test_play_fetched_audio(self):
         """http(s) audio: fetched through the URL policy (the harness allows loopback and
