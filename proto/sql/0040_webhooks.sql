@@ -3,18 +3,41 @@
 -- memory: a dispatcher that dies loses nothing, its leases expire and another one (or
 -- itself, restarted) sends again. Used by services/webhook-dispatcher.
 --
--- A claimed delivery is leased: lease_until and next_attempt_at both move to the end of
--- the lease, so an expired lease makes the delivery due again without any sweeper, and
--- attempts is incremented at claim time so that it also fences late results: a result
--- is applied only if no newer claim happened since (attempts still equals its attempt).
+-- A claimed delivery is leased until lease_until (and a row in webhook_leases counts it
+-- against its endpoint's concurrency); a delivery is due when next_attempt_at has passed
+-- and it has no lease that is still running, so an expired lease makes it due again without
+-- any sweeper. attempts is incremented at claim time so that it also fences late results:
+-- a result is applied only if no newer claim happened since (attempts still equals its
+-- attempt).
 
 -- Due deliveries of one endpoint, oldest first (the claim probes endpoint by endpoint).
 -- It carries id, which the claim orders by too: without it every claim sorts all due rows.
 CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at, id)
     WHERE status = 'pending';
--- Deliveries in flight (leased), counted per endpoint to cap its concurrency.
-CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id)
-    WHERE status = 'pending' AND lease_until IS NOT NULL;
+
+-- Leases, counted per endpoint to cap its concurrency: one row per delivery in flight,
+-- written by wh_claim (0041) beside the delivery's own lease_until and deleted when its
+-- result is recorded (wh_record, 0042) or its endpoint disabled. They live in this narrow
+-- table, not in an index on webhook_deliveries (lease_until), so that a claim changes no
+-- indexed column of the wide delivery row: its UPDATE is HOT (no index entry written), and
+-- counting an endpoint's leases reads a few index entries. An expired lease row (its
+-- dispatcher died) is taken over by the next claim of its delivery.
+CREATE TABLE webhook_leases (
+    endpoint_id text NOT NULL,
+    delivery_id text NOT NULL,
+    lease_until timestamptz NOT NULL,
+    PRIMARY KEY (endpoint_id, delivery_id)
+);
+
+-- A delivery row is updated twice per attempt (the claim, HOT, then the result): room on
+-- its page keeps the claim's new version there.
+ALTER TABLE webhook_deliveries SET (fillfactor = 50);
+-- 0001's due index (next_attempt_at) and (tenant_id, endpoint_id, created_at) are not used
+-- by any query (the claim probes webhook_deliveries_endpoint_due, the delivery log
+-- webhook_deliveries_log from 0041, which the tenant filter reaches through the
+-- endpoint); every finished delivery would write an entry in each.
+DROP INDEX webhook_deliveries_due;
+DROP INDEX webhook_deliveries_endpoint;
 
 -- The body customers receive for an event (the webhook envelope). json keeps the order.
 CREATE FUNCTION wh_envelope(p_event json) RETURNS text

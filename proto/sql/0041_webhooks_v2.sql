@@ -54,56 +54,76 @@ ALTER TABLE webhook_deliveries
 -- The delivery log, newest first per endpoint, and replays of failures since a time.
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
 
--- The secrets an attempt signs with now: the current one first, the previous one while its
--- overlap lasts (NULL otherwise).
-CREATE FUNCTION wh_signing_secrets(e webhook_endpoints, OUT secret text, OUT previous_secret text)
-LANGUAGE sql STABLE AS $$
-    SELECT CASE e.kind WHEN 'call_url' THEN s.secret ELSE e.secret END,
-           CASE WHEN (CASE e.kind WHEN 'call_url' THEN s.previous_secret_expires_at
-                                  ELSE e.previous_secret_expires_at END) > now()
-                THEN (CASE e.kind WHEN 'call_url' THEN s.previous_secret
-                                  ELSE e.previous_secret END) END
-      FROM (SELECT 1) one
-      LEFT JOIN webhook_call_secrets s ON s.tenant_id = e.tenant_id AND e.kind = 'call_url'
-$$;
-
 -- Claim up to p_limit due deliveries for p_lease_ms, at most p_per_endpoint in flight per
--- endpoint (counting every dispatcher's leases), skipping endpoints that asked us to slow
--- down. SKIP LOCKED: concurrent dispatchers never claim the same delivery. Returns what is
--- needed to send each one; attempt is the number of this attempt (1 = first), to be passed
--- back with the result.
+-- endpoint (counting every dispatcher's leases in webhook_leases), skipping endpoints that
+-- asked us to slow down. SKIP LOCKED: concurrent dispatchers never claim the same delivery.
+-- Returns what is needed to send each one; attempt is the number of this attempt (1 =
+-- first), to be passed back with the result.
+-- One statement. The UPDATE sets only attempts and lease_until, which no index of
+-- webhook_deliveries holds, so it is a HOT update (fillfactor, 0040); the lease rows are
+-- written beside it. The secrets are looked up once per endpoint, not per delivery. The
+-- count of an endpoint's leases walks its index entries in order (not a bitmap scan), which
+-- marks those of deleted leases dead. plpgsql, not sql: its plan is kept from call to call
+-- (a sql function's is made again on every call).
 CREATE FUNCTION wh_claim(p_limit int, p_per_endpoint int, p_lease_ms int)
 RETURNS TABLE (delivery_id text, tenant_id text, endpoint_id text, url text, secret text,
                previous_secret text, ed25519_secret_key text, event_id text, payload text,
                attempt int, replay boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
-DECLARE
-    v_until timestamptz := now() + p_lease_ms * interval '1 millisecond';
 BEGIN
     RETURN QUERY
-    WITH busy AS (
-        SELECT d.endpoint_id, count(*) AS n FROM webhook_deliveries d
-         WHERE d.status = 'pending' AND d.lease_until IS NOT NULL AND d.lease_until > now()
-         GROUP BY d.endpoint_id),
-    cand AS (
+    WITH cand AS (
         SELECT x.id, x.next_attempt_at
           FROM webhook_endpoints e
-          LEFT JOIN busy b ON b.endpoint_id = e.id
           CROSS JOIN LATERAL (
               SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
                WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+                 AND (d.lease_until IS NULL OR d.lease_until <= now())
                ORDER BY d.next_attempt_at, d.id
-               LIMIT greatest(p_per_endpoint - coalesce(b.n, 0), 0)
+               LIMIT greatest(p_per_endpoint - (
+                   SELECT count(*) FROM (SELECT FROM webhook_leases l
+                                          WHERE l.endpoint_id = e.id AND l.lease_until > now()
+                                          ORDER BY l.delivery_id
+                                          LIMIT p_per_endpoint) running), 0)
                FOR UPDATE SKIP LOCKED) x
          WHERE e.active AND e.deleted_at IS NULL
            AND (e.paused_until IS NULL OR e.paused_until <= now())
          ORDER BY x.next_attempt_at
-         LIMIT greatest(p_limit, 0))
-    UPDATE webhook_deliveries w
-       SET attempts = w.attempts + 1, lease_until = v_until, next_attempt_at = v_until
-      FROM cand, webhook_endpoints e, LATERAL wh_signing_secrets(e) s
-     WHERE w.id = cand.id AND e.id = w.endpoint_id
-    RETURNING w.id, w.tenant_id, w.endpoint_id, e.url, s.secret, s.previous_secret,
-              e.ed25519_secret_key, w.event_id, w.payload, w.attempts, w.replay;
+         LIMIT greatest(p_limit, 0)),
+    upd AS (
+        UPDATE webhook_deliveries w
+           SET attempts = w.attempts + 1,
+               lease_until = now() + p_lease_ms * interval '1 millisecond'
+          FROM cand
+         WHERE w.id = cand.id
+        RETURNING w.id, w.tenant_id, w.endpoint_id, w.event_id, w.payload, w.attempts, w.replay,
+                  w.lease_until),
+    -- a first attempt's delivery cannot have a lease row yet: a plain insert, much cheaper
+    -- than ON CONFLICT's speculative one, which later attempts take (a lease that expired,
+    -- or one whose lease_until was cleared by hand, is taken over)
+    lease AS (
+        INSERT INTO webhook_leases (endpoint_id, delivery_id, lease_until)
+        SELECT upd.endpoint_id, upd.id, upd.lease_until FROM upd WHERE upd.attempts = 1),
+    relet AS (
+        INSERT INTO webhook_leases (endpoint_id, delivery_id, lease_until)
+        SELECT upd.endpoint_id, upd.id, upd.lease_until FROM upd WHERE upd.attempts > 1
+        ON CONFLICT (endpoint_id, delivery_id) DO UPDATE SET lease_until = excluded.lease_until),
+    -- the secrets an attempt signs with now: the endpoint's (a call_url endpoint: the
+    -- tenant's call-URL secret), the current one first, the previous one while its
+    -- overlap lasts
+    ep AS (
+        SELECT e.id, e.url, e.ed25519_secret_key,
+               CASE e.kind WHEN 'call_url' THEN c.secret ELSE e.secret END AS secret,
+               CASE e.kind
+               WHEN 'call_url' THEN CASE WHEN c.previous_secret_expires_at > now()
+                                         THEN c.previous_secret END
+               ELSE CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END
+               END AS previous_secret
+          FROM webhook_endpoints e
+          LEFT JOIN webhook_call_secrets c ON c.tenant_id = e.tenant_id AND e.kind = 'call_url'
+         WHERE e.id IN (SELECT upd.endpoint_id FROM upd))
+    SELECT upd.id, upd.tenant_id, upd.endpoint_id, ep.url, ep.secret, ep.previous_secret,
+           ep.ed25519_secret_key, upd.event_id, upd.payload, upd.attempts, upd.replay
+      FROM upd JOIN ep ON ep.id = upd.endpoint_id;
 END $$;

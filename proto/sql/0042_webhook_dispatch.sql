@@ -39,11 +39,43 @@ BEGIN
        SET status = 'failed', completed_at = now(), lease_until = NULL,
            last_error = 'endpoint disabled'
      WHERE endpoint_id = p_endpoint AND status = 'pending';
+    DELETE FROM webhook_leases WHERE endpoint_id = p_endpoint;
     PERFORM voepy_emit(e.tenant_id, NULL, 'webhook.endpoint_disabled',
                        json_build_object('webhook_id', e.id, 'url', e.url, 'reason', p_reason,
                                          'disabled_at', voepy_ts(e.disabled_at),
                                          'failing_since', voepy_ts(e.failing_since)));
     RETURN true;
+END $$;
+
+-- Deliveries left pending for an endpoint that was disabled: a fan-out that read the
+-- endpoint as active before wh_disable_endpoint committed inserts its deliveries after
+-- that function failed the pending ones it could see (the two do not lock each other:
+-- the fan-out's foreign key check only key-share-locks the endpoint), and nothing would
+-- ever claim them. They fail like the others. Only endpoints disabled within the last hour
+-- are looked at (such a fan-out ran moments before the disable); an endpoint re-enabled
+-- since has no disabled_at. Run every few seconds by the dispatcher (wh_housekeep).
+CREATE FUNCTION wh_fail_orphans() RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE webhook_deliveries d
+       SET status = 'failed', completed_at = now(), lease_until = NULL,
+           last_error = 'endpoint disabled'
+      FROM webhook_endpoints e
+     WHERE d.endpoint_id = e.id AND d.status = 'pending' AND NOT e.active
+       AND e.disabled_at > now() - interval '1 hour';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- The dispatcher's periodic statement: fail orphans of disabled endpoints, then count
+-- the deliveries waiting to be sent (the pending gauge).
+CREATE FUNCTION wh_housekeep() RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM wh_fail_orphans();
+    RETURN wh_pending_count();
 END $$;
 
 -- Insert one delivery per active subscription of the event's tenant to its type (or to
@@ -142,6 +174,7 @@ BEGIN
     IF d.replay AND outcome IN ('retry', 'exhausted') THEN
         outcome := 'failed';
     END IF;
+    DELETE FROM webhook_leases WHERE endpoint_id = d.endpoint_id AND delivery_id = d.id;
     IF outcome = 'succeeded' THEN
         UPDATE webhook_deliveries
            SET status = 'succeeded', completed_at = now(), lease_until = NULL,
@@ -216,31 +249,37 @@ DECLARE
     v_done int[];
     r record;
 BEGIN
-    INSERT INTO webhook_attempts (delivery_id, tenant_id, attempt, duration_ms, status_code,
-                                  error, response_body)
-    SELECT w.id, w.tenant_id, x.attempt, x.duration_ms, x.status_code, left(x.error, 500),
-           left(x.response, 1024)
-      FROM unnest(p_delivery, p_attempt, p_duration_ms, p_status_code, p_error, p_response)
-           WITH ORDINALITY AS x(id, attempt, duration_ms, status_code, error, response, n)
-      JOIN webhook_deliveries w ON w.id = x.id
-     ORDER BY x.n;
     WITH x AS (
-        SELECT * FROM unnest(p_delivery, p_attempt, p_status_code, p_outcome)
-               WITH ORDINALITY AS x(id, attempt, status_code, outcome, n)
-         WHERE x.outcome = 'succeeded'),
+        SELECT * FROM unnest(p_delivery, p_attempt, p_duration_ms, p_status_code, p_error,
+                             p_response, p_outcome)
+               WITH ORDINALITY AS x(id, attempt, duration_ms, status_code, error, response,
+                                    outcome, n)),
+    att AS (
+        INSERT INTO webhook_attempts (delivery_id, tenant_id, attempt, duration_ms, status_code,
+                                      error, response_body)
+        SELECT w.id, w.tenant_id, x.attempt, x.duration_ms, x.status_code, left(x.error, 500),
+               left(x.response, 1024)
+          FROM x JOIN webhook_deliveries w ON w.id = x.id
+         ORDER BY x.n),
     ok AS (
         UPDATE webhook_deliveries w
            SET status = 'succeeded', completed_at = now(), lease_until = NULL,
                last_status_code = x.status_code, last_error = NULL
           FROM x
-         WHERE w.id = x.id AND w.status = 'pending' AND w.attempts = x.attempt
-           AND w.lease_until IS NOT NULL AND NOT EXISTS (
+         WHERE x.outcome = 'succeeded' AND w.id = x.id AND w.status = 'pending'
+           AND w.attempts = x.attempt AND w.lease_until IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM webhook_endpoints e
                 WHERE e.id = w.endpoint_id
                   AND (e.failing_since IS NOT NULL OR e.slowdowns <> 0 OR e.paused_until IS NOT NULL))
-        RETURNING x.n)
+        RETURNING x.n, w.id, w.endpoint_id),
+    unlease AS (
+        DELETE FROM webhook_leases l USING ok
+         WHERE l.endpoint_id = ok.endpoint_id AND l.delivery_id = ok.id)
     SELECT array_agg(ok.n::int) INTO v_done FROM ok;
     RETURN QUERY SELECT n, 'succeeded'::text, 0 FROM unnest(v_done) AS n;
+    IF coalesce(array_length(v_done, 1), 0) = coalesce(array_length(p_delivery, 1), 0) THEN
+        RETURN; -- all were fresh successes
+    END IF;
     FOR r IN
         SELECT x.*, w.endpoint_id
           FROM unnest(p_delivery, p_attempt, p_status_code, p_error, p_outcome, p_retry_ms,

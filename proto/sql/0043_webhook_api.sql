@@ -275,7 +275,9 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', d.id, 'webhook_id', d.endpoint_id, 'event_id', d.event_id,
         'event_type', d.event_type, 'status', d.status, 'attempt_count', d.attempts,
-        'next_attempt_at', CASE WHEN d.status = 'pending' THEN voepy_ts(d.next_attempt_at) END,
+        -- during an attempt (leased) the next one cannot come before its lease ends
+        'next_attempt_at', CASE WHEN d.status = 'pending'
+                                THEN voepy_ts(greatest(d.next_attempt_at, d.lease_until)) END,
         'created_at', voepy_ts(d.created_at), 'completed_at', voepy_ts(d.completed_at),
         'last_status_code', d.last_status_code, 'last_error', d.last_error, 'replay', d.replay,
         'attempts', (SELECT coalesce(json_agg(json_build_object(

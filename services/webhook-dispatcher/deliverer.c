@@ -15,11 +15,17 @@
 #include <string.h>
 
 #define SQL_CLAIM   "wh_claim"
-#define SQL_PENDING "wh_pending_count"
+#define SQL_PENDING "wh_housekeep"
 #define GAUGE_MS    5000
 #define LEASE_GRACE 30000 /* URL check, recording, slack: beyond the HTTP timeout */
 
 enum claim_state { CLAIM_IDLE, CLAIM_RUNNING };
+
+/* What an attempt's delivery became (attempt.h), "abandoned" for NULL; retry and stale
+ * leave the delivery unfinished. */
+static const char *const outcomes[] = {"succeeded", "exhausted", "failed", "gone",
+                                       "disabled",  "retry",     "stale",  "abandoned"};
+#define NOUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
 
 struct deliverer {
     struct attempt_env env;
@@ -36,6 +42,8 @@ struct deliverer {
     void (*drain_done)(void *arg);
     void *drain_arg;
     struct metric *m_pending, *m_inflight;
+    /* the counters of count_result() by outcome (outcomes[]), made once */
+    struct metric *m_attempts[NOUTCOMES], *m_deliveries[NOUTCOMES];
 };
 
 static void claim(struct deliverer *d);
@@ -55,16 +63,34 @@ static void check_drained(struct deliverer *d)
     }
 }
 
-/* Every attempt by what it did to its delivery; deliveries by how they ended. */
-static void count_result(const char *outcome)
+static void counters_for(const char *outcome, struct metric **attempts, struct metric **deliveries)
 {
     char labels[64];
-    snprintf(labels, sizeof(labels), "result=\"%s\"", outcome ? outcome : "abandoned");
-    metric_inc(metrics_counter("voepy_webhook_attempts_total",
-                               "Delivery attempts by what became of the delivery.", labels));
-    if (outcome && strcmp(outcome, "retry") != 0 && strcmp(outcome, "stale") != 0)
-        metric_inc(metrics_counter("voepy_webhook_deliveries_total",
-                                   "Deliveries finished, by result.", labels));
+    snprintf(labels, sizeof(labels), "result=\"%s\"", outcome);
+    *attempts = metrics_counter("voepy_webhook_attempts_total",
+                                "Delivery attempts by what became of the delivery.", labels);
+    *deliveries = NULL;
+    if (strcmp(outcome, "retry") != 0 && strcmp(outcome, "stale") != 0 &&
+        strcmp(outcome, "abandoned") != 0)
+        *deliveries = metrics_counter("voepy_webhook_deliveries_total",
+                                      "Deliveries finished, by result.", labels);
+}
+
+/* Every attempt by what it did to its delivery; deliveries by how they ended. */
+static void count_result(struct deliverer *d, const char *outcome)
+{
+    const char *name = outcome ? outcome : "abandoned";
+    struct metric *attempts = NULL, *deliveries = NULL;
+    for (size_t i = 0; i < NOUTCOMES && !attempts; i++)
+        if (strcmp(outcomes[i], name) == 0) {
+            attempts = d->m_attempts[i];
+            deliveries = d->m_deliveries[i];
+        }
+    if (!attempts) /* an outcome this file does not know: counted all the same */
+        counters_for(name, &attempts, &deliveries);
+    metric_inc(attempts);
+    if (deliveries)
+        metric_inc(deliveries);
 }
 
 static void attempt_finished_cb(const char *outcome, void *arg)
@@ -72,7 +98,7 @@ static void attempt_finished_cb(const char *outcome, void *arg)
     struct deliverer *d = arg;
     d->inflight--;
     metric_set(d->m_inflight, d->inflight);
-    count_result(outcome);
+    count_result(d, outcome);
     if (d->stopped) {
         maybe_free(d);
         return;
@@ -191,7 +217,7 @@ static int prepare(struct pg_pool *pg)
 {
     int err = pg_prepare(pg, SQL_CLAIM, "SELECT * FROM wh_claim($1::int, $2::int, $3::int)");
     if (!err)
-        err = pg_prepare(pg, SQL_PENDING, "SELECT wh_pending_count()");
+        err = pg_prepare(pg, SQL_PENDING, "SELECT wh_housekeep()");
     return err;
 }
 
@@ -202,6 +228,8 @@ static void init_metrics(struct deliverer *d)
                                          metrics_latency_buckets, metrics_latency_nbuckets);
     d->m_pending = metrics_gauge("voepy_webhook_pending", "Deliveries waiting to be sent.", NULL);
     d->m_inflight = metrics_gauge("voepy_webhook_inflight", "Attempts in flight here.", NULL);
+    for (size_t i = 0; i < NOUTCOMES; i++)
+        counters_for(outcomes[i], &d->m_attempts[i], &d->m_deliveries[i]);
 }
 
 static void init_env(struct deliverer *d, uv_loop_t *loop, struct pg_pool *pg)

@@ -7,7 +7,9 @@
  * dispatcher, each leased for lease_ms so that two dispatchers never send the same
  * delivery at once and a crashed one's deliveries come back when the lease ends. Each
  * claimed delivery runs one attempt (attempt.h) on a shared keep-alive HTTP client;
- * results are written in batches (recorder.h).
+ * results are written in batches (recorder.h). Every few seconds wh_housekeep() fails
+ * deliveries a fan-out left pending for an endpoint disabled meanwhile and refreshes the
+ * pending gauge.
  *
  * Metrics: voepy_webhook_deliveries_total{result} (succeeded, exhausted, failed, gone,
  * disabled), voepy_webhook_attempts_total{result} (also retry, stale, abandoned),

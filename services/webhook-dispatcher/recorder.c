@@ -89,15 +89,23 @@ static void put_text(struct buf *b, const char *s)
     buf_putc(b, '"');
 }
 
-/* A number element, or NULL when !present. */
+/* A number element, or NULL when !present (formatted here: no printf per element). */
 static void put_num(struct buf *b, bool present, int64_t v)
 {
     if (b->len > 1)
         buf_putc(b, ',');
-    if (present)
-        buf_printf(b, "%" PRId64, v);
-    else
+    if (!present) {
         buf_puts(b, "NULL");
+        return;
+    }
+    char d[24], *p = d + sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
 static void put_result(struct recorder *rec, const struct wh_result *r)

@@ -16,6 +16,19 @@ static bool header_safe(const char *s)
     return true;
 }
 
+/* out = name + value, cut to size (the sizes of wh_headers fit every value built here). */
+static void join(char *out, size_t size, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    if (n >= size)
+        n = size - 1;
+    if (v >= size - n)
+        v = size - n - 1;
+    memcpy(out, name, n);
+    memcpy(out + n, value, v);
+    out[n + v] = '\0';
+}
+
 int wh_headers_build(struct wh_headers *h, const char *event_id, const struct webhook_keys *keys,
                      const char *body, size_t body_len, int64_t now_s)
 {
@@ -26,10 +39,12 @@ int wh_headers_build(struct wh_headers *h, const char *event_id, const struct we
     if (webhook_sign_header(keys, event_id, now_s, body, body_len, sig) ||
         webhook_sign_voepy(keys, now_s, body, body_len, vsig))
         return VP_E_INVALID_PARAMETER;
-    snprintf(h->id, sizeof(h->id), "webhook-id: %s", event_id);
-    snprintf(h->timestamp, sizeof(h->timestamp), "webhook-timestamp: %" PRId64, now_s);
-    snprintf(h->signature, sizeof(h->signature), "webhook-signature: %s", sig);
-    snprintf(h->voepy, sizeof(h->voepy), "voepy-signature: %s", vsig);
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%" PRId64, now_s);
+    join(h->id, sizeof(h->id), "webhook-id: ", event_id);
+    join(h->timestamp, sizeof(h->timestamp), "webhook-timestamp: ", ts);
+    join(h->signature, sizeof(h->signature), "webhook-signature: ", sig);
+    join(h->voepy, sizeof(h->voepy), "voepy-signature: ", vsig);
     h->list[0] = "content-type: application/json";
     h->list[1] = h->id;
     h->list[2] = h->timestamp;
