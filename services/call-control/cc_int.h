@@ -32,6 +32,7 @@ struct cc {
     struct sip_ua *ua;
     struct strmap *calls;         /* call id -> struct call, while this node carries it */
     struct strmap *early_hangups; /* call id -> struct early_hangup (see inbox.c) */
+    struct strmap *media_calls;   /* call id -> media verb state (call_media.c), NULL = none */
     struct dial *dial;
     struct inbox *inbox;
     char inbox_stream[192]; /* voepy:cc:{node} */
@@ -59,7 +60,8 @@ void dial_close(struct dial *d);
  * "verbs", comma-separated): the api-gateway forwards only these to this node and
  * answers 501 for the others. Add a verb here when its op is handled in inbox.c.
  */
-#define INBOX_VERBS "hangup,answer,reject"
+#define INBOX_VERBS \
+    "hangup,answer,reject,play,stop_playback,gather,gather_using_audio,stop_gather,send_dtmf"
 int inbox_create(struct inbox **ip, struct cc *cc);
 void inbox_close(struct inbox *in);
 /*

@@ -1,7 +1,8 @@
 /*
  * This node's inbox, voepy:cc:{node} (group cc): hangup, answer and reject commands for
- * the calls it carries and media-fork's replies. Each message acts on memory only (the call then
- * records what follows), so it is acknowledged once handled.
+ * the calls it carries, the media verbs (call_media.h) and media-fork's replies. Each
+ * message acts on memory only (the call then records what follows), so it is
+ * acknowledged once handled.
  *
  * A hangup may overtake the claim's answer: the gateway reads node_id as soon as the
  * claim commits, before this node has processed it. Such a hangup waits here for a
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "call_media.h"
 #include "cc_int.h"
 #include "voepy/alloc.h"
 #include "voepy/id.h"
@@ -196,6 +198,35 @@ static bool inbound_op(struct cc *cc, struct rstream_consumer *consumer, struct 
     return fail_action(cc, consumer, msg, action, call, why);
 }
 
+/*
+ * The media verbs (call_media.c): the call completes an action it takes; one it cannot
+ * take fails here with the reason. Returns true when the ack is left to the database.
+ */
+static bool media_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                     const json_t *m, const char *op)
+{
+    const char *action, *call;
+    if (!action_ids(m, &action, &call)) {
+        log_warn("inbox.bad_action", "entry %s: %s without a valid call_id and action_id", msg->id,
+                 op);
+        return false;
+    }
+    vlog_kv(VLOG_INFO, "inbox.action", "media action", "op", op, "call_id", call, "action_id",
+            action, NULL);
+    char why[256] = "";
+    int err =
+        call_media_action(cc, op, call, action, json_object_get(m, "params"), why, sizeof(why));
+    if (!err)
+        return false;
+    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
+    return fail_action(cc, consumer, msg, action, call, why);
+}
+
+static bool is_media_outcome(const char *op)
+{
+    return strcmp(op, "playback_ended") == 0 || strcmp(op, "gather_complete") == 0;
+}
+
 static bool is_inbound_verb(const char *op)
 {
     return strcmp(op, "answer") == 0 || strcmp(op, "reject") == 0;
@@ -209,8 +240,12 @@ static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct r
         on_hangup(in->cc, m);
     else if (strncmp(op, "media.", 6) == 0)
         call_media_reply(in->cc, m);
+    else if (is_media_outcome(op))
+        call_media_outcome(in->cc, m);
     else if (is_inbound_verb(op))
         return inbound_op(in->cc, consumer, msg, m, op);
+    else if (call_media_is_verb(op))
+        return media_op(in->cc, consumer, msg, m, op);
     else
         return unknown_op(in->cc, consumer, msg, m, op);
     return false;
@@ -263,5 +298,6 @@ static void consumer_closed_cb(void *arg)
 
 void inbox_close(struct inbox *in)
 {
+    call_media_free_all(in->cc); /* no media reply can come any more */
     rstream_consumer_close(in->consumer, consumer_closed_cb, in);
 }

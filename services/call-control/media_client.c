@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "call_int.h"
+#include "call_media.h"
 #include "voepy/json.h"
 #include "voepy/log.h"
 #include "voepy/nodes.h"
@@ -57,6 +58,7 @@ static void release_timeout_cb(uv_timer_t *t)
     log_warn("media.timeout", "media-fork %s did not answer release for call %s in time",
              c->media.node, c->id);
     c->media.state = MEDIA_RELEASED;
+    call_media__released(c);
     call__record_end(c);
 }
 
@@ -118,6 +120,12 @@ int media__allocate(struct call *c)
     return 0;
 }
 
+/*
+ * a is the far end's SDP (the answer to our offer, or an inbound caller's offer): its
+ * telephone-event payload type goes with it (dtmf_payload_type), so that media-fork hears
+ * and sends RFC 4733 digits with the type the far end uses. One media-fork cannot take
+ * (not dynamic, or the audio's) is left out: media-fork then uses 101.
+ */
 void media__connect(struct call *c, const struct sdp_answer *a)
 {
     if (c->media.state != MEDIA_ALLOCATED)
@@ -126,7 +134,15 @@ void media__connect(struct call *c, const struct sdp_answer *a)
         json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s}", "op", "connect", "leg_id", c->leg_id,
                   "remote_ip", a->ip, "remote_port", a->port, "payload_type", a->payload_type,
                   "codec", a->codec, "ptime", a->ptime, "mode", c->cc->opts.media_mode);
+    if (a->dtmf_pt >= 96 && a->dtmf_pt <= 127 && a->dtmf_pt != a->payload_type)
+        json_object_set_new(cmd, "dtmf_payload_type", json_integer(a->dtmf_pt));
     send_command(c, cmd);
+}
+
+int media__send_verb(struct call *c, json_t *cmd)
+{
+    json_object_set_new(cmd, "reply_to", json_string(c->cc->inbox_stream));
+    return send_command(c, cmd);
 }
 
 bool media__release(struct call *c)
@@ -137,6 +153,7 @@ bool media__release(struct call *c)
                             c->cc->inbox_stream);
     if (send_command(c, cmd) != 0) {
         c->media.state = MEDIA_RELEASED;
+        call_media__released(c);
         return false;
     }
     c->media.state = MEDIA_RELEASING;
@@ -172,6 +189,10 @@ static void on_allocated(struct call *c, const json_t *m)
 static void on_failed(struct call *c, const json_t *m)
 {
     const char *request = vjson_str(m, "request");
+    if (call_media_is_verb_request(request)) {
+        call_media__failed(c, m); /* a verb's failure: the leg and the call go on */
+        return;
+    }
     vlog_kv(VLOG_ERROR, "media.failed", "media-fork refused a command", "call_id", c->id, "request",
             request, "error", vjson_str(m, "error"), "detail", vjson_str(m, "detail"), NULL);
     if (c->media.state == MEDIA_RELEASING && request && strcmp(request, "allocate") == 0)
@@ -191,6 +212,7 @@ static void on_released(struct call *c, const json_t *m)
     bool waited = c->media.state == MEDIA_RELEASING;
     c->media.state = MEDIA_RELEASED;
     uv_timer_stop(&c->media_timer);
+    call_media__released(c);
     if (waited) {
         call__record_end(c);
         return;

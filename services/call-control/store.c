@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "call_int.h"
+#include "call_media.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
 #include "voepy/pg.h"
@@ -48,6 +49,8 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_inbound_answered",
                "SELECT cc_inbound_answered($1, $2, $3, $4, $5, $6, $7, $8)");
     pg_prepare(pg, "cc_action_result", "SELECT cc_action_result($1, $2, $3, $4, $5)");
+    /* media verbs, proto/sql/0024_media_verbs.sql */
+    pg_prepare(pg, "cc_gather_complete", "SELECT cc_gather_complete($1, $2, $3, $4, $5)");
 }
 
 static void op_free(struct store_op *op)
@@ -192,6 +195,17 @@ void store__action_result(struct call *c, const char *action_id, bool done, cons
     add(op, action_id);
     add(op, done ? "true" : "false");
     add(op, note);
+    push(c, op);
+}
+
+void store__gather_complete(struct call *c, const char *action_id, const char *digits,
+                            const char *status)
+{
+    struct store_op *op = op_new(c, "cc_gather_complete");
+    add(op, action_id);
+    add(op, digits);
+    add(op, status);
+    op->kick = true;
     push(c, op);
 }
 
