@@ -29,7 +29,8 @@ ALL_VERBS = ("answer", "reject", "transfer", "bridge", "refer", "play", "stop_pl
              "gather_using_audio", "stop_gather", "streaming_start", "streaming_stop",
              "transcription_start", "transcription_stop")
 PRE_ANSWER = ("answer", "reject")
-CC_VERBS = ("hangup", "answer", "reject")  # what call-control advertises (cc_int.h INBOX_VERBS)
+CC_VERBS = ("hangup", "answer", "reject", "play", "stop_playback", "gather", "gather_using_audio",
+            "stop_gather", "send_dtmf")  # what call-control advertises (cc_int.h INBOX_VERBS)
 ANSWERED_ONLY = ("bridge", "refer", "start_recording")
 
 # A valid body per verb (bridge's leg_id is filled in by the test).
