@@ -25,9 +25,13 @@ import unittest
 
 from harness import Platform, q, wait_until
 from test_call_control import FROM, TO, setup_tenant
+from test_inbound import CALLER
 from test_media_verbs import AudioServer, Redis, RtpPeer, decode_events, sox
 
 MF_STREAM = "voepy:mf:media-fork-it"
+DID = "+15125550177"  # the tenant's number for inbound calls
+MEDIA_VERBS = ("play", "stop_playback", "gather", "gather_using_audio", "stop_gather",
+               "send_dtmf")
 
 
 class CallMedia(unittest.TestCase):
@@ -52,9 +56,31 @@ class CallMedia(unittest.TestCase):
             cls.dtmf_uas = cls.p.sipp("cmedia_uas_dtmf.xml", name="dtmf", rtp_echo=False)
             cls.routes = {"dtmf": cls.p.create_route(cls.dtmf_uas.uri, name="dtmf")}
             cls.tenant, cls.key = setup_tenant(cls.p, cls.routes["dtmf"])
+            cls.setup_did()
+            # The gateway reads the node registry every second: verbs sent sooner are 501.
+            wait_until(lambda: set(MEDIA_VERBS) <= set(cls.node_verbs()), 10,
+                       what="the node to advertise the media verbs")
+            time.sleep(1.5)
         except BaseException:
             cls.p.stop()
             raise
+
+    @classmethod
+    def setup_did(cls):
+        p, route = cls.p, cls.routes["dtmf"]
+        st, _, raw, _ = p.admin("POST", "/admin/v1/numbers",
+                                {"numbers": [DID], "route_id": route["id"]})
+        assert st == 201, raw
+        st, _, raw, _ = p.admin("POST", "/admin/v1/rates",
+                                {"prefix": "1", "kind": "inbound", "cents_per_minute": 60})
+        assert st == 201, raw
+        st, _, raw, _ = p.api("POST", "/v1/phone_numbers", {"phone_number": DID}, key=cls.key)
+        assert st == 201, raw
+
+    @classmethod
+    def node_verbs(cls):
+        verbs = cls.redis.call("HGET", "voepy:node:call-control:call-control-it", "verbs")
+        return (verbs or "").split(",")
 
     @classmethod
     def tearDownClass(cls):
@@ -145,11 +171,7 @@ class CallMedia(unittest.TestCase):
 
     # -- the node advertises the media verbs ----------------------------------------------
     def test_verbs_advertised(self):
-        verbs = wait_until(lambda: self.redis.call("HGET", "voepy:node:call-control:call-control-it",
-                                                   "verbs"), 5, what="the node's verbs")
-        self.assertEqual(set(verbs.split(",")),
-                         {"hangup", "answer", "reject", "play", "stop_playback", "gather",
-                          "gather_using_audio", "stop_gather", "send_dtmf"})
+        self.assertEqual(set(self.node_verbs()), {"hangup", "answer", "reject"} | set(MEDIA_VERBS))
 
     # -- gather ---------------------------------------------------------------------------
     def test_gather_rfc4733_digits_from_sipp(self):
@@ -300,6 +322,45 @@ class CallMedia(unittest.TestCase):
         self.assertEqual("".join(e[0] for e in decode_events(peer.take(), pt=96)), "12#")
         self.assertGreaterEqual(self.metric("voepy_media_dtmf_sent_total"), sent + 3)
         self.hangup(call["id"])
+
+    # -- an inbound call: the caller's telephone-event type both ways ----------------------
+    def test_inbound_call_digits_both_ways(self):
+        peer = RtpPeer()
+        self.peers.append(peer)
+        caller = self.p.sipp("cmedia_uac_peer.xml", name="caller", calls=1, rtp_echo=False,
+                             extra=["-s", DID, "-key", "peer_port", str(peer.port),
+                                    "-recv_timeout", "40000"],
+                             target="127.0.0.1:%d" % self.p.sip_port)
+        rows = wait_until(lambda: self.p.sql("SELECT id FROM calls WHERE direction = 'inbound'"
+                                             " AND from_number = %s AND to_number = %s"
+                                             " AND status = 'ringing'" % (q(CALLER), q(DID))),
+                          10, interval=0.1, what="the inbound call ringing")
+        call_id = rows[0][0]
+        self.action(call_id, "answer")
+        call = self.p.wait_call(self.key, call_id, lambda c: c["status"] == "answered")
+        leg = call["legs"][0]["id"]
+        self.assertEqual(self.mf_commands("connect", leg)[-1].get("dtmf_payload_type"), 96)
+        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
+                           % q(call_id))[0][1]
+        port = int(local.rsplit(":", 1)[1])
+        wait_until(lambda: peer.packets, 5, what="RTP from the leg")
+        # Heard: the caller's events on 96.
+        self.action(call_id, "gather", {"timeout_millis": 5000})
+        time.sleep(0.3)
+        for d in "90#":
+            peer.send_event(port, d, pt=96)
+        data = self.wait_gather(call_id)
+        self.assertEqual((data["digits"], data["status"], data["customer_reference"]),
+                         ("90", "valid", None))
+        # Sent: events on 96 to the caller.
+        peer.take()
+        act = self.action(call_id, "send_dtmf", {"digits": "4", "duration_millis": 100})
+        self.assertEqual(self.action_row(act), ("done", None))
+        wait_until(lambda: decode_events(peer.packets, pt=96), 5, what="the event")
+        time.sleep(0.3)
+        self.assertEqual("".join(e[0] for e in decode_events(peer.take(), pt=96)), "4")
+        self.hangup(call_id)
+        self.assertEqual(caller.process.proc.wait(15), 0, caller.messages()[-3000:])
 
     # -- what the node does not carry out -------------------------------------------------
     def test_unadvertised_verbs_answer_501(self):
