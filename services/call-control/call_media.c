@@ -16,7 +16,8 @@
  * cancelled because the call ended is reported with status call_hangup.
  *
  * State per call (what plays, the gather running) lives in cc->media_calls, keyed by call
- * id, and goes when nothing is pending, when the leg is released, or at inbox_close.
+ * id, and goes when nothing is pending, when the leg is released (what was never
+ * reported is closed then), or at inbox_close.
  */
 #include "call_media.h"
 
@@ -458,12 +459,25 @@ void call_media__failed(struct call *c, const json_t *m)
     }
 }
 
+/*
+ * media-fork reports a playback's or gather's end before media.released; what is still
+ * pending here was never reported (media-fork gone, the release given up): it is closed
+ * as the call's end closed it, so that no action stays requested and the tenant still
+ * gets the gather's result.
+ */
 void call_media__released(struct call *c)
 {
     struct media_call *mc = state_get(c->cc, c->id);
     if (!mc)
         return;
-    if (mc->stop_action[0])
-        store__action_result(c, mc->stop_action, true, NULL);
+    if (!c->abandoned) {
+        if (mc->playing[0])
+            store__action_result(c, mc->playing, true,
+                                 "the call ended before media-fork reported the playback's end");
+        if (mc->stop_action[0])
+            store__action_result(c, mc->stop_action, true, NULL);
+        if (mc->gather_action[0])
+            record_gather(c->cc, c, c->id, mc->gather_action, "", "call_hangup");
+    }
     state_free(c->cc, mc);
 }

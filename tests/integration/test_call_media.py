@@ -15,7 +15,9 @@ events; maximum_tries (one retry, then the final result only; gather_using_audio
 invalid_audio_url as the retry's prompt); stop_gather; play of a WAV made at test time
 (served over http from the test: the API takes http(s) URLs only) heard by the peer;
 stop_playback; target_legs opposite failing; send_dtmf heard on payload type 96 (connect's
-dtmf_payload_type); speak and verbs the node does not advertise answering 501.
+dtmf_payload_type), on an inbound call too (the caller's offer); speak and verbs the node
+does not advertise answering 501; media-fork dying during a play and a gather (the actions
+are closed and the gather reported call_hangup when the call ends).
 """
 import json
 import os
@@ -34,7 +36,9 @@ MEDIA_VERBS = ("play", "stop_playback", "gather", "gather_using_audio", "stop_ga
                "send_dtmf")
 
 
-class CallMedia(unittest.TestCase):
+class CallMediaBase(unittest.TestCase):
+    """The platform of a suite and the helpers of its tests (no tests of its own)."""
+
     @classmethod
     def setUpClass(cls):
         cls.p = Platform(name="call-media")
@@ -169,6 +173,9 @@ class CallMedia(unittest.TestCase):
         self.assertEqual(st, 200, raw)
         self.p.wait_call(self.key, call_id, lambda c: c["status"] == "ended")
 
+
+
+class CallMedia(CallMediaBase):
     # -- the node advertises the media verbs ----------------------------------------------
     def test_verbs_advertised(self):
         self.assertEqual(set(self.node_verbs()), {"hangup", "answer", "reject"} | set(MEDIA_VERBS))
@@ -371,6 +378,27 @@ class CallMedia(unittest.TestCase):
             out = self.action(call["id"], verb, body, status=501)
             self.assertEqual(out["error"]["code"], "not_implemented", (verb, out))
         self.hangup(call["id"])
+
+
+class MediaForkGone(CallMediaBase):
+    """media-fork dies during a play and a gather: when the call ends (its release given
+    up after VOEPY_MEDIA_TIMEOUT_MS) nothing stays requested and the gather still reports,
+    call_hangup."""
+
+    def test_actions_closed_when_media_fork_never_reports(self):
+        call, peer, port = self.peer_call()
+        play = self.action(call["id"], "play", {"url": self.audio.url("long.wav"), "loop": 5})
+        wait_until(lambda: any(p["payload"][0] not in (0xFF, 0x7F) for p in peer.take()), 5,
+                   what="the long file playing")
+        gather = self.action(call["id"], "gather", {"timeout_millis": 30000})
+        time.sleep(0.3)
+        self.p.kill("media-fork")
+        self.hangup(call["id"])
+        self.assertEqual(self.action_row(play)[0], "done")
+        self.assertIn("media-fork", self.action_row(play)[1])
+        self.assertEqual(self.action_row(gather), ("done", None))
+        data = self.wait_gather(call["id"])
+        self.assertEqual((data["digits"], data["status"]), ("", "call_hangup"))
 
 
 if __name__ == "__main__":
