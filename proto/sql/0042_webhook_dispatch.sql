@@ -54,19 +54,27 @@ END $$;
 -- ever claim them. They fail like the others. Only endpoints disabled within the last hour
 -- are looked at (such a fan-out ran moments before the disable); an endpoint re-enabled
 -- since has no disabled_at. Run every few seconds by the dispatcher (wh_housekeep).
+-- Endpoint by endpoint, so that each probe is a range of webhook_deliveries_endpoint_due,
+-- whatever the number of deliveries pending elsewhere.
 CREATE FUNCTION wh_fail_orphans() RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_endpoint text;
     n int;
+    total int := 0;
 BEGIN
-    UPDATE webhook_deliveries d
-       SET status = 'failed', completed_at = now(), lease_until = NULL,
-           last_error = 'endpoint disabled'
-      FROM webhook_endpoints e
-     WHERE d.endpoint_id = e.id AND d.status = 'pending' AND NOT e.active
-       AND e.disabled_at > now() - interval '1 hour';
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
+    FOR v_endpoint IN
+        SELECT e.id FROM webhook_endpoints e
+         WHERE NOT e.active AND e.disabled_at > now() - interval '1 hour'
+    LOOP
+        UPDATE webhook_deliveries d
+           SET status = 'failed', completed_at = now(), lease_until = NULL,
+               last_error = 'endpoint disabled'
+         WHERE d.endpoint_id = v_endpoint AND d.status = 'pending';
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    RETURN total;
 END $$;
 
 -- The dispatcher's periodic statement: fail orphans of disabled endpoints, then count

@@ -114,11 +114,16 @@ static void record(struct attempt *a)
 /* Decide what this answer (or its absence) means, then record it. */
 static void conclude(struct attempt *a)
 {
-    uint64_t rnd;
-    crypto_random(&rnd, sizeof(rnd));
     unsigned n = (unsigned)strtoul(a->attempt_no, NULL, 10);
-    wh_decide(a->result.http_status, a->retry_after[0] ? a->retry_after : NULL, n, a->replay,
-              &a->env->schedule, rnd, vtime_now_ms() / 1000, &a->result.decision);
+    const char *ra = a->retry_after[0] ? a->retry_after : NULL;
+    int64_t now_s = vtime_now_ms() / 1000;
+    struct wh_decision *d = &a->result.decision;
+    wh_decide(a->result.http_status, ra, n, a->replay, &a->env->schedule, 0, now_s, d);
+    if (d->outcome == WH_RETRY) { /* only a retry's wait has jitter: a getrandom() for it */
+        uint64_t rnd;
+        crypto_random(&rnd, sizeof(rnd));
+        wh_decide(a->result.http_status, ra, n, a->replay, &a->env->schedule, rnd, now_s, d);
+    }
     if (a->result.decision.outcome != WH_SUCCEEDED && !a->error[0])
         snprintf(a->error, sizeof(a->error), "HTTP %ld", a->result.http_status);
     record(a);
@@ -139,8 +144,11 @@ static void response_cb(const struct httpc_response *res, void *arg)
     } else {
         wh_text_sanitize(res->body ? res->body : "", res->body ? res->body_len : 0, a->response,
                          WH_RESPONSE_KEEP);
-        const char *ra = httpc_response_header(res, "retry-after");
-        snprintf(a->retry_after, sizeof(a->retry_after), "%s", ra ? ra : "");
+        /* Retry-After only matters for a failed answer (retry.h) */
+        bool ok = res->http_status >= 200 && res->http_status <= 299;
+        const char *ra = ok ? NULL : httpc_response_header(res, "retry-after");
+        if (ra)
+            snprintf(a->retry_after, sizeof(a->retry_after), "%s", ra);
     }
     conclude(a);
 }

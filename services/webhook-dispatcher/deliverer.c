@@ -18,6 +18,13 @@
 #define SQL_PENDING "wh_housekeep"
 #define GAUGE_MS    5000
 #define LEASE_GRACE 30000 /* URL check, recording, slack: beyond the HTTP timeout */
+/*
+ * Attempts that finish while a claim runs are claimed for together, this long after that
+ * claim returned: claims of a few dozen deliveries rather than back-to-back claims of a
+ * few each (every claim has a fixed cost in PostgreSQL). A claim with nothing before it
+ * (new deliveries, the poll, an idle dispatcher) runs at once.
+ */
+#define CLAIM_COALESCE_MS 1
 
 enum claim_state { CLAIM_IDLE, CLAIM_RUNNING };
 
@@ -39,6 +46,7 @@ struct deliverer {
     unsigned handles;  /* timers and the HTTP client not yet closed */
     char limit[16], per_endpoint[16], lease[16];
     uv_timer_t poll, gauge;
+    uv_timer_t soon; /* the coalesced next claim (CLAIM_COALESCE_MS) */
     void (*drain_done)(void *arg);
     void *drain_arg;
     struct metric *m_pending, *m_inflight;
@@ -107,6 +115,11 @@ static void attempt_finished_cb(const char *outcome, void *arg)
     claim(d); /* room for one more */
 }
 
+static void soon_cb(uv_timer_t *t)
+{
+    claim(t->data);
+}
+
 static void claimed_cb(int status, const struct pg_result *res, void *arg)
 {
     struct deliverer *d = arg;
@@ -126,9 +139,12 @@ static void claimed_cb(int status, const struct pg_result *res, void *arg)
     }
     metric_set(d->m_inflight, d->inflight);
     bool full = n > 0 && (unsigned)n == (unsigned)strtoul(d->limit, NULL, 10);
-    if (d->again || full) {
+    if (full) {
         d->again = false;
         claim(d);
+    } else if (d->again) {
+        d->again = false;
+        uv_timer_start(&d->soon, soon_cb, CLAIM_COALESCE_MS, 0);
     }
     check_drained(d);
 }
@@ -141,6 +157,8 @@ static void claim(struct deliverer *d)
         d->again = true;
         return;
     }
+    if (uv_is_active((uv_handle_t *)&d->soon))
+        return; /* soon_cb claims */
     if (d->inflight >= d->opts.max_inflight)
         return; /* a finishing attempt claims again */
     snprintf(d->limit, sizeof(d->limit), "%u", d->opts.max_inflight - d->inflight);
@@ -184,6 +202,7 @@ void deliverer_drain(struct deliverer *d, void (*done)(void *arg), void *arg)
     d->drain_done = done;
     d->drain_arg = arg;
     uv_timer_stop(&d->poll);
+    uv_timer_stop(&d->soon);
     check_drained(d);
 }
 
@@ -207,6 +226,7 @@ void deliverer_stop(struct deliverer *d)
     d->env.stopping = true;
     d->drain_done = NULL;
     uv_close((uv_handle_t *)&d->poll, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->soon, handle_closed_cb);
     uv_close((uv_handle_t *)&d->gauge, handle_closed_cb);
     /* attempts in HTTP end now, unrecorded; so do results not yet written */
     httpc_close(d->env.http, http_closed_cb, d);
@@ -277,9 +297,10 @@ int deliverer_create(struct deliverer **dp, uv_loop_t *loop, struct pg_pool *pg,
     }
     init_metrics(d);
     uv_timer_init(loop, &d->poll);
+    uv_timer_init(loop, &d->soon);
     uv_timer_init(loop, &d->gauge);
-    d->poll.data = d->gauge.data = d;
-    d->handles = 4; /* poll, gauge, HTTP client, recorder */
+    d->poll.data = d->gauge.data = d->soon.data = d;
+    d->handles = 5; /* poll, soon, gauge, HTTP client, recorder */
     uv_timer_start(&d->poll, poll_cb, 0, opts->poll_ms);
     uv_timer_start(&d->gauge, gauge_cb, 0, GAUGE_MS);
     *dp = d;

@@ -270,7 +270,7 @@ class Profiler:
         self.data = os.path.join(self.dir, "perf.data")
 
     def start(self):
-        # time per PL/pgSQL function (wh_claim, wh_record_batch, ...) over the drain
+        # time per PL/pgSQL function (wh_claim, wh_record, ...) over the drain
         self.b.sql("ALTER SYSTEM SET track_functions = 'pl'")
         self.b.sql("SELECT pg_reload_conf()")
         time.sleep(0.2)
