@@ -237,7 +237,11 @@ static void uas_cb(struct sip_uas *u, enum sip_uas_event ev, int64_t at_ms, void
         call__finish(c, "completed", "callee", 0, at_ms);
         break;
     case SIP_UAS_FAILED:
-        log_warn("call.no_ack", "inbound call %s: the caller never acknowledged our 200", c->id);
+        /* no ACK for our 200, or the stack ended the INVITE's transaction (a send failed) */
+        log_warn("call.inbound_failed",
+                 "inbound call %s: the INVITE's dialog failed (no ACK for our 200, or its "
+                 "transaction ended after a failed send)",
+                 c->id);
         call__finish(c, "failed", "system", 0, at_ms);
         break;
     }

@@ -34,6 +34,11 @@ struct cc_opts {
     /* A node whose heartbeat is this old is dead: a survivor ends its calls (takeover.h;
      * default 5000). */
     unsigned node_dead_ms;
+    /* Routes (route_health.h): OPTIONS keep-alive period (0 = off), failed pings in a row
+     * that make a route down, and Timer B of outbound INVITEs. */
+    unsigned route_options_ms;
+    unsigned route_down_after;
+    unsigned sip_timer_b_ms;
 };
 
 /* Wire everything to the service base (its loop, pool, Redis, node id). */

@@ -24,6 +24,7 @@ struct cc_config {
     long inbound_ring_timeout_ms;
     long drain_grace_ms;
     long node_dead_ms;
+    long route_options_ms, route_down_after, sip_timer_b_ms;
 };
 
 static const struct config_var vars[] = {
@@ -49,6 +50,12 @@ static const struct config_var vars[] = {
     CONFIG_INT(struct cc_config, node_dead_ms, "VOEPY_CC_NODE_DEAD_MS", "5000", 300, 600000,
                "a call-control node whose heartbeat is this old is dead: a survivor ends its "
                "calls (system_failure, at its last heartbeat)"),
+    CONFIG_INT(struct cc_config, route_options_ms, "VOEPY_ROUTE_OPTIONS_MS", "30000", 0, 3600000,
+               "OPTIONS keep-alive to every route this often; 0 turns it off"),
+    CONFIG_INT(struct cc_config, route_down_after, "VOEPY_ROUTE_DOWN_AFTER", "3", 1, 100,
+               "failed keep-alives in a row that make a route down"),
+    CONFIG_INT(struct cc_config, sip_timer_b_ms, "VOEPY_SIP_TIMER_B_MS", "32000", 500, 300000,
+               "how long an outbound INVITE waits for any answer (RFC 3261 Timer B)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -89,6 +96,9 @@ static int app_start(struct cc_app *app, const struct cc_config *cfg)
                         .inbound_ring_timeout_ms = (unsigned)cfg->inbound_ring_timeout_ms,
                         .drain_grace_ms = (unsigned)cfg->drain_grace_ms,
                         .node_dead_ms = (unsigned)cfg->node_dead_ms,
+                        .route_options_ms = (unsigned)cfg->route_options_ms,
+                        .route_down_after = (unsigned)cfg->route_down_after,
+                        .sip_timer_b_ms = (unsigned)cfg->sip_timer_b_ms,
                         .drain_timeout_ms = (unsigned)cfg->common.drain_timeout_ms,
                         .event_partitions = (unsigned)cfg->common.event_partitions};
     int err = cc_create(&app->cc, &app->svc, &o);

@@ -18,27 +18,12 @@
 #include "sip_ua.h"
 #include "voepy/alloc.h"
 #include "voepy/buf.h"
-#include "voepy/config.h"
 #include "voepy/err.h"
 #include "voepy/id.h"
 #include "voepy/log.h"
 #include "voepy/metrics.h"
 #include "voepy/pg.h"
 #include "voepy/vtime.h"
-
-struct rh_config {
-    long options_ms, down_after, timer_b_ms;
-};
-
-static const struct config_var vars[] = {
-    CONFIG_INT(struct rh_config, options_ms, "VOEPY_ROUTE_OPTIONS_MS", "30000", 0, 3600000,
-               "OPTIONS keep-alive to every route this often; 0 turns it off"),
-    CONFIG_INT(struct rh_config, down_after, "VOEPY_ROUTE_DOWN_AFTER", "3", 1, 100,
-               "failed keep-alives in a row that make a route down"),
-    CONFIG_INT(struct rh_config, timer_b_ms, "VOEPY_SIP_TIMER_B_MS", "32000", 500, 300000,
-               "how long an outbound INVITE waits for any answer (RFC 3261 Timer B)"),
-};
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 struct rh_route {
     struct route_health *rh;
@@ -60,7 +45,6 @@ struct rh_route {
 
 struct route_health {
     struct cc *cc;
-    struct rh_config cfg;
     struct strmap *routes; /* route id -> struct rh_route */
     uv_timer_t timer;
     bool querying, closing, timer_closed;
@@ -74,7 +58,7 @@ static void judge(struct rh_route *r, bool ok)
 {
     bool was_up = !r->known || r->up;
     r->failures = ok ? 0 : r->failures + 1;
-    r->up = r->failures < (unsigned)r->rh->cfg.down_after;
+    r->up = r->failures < r->rh->cc->opts.route_down_after;
     r->known = true;
     metric_set(r->gauge, r->up ? 1 : 0);
     if (was_up != r->up)
@@ -300,7 +284,7 @@ static void query(struct route_health *rh)
         return;
     char ms[24], ttl[24];
     snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
-    snprintf(ttl, sizeof(ttl), "%ld", rh->cfg.options_ms * 3);
+    snprintf(ttl, sizeof(ttl), "%u", rh->cc->opts.route_options_ms * 3);
     char *rep = report(rh);
     const char *params[] = {rh->cc->node_id, ms, ttl, rep};
     if (pg_exec(rh->cc->pg, "cc_route_health", 4, params, queried_cb, rh) == 0) {
@@ -331,19 +315,12 @@ static void round_cb(uv_timer_t *t)
 int route_health_create(struct route_health **rp, struct cc *cc)
 {
     struct route_health *rh = VP_NEW(rh);
-    char err[256];
-    if (config_load(&rh->cfg, vars, NVARS, err, sizeof(err)) != 0) {
-        log_error("route.config", "%s", err);
-        free(rh);
-        return VP_E_CONFIG;
-    }
-    config_print(&rh->cfg, vars, NVARS);
     rh->cc = cc;
     rh->routes = strmap_create();
     uv_timer_init(cc->loop, &rh->timer);
     rh->timer.data = rh;
-    if (rh->cfg.options_ms > 0) {
-        uint64_t every = (uint64_t)rh->cfg.options_ms;
+    if (cc->opts.route_options_ms > 0) {
+        uint64_t every = cc->opts.route_options_ms;
         uv_timer_start(&rh->timer, round_cb, every < 1000 ? every : 1000, every);
     }
     *rp = rh;
@@ -358,7 +335,7 @@ bool route_health_down(const struct route_health *rh, const char *route_id)
 
 unsigned route_health_timer_b_ms(const struct route_health *rh)
 {
-    return rh ? (unsigned)rh->cfg.timer_b_ms : 0;
+    return rh ? rh->cc->opts.sip_timer_b_ms : 0;
 }
 
 static void timer_closed_cb(uv_handle_t *h)
