@@ -25,6 +25,7 @@ import subprocess
 import time
 import unittest
 
+from contract import contract
 from harness import Platform, q, wait_until
 from test_call_control import FROM, TO, setup_tenant
 from test_inbound import CALLER
@@ -61,6 +62,10 @@ class CallMediaBase(unittest.TestCase):
             cls.routes = {"dtmf": cls.p.create_route(cls.dtmf_uas.uri, name="dtmf")}
             cls.tenant, cls.key = setup_tenant(cls.p, cls.routes["dtmf"])
             cls.setup_did()
+            cls.hooks = cls.p.receiver()
+            whk = cls.p.sql("SELECT voepy_id('whk')")[0][0]
+            cls.p.sql_webhook_endpoint(whk, cls.tenant["id"], cls.hooks.url,
+                                       events=("call.gather_complete",))
             # The gateway reads the node registry every second: verbs sent sooner are 501.
             wait_until(lambda: set(MEDIA_VERBS) <= set(cls.node_verbs()), 10,
                        what="the node to advertise the media verbs")
@@ -198,6 +203,15 @@ class CallMedia(CallMediaBase):
         ev = [e for e in page["data"] if e["type"] == "call.gather_complete"]
         self.assertEqual(len(ev), 1, raw)
         self.assertEqual(ev[0]["data"]["digits"], "123")
+        # The webhook, as the tenant receives it: openapi.yaml's GatherCompleteEvent.
+        hook = wait_until(lambda: [e for e in self.hooks.events()
+                                   if e["data"].get("call_id") == call["id"]], 15,
+                          what="the call.gather_complete webhook")[0]
+        self.assertEqual((hook["type"], hook["data"]), ("call.gather_complete", data))
+        schema = contract()._validator("/components/schemas/GatherCompleteEvent")
+        self.assertEqual(list(schema.iter_errors(hook)), [], hook)
+        self.assertTrue(list(schema.iter_errors(dict(hook, data=dict(hook["data"],
+                                                                     status="bogus")))))
         self.hangup(call["id"])
 
     def test_gather_timeout(self):
