@@ -194,6 +194,13 @@ static int send_or_why(struct call *c, json_t *cmd, char *why, size_t n)
     return err;
 }
 
+/* Whether action is already carried out here (a command read twice): nothing to do. */
+static bool already(struct call *c, const char *action)
+{
+    struct media_call *mc = state_get(c->cc, c->id);
+    return mc && (strcmp(mc->playing, action) == 0 || strcmp(mc->gather_action, action) == 0);
+}
+
 static int do_play(struct call *c, const char *action, const json_t *p, char *why, size_t n)
 {
     json_t *cmd = verb_command(c, "play");
@@ -315,6 +322,8 @@ int call_media_action(struct cc *cc, const char *op, const char *call_id, const 
                  call_id);
         return VP_E_INVALID_PARAMETER;
     }
+    if (already(c, action_id))
+        return 0;
     if (strcmp(op, "play") == 0)
         return do_play(c, action_id, params, why, n);
     if (strcmp(op, "stop_playback") == 0)
