@@ -192,7 +192,11 @@ BEGIN
          WHERE id = d.endpoint_id;
         RETURN;
     END IF;
-    SELECT * INTO e FROM webhook_endpoints WHERE id = d.endpoint_id FOR UPDATE;
+    -- NO KEY UPDATE: serialises the results of one endpoint (and its disable) like FOR
+    -- UPDATE, but does not wait for the fan-outs' foreign-key share locks on the endpoint,
+    -- which can overlap without end while events flow (a 410 waited 13 s for one under
+    -- AddressSanitizer)
+    SELECT * INTO e FROM webhook_endpoints WHERE id = d.endpoint_id FOR NO KEY UPDATE;
     IF p_slowdown THEN
         v_pause := wh_slow_down(e, p_retry_after_ms, p_slowdown_ms);
     END IF;

@@ -71,6 +71,7 @@ static void check_drained(struct deliverer *d)
     }
 }
 
+/* The attempt counter of an outcome, and its delivery counter (NULL when the delivery goes on). */
 static void counters_for(const char *outcome, struct metric **attempts, struct metric **deliveries)
 {
     char labels[64];
