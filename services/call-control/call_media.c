@@ -384,7 +384,9 @@ static void on_playback_ended(struct cc *cc, struct call *c, const char *call_id
 static bool retry_gather(struct call *c, struct media_call *mc)
 {
     mc->tries++;
-    snprintf(mc->gather_id, sizeof(mc->gather_id), "%s~%d", mc->gather_action, mc->tries);
+    int n = snprintf(mc->gather_id, sizeof(mc->gather_id), "%s~%d", mc->gather_action, mc->tries);
+    if (n < 0 || (size_t)n >= sizeof(mc->gather_id))
+        return false; /* cannot happen: an action id and a small count fit GATHER_ID_MAX */
     json_t *cmd = json_deep_copy(mc->retry);
     set_str(cmd, "gather_id", mc->gather_id);
     char tries[16];
