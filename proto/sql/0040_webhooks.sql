@@ -29,15 +29,6 @@ CREATE TABLE webhook_leases (
     PRIMARY KEY (endpoint_id, delivery_id)
 );
 
--- A delivery row is updated twice per attempt (the claim, HOT, then the result): room on
--- its page keeps the claim's new version there.
-ALTER TABLE webhook_deliveries SET (fillfactor = 50);
--- 0001's due index (next_attempt_at) and (tenant_id, endpoint_id, created_at) are not used
--- by any query (the claim probes webhook_deliveries_endpoint_due, the delivery log
--- webhook_deliveries_log from 0041, which the tenant filter reaches through the
--- endpoint); every finished delivery would write an entry in each.
-DROP INDEX webhook_deliveries_due;
-DROP INDEX webhook_deliveries_endpoint;
 
 -- The body customers receive for an event (the webhook envelope). json keeps the order.
 CREATE FUNCTION wh_envelope(p_event json) RETURNS text
