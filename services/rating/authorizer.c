@@ -26,8 +26,9 @@
  * that can overspend, each by at most one increment per live call: a call answered
  * before the round that would have held its minimum (at most one check period after it
  * was placed) while other calls used the funds meanwhile, and a round or hangup late by
- * more than the margin. A call-control node that is dead when the hangup is sent ends its
- * calls only when it restarts (cc_recover_node): that time is charged too (see the docs).
+ * more than the margin. A call-control node that is dead when the hangup is sent cannot
+ * end its calls: a surviving node does (takeover, 0023) with ended_at at the dead node's
+ * last heartbeat, so the time after it is not charged (see the docs).
  */
 #include "authorizer.h"
 #include "price.h"
