@@ -167,15 +167,13 @@ DECLARE
     v_left bigint := 0;
     v_billed bigint;
     v_take bigint;
+    v_rate rates;
 BEGIN
     FOR x IN SELECT c.id, c.tenant_id AS tid, c.node_id AS node, u.want, u.covers,
-                    c.answered_at IS NOT NULL AS answered, r.id AS rate_id,
-                    r.micros_per_minute AS mpm, r.connection_fee_micros AS fee,
-                    r.minimum_charge_micros AS minc, r.initial_increment_s AS ini
+                    c.answered_at IS NOT NULL AS answered, c.direction, c.to_number,
+                    c.initiated_at
                FROM unnest(p_calls, p_want, p_covers) AS u(id, want, covers)
                JOIN calls c ON c.id = u.id
-               LEFT JOIN LATERAL rating_find_rate_kind(c.tenant_id, c.direction, c.to_number,
-                                                       c.initiated_at) r ON true
               WHERE c.status NOT IN ('ended', 'failed')
               ORDER BY c.tenant_id, c.answered_at NULLS LAST, c.initiated_at, c.id LOOP
         IF v_tenant IS DISTINCT FROM x.tid THEN
@@ -183,13 +181,21 @@ BEGIN
             PERFORM pg_advisory_xact_lock(hashtext('voepy_auth:' || x.tid));
             v_left := voice_included_left(x.tid);
         END IF;
-        IF v_left > 0 AND x.rate_id IS NOT NULL THEN
-            v_billed := CASE WHEN x.answered THEN x.covers / 1000 ELSE x.ini END;
+        -- the rate is looked up again only for a tenant with included seconds left (the
+        -- round's other calls keep the hold the service priced)
+        IF v_left > 0 THEN
+            v_rate := rating_find_rate_kind(x.tid, x.direction, x.to_number, x.initiated_at);
+        END IF;
+        IF v_left > 0 AND v_rate.id IS NOT NULL THEN
+            v_billed := CASE WHEN x.answered THEN x.covers / 1000 ELSE v_rate.initial_increment_s END;
             v_take := least(v_left, v_billed);
             IF x.answered THEN
                 v_left := v_left - v_take;
             END IF;
-            x.want := least(x.want, rating_cost_cents(x.mpm, x.fee, x.minc, v_billed - v_take));
+            x.want := least(x.want, rating_cost_cents(v_rate.micros_per_minute,
+                                                      v_rate.connection_fee_micros,
+                                                      v_rate.minimum_charge_micros,
+                                                      v_billed - v_take));
         END IF;
         INSERT INTO call_reservations AS r (call_id, tenant_id) VALUES (x.id, x.tid)
         ON CONFLICT ON CONSTRAINT call_reservations_pkey DO NOTHING;
