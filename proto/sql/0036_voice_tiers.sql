@@ -329,30 +329,30 @@ RETURNS TABLE (call_id text, outcome text, txn_id text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_revenue text := ledger_account(NULL, 'platform_revenue');
+    v_ids text[] := ARRAY(SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text));
+    v_tenants text[];
 BEGIN
     PERFORM 1 FROM ledger_accounts a WHERE a.id = v_revenue FOR UPDATE;
     PERFORM 1 FROM calls k
-     WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text))
+     WHERE k.id = ANY (v_ids)
      ORDER BY k.id FOR UPDATE;
+    v_tenants := ARRAY(SELECT DISTINCT k.tenant_id FROM calls k WHERE k.id = ANY (v_ids));
     -- the balance accounts exist before the statement below reads them (it could not see
     -- an account created inside itself)
     PERFORM ledger_account(t.tenant_id, 'tenant_balance')
-       FROM (SELECT DISTINCT k.tenant_id FROM calls k
-              WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text))) t
+       FROM unnest(v_tenants) AS t(tenant_id)
       WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a
                          WHERE coalesce(a.tenant_id, '') = t.tenant_id AND a.kind = 'tenant_balance');
     -- a period that has ended is renewed (or closed) before calls draw from periods
     PERFORM voice_sub_renew(t.tenant_id)
-       FROM (SELECT DISTINCT k.tenant_id FROM calls k
-              WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items) AS x(call_id text))) t
+       FROM unnest(v_tenants) AS t(tenant_id)
       WHERE EXISTS (SELECT 1 FROM voice_subscriptions s
                       JOIN voice_periods v ON v.id = s.current_period_id
                      WHERE s.tenant_id = t.tenant_id AND s.status = 'active'
                        AND v.period_end <= now());
     PERFORM 1 FROM voice_periods v
      WHERE v.id IN (SELECT (voice_period_at(k.tenant_id, k.ended_at)).id FROM calls k
-                     WHERE k.id IN (SELECT x.call_id FROM jsonb_to_recordset(p_items)
-                                                       AS x(call_id text)))
+                     WHERE k.id = ANY (v_ids))
      ORDER BY v.id FOR UPDATE;
     RETURN QUERY
     WITH it AS (
