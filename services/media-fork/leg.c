@@ -189,6 +189,7 @@ void leg_close(struct leg *l)
     if (l->state == LEG_CLOSING)
         return;
     leg__media_close(l); /* its events go out before the leg is gone */
+    leg__tap_close(l);
     set_state(l, LEG_CLOSING);
     l->closes_pending = 2;
     uv_close((uv_handle_t *)&l->rtp, close_cb);

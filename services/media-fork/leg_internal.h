@@ -44,6 +44,9 @@ struct leg {
 
     /* Media verbs (leg_media.c): NULL until the first play/gather/send_dtmf. */
     struct leg_media *media;
+
+    /* Audio taps (leg_tap.c): NULL while the leg has none. */
+    struct leg_taps *taps;
 };
 
 /* One packet to send this tick. */
@@ -70,6 +73,14 @@ bool leg__media_frame(struct leg *l, struct leg_frame *f);
 void leg__media_tick(struct leg *l);
 /* The leg is closing: end playback ("stopped") and gather ("cancelled"), free. */
 void leg__media_close(struct leg *l);
+
+/* leg_tap.c (called only while l->taps is set) */
+/* A valid packet from the far end of a connected leg. */
+void leg__tap_rx(struct leg *l, const struct rtp_hdr *h);
+/* End of a connected leg's tick: sent is this tick's audio payload (NULL: none). */
+void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len);
+/* The leg is closing: every tap's closed(), then all are freed. Safe without taps. */
+void leg__tap_close(struct leg *l);
 
 /* leg_tx.c */
 void leg__tx_init(struct leg *l);

@@ -58,6 +58,8 @@ static void deliver(struct leg *l, const struct rtp_hdr *h)
         frame_ring_push(l->ring, h->payload, h->payload_len);
     if (l->media)
         leg__media_rx(l, h); /* digits for a gather */
+    if (l->taps && l->state == LEG_CONNECTED)
+        leg__tap_rx(l, h); /* recording, streams, transcription, detectors */
 }
 
 static void on_rtp(struct leg *l, const uint8_t *pkt, size_t len, const struct sockaddr *from)

@@ -84,6 +84,10 @@ void leg__tx_tick(struct leg *l)
         send_frame(l, &f);
     else
         l->marker_next = true; /* silence gap: the next packet starts a talkspurt */
+    if (l->taps) {
+        bool audio = f.payload && !f.event;
+        leg__tap_tick(l, audio ? f.payload : NULL, audio ? f.len : 0);
+    }
     /* The timestamp follows the clock whether or not this period was sent. */
     l->ts += tick_samples(l);
 }

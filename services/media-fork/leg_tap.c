@@ -1,0 +1,158 @@
+/*
+ * Taps on a leg's audio (leg_tap.h). The receive path copies each audio payload into a
+ * FIFO of its own while taps exist (the echo/bridge ring is consumed by the send path, so
+ * taps cannot share it); the send path hands over the frame it just sent. Once per tick
+ * both are decoded and every tap gets the pair.
+ *
+ * Taps may remove themselves, or others, while the list is walked: removal then only
+ * marks the tap, and the walk's end sweeps marked ones. Nothing here allocates per
+ * packet; a tap's record and the FIFO are allocated when the tap is added.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "leg_internal.h"
+#include "leg_tap.h"
+#include "rfc4733.h"
+#include "voepy/alloc.h"
+
+#define TAP_SAMPLES FRAME_MAX_BYTES /* G.711: a byte per sample; frames beyond are cut */
+
+struct leg_tap {
+    const struct leg_tap_ops *ops;
+    void *arg;
+    struct leg_tap *next;
+    bool removed;
+};
+
+struct leg_taps {
+    struct leg_tap *head;
+    unsigned count;
+    unsigned walking; /* > 0 while callbacks run: removal is deferred */
+    struct frame_ring in;
+    struct rfc4733_rx events;
+    int16_t in_pcm[TAP_SAMPLES], out_pcm[TAP_SAMPLES];
+};
+
+struct leg_tap *leg_tap_add(struct leg *l, const struct leg_tap_ops *ops, void *arg)
+{
+    if (!l->taps) {
+        l->taps = VP_NEW(l->taps);
+        frame_ring_reset(&l->taps->in);
+    }
+    struct leg_tap *t = VP_NEW(t);
+    t->ops = ops;
+    t->arg = arg;
+    t->next = l->taps->head;
+    l->taps->head = t;
+    l->taps->count++;
+    return t;
+}
+
+/* Unlink and free the taps marked removed; free the state when none is left. */
+static void sweep(struct leg *l)
+{
+    struct leg_taps *ts = l->taps;
+    if (ts->walking)
+        return; /* the outermost walk sweeps */
+    for (struct leg_tap **pp = &ts->head; *pp;) {
+        struct leg_tap *t = *pp;
+        if (!t->removed) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        free(t);
+    }
+    if (!ts->head) {
+        free(ts);
+        l->taps = NULL;
+    }
+}
+
+void leg_tap_remove(struct leg *l, struct leg_tap *t)
+{
+    if (!l->taps || t->removed)
+        return;
+    t->removed = true;
+    l->taps->count--;
+    sweep(l);
+}
+
+unsigned leg_tap_count(const struct leg *l)
+{
+    return l->taps ? l->taps->count : 0;
+}
+
+void leg__tap_rx(struct leg *l, const struct rtp_hdr *h)
+{
+    struct leg_taps *ts = l->taps;
+    if (h->pt == l->remote.pt) {
+        frame_ring_push(&ts->in, h->payload, h->payload_len);
+        return;
+    }
+    struct rfc4733_event ev;
+    if (h->pt != l->remote.te_pt || rfc4733_parse(h->payload, h->payload_len, &ev))
+        return;
+    char digit = rfc4733_rx_packet(&ts->events, h->ssrc, h->ts, &ev);
+    if (!digit)
+        return;
+    ts->walking++;
+    for (struct leg_tap *t = ts->head; t; t = t->next)
+        if (!t->removed && t->ops->digit)
+            t->ops->digit(t->arg, digit);
+    ts->walking--;
+    sweep(l);
+}
+
+/* Decode up to `samples` of a frame; the rest (or all, without a frame) is silence. */
+static bool decode(const struct codec *c, const uint8_t *data, size_t len, int16_t *pcm,
+                   size_t samples)
+{
+    size_t n = data ? (len < samples ? len : samples) : 0;
+    if (n)
+        codec_decode(c, data, pcm, n);
+    memset(pcm + n, 0, (samples - n) * sizeof(*pcm));
+    return n > 0;
+}
+
+void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len)
+{
+    struct leg_taps *ts = l->taps;
+    const struct codec *c = l->remote.codec;
+    size_t samples = c->frame_bytes < TAP_SAMPLES ? c->frame_bytes : TAP_SAMPLES;
+    const struct frame *in = frame_ring_pop(&ts->in);
+    struct leg_tap_frame f = {
+        .in = ts->in_pcm,
+        .out = ts->out_pcm,
+        .samples = samples,
+        .rate = c->clock_rate,
+        .in_heard = decode(c, in ? in->data : NULL, in ? in->len : 0, ts->in_pcm, samples),
+        .out_sent = decode(c, sent, sent_len, ts->out_pcm, samples),
+    };
+    ts->walking++;
+    for (struct leg_tap *t = ts->head; t; t = t->next)
+        if (!t->removed)
+            t->ops->frame(t->arg, &f);
+    ts->walking--;
+    sweep(l);
+}
+
+void leg__tap_close(struct leg *l)
+{
+    struct leg_taps *ts = l->taps;
+    if (!ts)
+        return;
+    ts->walking++;
+    for (struct leg_tap *t = ts->head; t; t = t->next) {
+        if (t->removed)
+            continue;
+        t->removed = true;
+        ts->count--;
+        if (t->ops->closed)
+            t->ops->closed(t->arg);
+    }
+    ts->walking--;
+    sweep(l);
+}
