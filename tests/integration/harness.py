@@ -11,6 +11,9 @@ standard library only.
 Environment:
     VOEPY_BUILD_DIR   where the binaries are (default: build); build-asan for ASan runs
     VOEPY_KEEP_TMP    keep the temporary directory
+    VOEPY_PORT_REGISTRY  a directory shared by the test processes of the machine (default
+                      $TMPDIR/voepy-ports-<uid>): each port handed out is claimed there,
+                      so suites running side by side (run.sh -j) never get the same one
 """
 
 import base64
@@ -56,17 +59,69 @@ def binary(name):
 _ports_given = set()
 
 
+def _registry():
+    path = os.environ.get("VOEPY_PORT_REGISTRY") or os.path.join(
+        tempfile.gettempdir(), "voepy-ports-%d" % os.getuid())
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _claim(name):
+    """Claim name (a port, or an RTP block) for this process in the registry that every
+    test process on the machine shares; False when a live process holds it. A claim left
+    by a process that has exited is taken over."""
+    path = os.path.join(_registry(), name)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    holder = int(f.read() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder == os.getpid() or (holder and _alive(holder)):
+                return False
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def _release(name):
+    try:
+        os.unlink(os.path.join(_registry(), name))
+    except FileNotFoundError:
+        pass
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A port that nothing listens on now (TCP and UDP both free when kind is None), and
     that this process has not handed out before: ports are chosen before the servers that
     will use them start, so the kernel may offer the same free port twice in a row (seen:
-    Redis and a service's ops port got the same one)."""
+    Redis and a service's ops port got the same one). Each port is also claimed in the
+    shared registry, for suites running side by side."""
     while True:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        if port in _ports_given:
+        if port in _ports_given or not _claim("port-%d" % port):
             continue
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -77,6 +132,19 @@ def free_port(kind=socket.SOCK_STREAM):
             u.close()
         _ports_given.add(port)
         return port
+
+
+def rtp_block():
+    """200 ports (an even start) for one platform's media-fork, below the kernel's ephemeral
+    range (32768 up), which free_port() draws from. Claimed in the registry until the
+    platform stops."""
+    blocks = 60  # 20000..31999
+    first = (os.getpid() + len(os.listdir(tempfile.gettempdir()))) % blocks
+    for i in range(blocks):
+        b = (first + i) % blocks
+        if _claim("rtp-%d" % b):
+            return (20000 + b * 200, 20000 + b * 200 + 199)
+    raise RuntimeError("no free RTP block in the port registry")
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
@@ -287,8 +355,7 @@ class Platform:
         self.api_port = free_port()
         self.sip_port = free_port()
         self.ops_ports = {s: free_port() for s in SERVICES}
-        base = 20000 + (os.getpid() * 200 + len(os.listdir(tempfile.gettempdir())) * 2) % 30000
-        self.rtp_range = (base - base % 2, base - base % 2 + 199)
+        self.rtp_range = rtp_block()
         self.procs = {}
         self.pg_dsn = "host=127.0.0.1 port=%d dbname=voepy user=voepy" % self.pg_port
         self.receivers = []
@@ -415,6 +482,7 @@ class Platform:
             r.close()
         sh_lib("vp_redis_stop %s %d" % (self.redis_dir, self.redis_port))
         sh_lib("vp_pg_stop %s" % self.pg_dir)
+        _release("rtp-%d" % ((self.rtp_range[0] - 20000) // 200))
         if os.environ.get("VOEPY_KEEP_TMP") or problems:
             print("voepy harness: logs kept in %s" % self.tmp)
         else:
