@@ -1,0 +1,174 @@
+/*
+ * Two legs joined (bridge.h). Each side of a bridge holds what its own far end sent
+ * (audio in a frame ring, the current RFC 4733 event in a relay record); the peer's send
+ * path takes from there. So the receive path of a bridged leg copies one payload into
+ * its ring and nothing else, and the send path of its peer does the (rare) transcoding.
+ * The two sides are allocated and freed together; a leg's side is reachable only through
+ * l->bridge, which both legs clear before the memory goes.
+ */
+#include "bridge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "leg_internal.h"
+#include "rfc4733.h"
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/log.h"
+
+/* An RFC 4733 event heard on one leg, being sent on the other. */
+enum relay_state {
+    RELAY_IDLE,    /* nothing heard yet */
+    RELAY_SENDING, /* heard: the peer sends it every tick */
+    RELAY_DONE,    /* its end went out three times; repeats of it are ignored */
+};
+
+struct dtmf_relay {
+    enum relay_state state;
+    uint32_t src_ssrc, src_ts; /* identify the event on the leg that heard it */
+    uint8_t code, volume;
+    uint16_t duration; /* the longest heard so far */
+    bool ended;        /* the source's end packet arrived */
+    bool started;      /* the first packet (marker) went out on the peer */
+    uint32_t start_ts; /* on the peer's RTP clock */
+    unsigned ends_sent;
+};
+
+struct leg_bridge {
+    struct leg *peer;
+    struct frame_ring heard; /* audio from this leg's far end, for the peer to send */
+    struct dtmf_relay relay; /* an event from this leg's far end, for the peer to send */
+    /* Scratch for what this leg sends: a transcoded frame, an event payload. */
+    int16_t pcm[FRAME_MAX_BYTES];
+    uint8_t out[FRAME_MAX_BYTES];
+    uint8_t ev[RFC4733_PAYLOAD_LEN];
+};
+
+static struct leg_bridge *side_new(struct leg *peer)
+{
+    struct leg_bridge *b = VP_NEW(b);
+    b->peer = peer;
+    frame_ring_reset(&b->heard);
+    return b;
+}
+
+void bridge_leave(struct leg *l)
+{
+    if (!l->bridge)
+        return;
+    struct leg *peer = l->bridge->peer;
+    log_info("media.unbridged", "leg %s and leg %s are no longer bridged", l->id, peer->id);
+    free(peer->bridge);
+    peer->bridge = NULL;
+    peer->marker_next = true; /* the mode's audio starts a new talkspurt */
+    free(l->bridge);
+    l->bridge = NULL;
+    l->marker_next = true;
+}
+
+int bridge_join(struct leg *a, struct leg *b)
+{
+    if (a == b || a->state == LEG_CLOSING || b->state == LEG_CLOSING)
+        return VP_E_INVALID_PARAMETER;
+    if (a->bridge && a->bridge->peer == b)
+        return 0; /* already: a repeated command */
+    bridge_leave(a);
+    bridge_leave(b);
+    a->bridge = side_new(b);
+    b->bridge = side_new(a);
+    log_info("media.bridged", "leg %s and leg %s are bridged", a->id, b->id);
+    leg_touch(a);
+    leg_touch(b);
+    return 0;
+}
+
+struct leg *bridge_peer(const struct leg *l)
+{
+    return l->bridge ? l->bridge->peer : NULL;
+}
+
+/* ---- receive: what this leg's far end sent ---------------------------------------- */
+
+static void relay_heard(struct dtmf_relay *r, const struct rtp_hdr *h)
+{
+    struct rfc4733_event ev;
+    if (rfc4733_parse(h->payload, h->payload_len, &ev))
+        return;
+    bool same = r->state != RELAY_IDLE && r->src_ssrc == h->ssrc && r->src_ts == h->ts;
+    if (same) {
+        if (r->state == RELAY_DONE)
+            return; /* the end's repeats, or a late update */
+        if (ev.duration > r->duration)
+            r->duration = ev.duration;
+        r->ended |= ev.end;
+        return;
+    }
+    *r = (struct dtmf_relay){.state = RELAY_SENDING,
+                             .src_ssrc = h->ssrc,
+                             .src_ts = h->ts,
+                             .code = ev.event,
+                             .volume = ev.volume,
+                             .duration = ev.duration,
+                             .ended = ev.end};
+}
+
+void bridge__rx(struct leg *l, const struct rtp_hdr *h)
+{
+    struct leg_bridge *b = l->bridge;
+    if (h->pt == l->remote.pt)
+        frame_ring_push(&b->heard, h->payload, h->payload_len);
+    else if (h->pt == l->remote.te_pt)
+        relay_heard(&b->relay, h);
+}
+
+/* ---- send: what the peer's far end sent, on this leg ------------------------------- */
+
+/* The relayed event's packet for this tick, on l's clock and payload type. */
+static void relay_frame(struct leg *l, struct dtmf_relay *r, struct leg_frame *f)
+{
+    struct leg_bridge *b = l->bridge;
+    f->marker = !r->started;
+    if (!r->started) {
+        r->started = true;
+        r->start_ts = l->ts;
+    }
+    struct rfc4733_event ev = {
+        .event = r->code, .end = r->ended, .volume = r->volume, .duration = r->duration};
+    rfc4733_write(b->ev, &ev);
+    if (r->ended && ++r->ends_sent >= 3)
+        r->state = RELAY_DONE;
+    f->payload = b->ev;
+    f->len = sizeof(b->ev);
+    f->pt = l->remote.te_pt;
+    f->ts = r->start_ts;
+    f->event = true;
+}
+
+/* The peer's frame in l's codec: as is when both speak the same, else transcoded. */
+static void audio_frame(struct leg *l, const struct frame *in, struct leg_frame *f)
+{
+    struct leg_bridge *b = l->bridge;
+    const struct codec *from = b->peer->remote.codec;
+    f->len = in->len;
+    if (!from || from == l->remote.codec) {
+        f->payload = in->data;
+        return;
+    }
+    codec_decode(from, in->data, b->pcm, in->len);
+    codec_encode(l->remote.codec, b->pcm, b->out, in->len);
+    f->payload = b->out;
+}
+
+void bridge__frame(struct leg *l, struct leg_frame *f)
+{
+    struct leg_bridge *src = l->bridge->peer->bridge;
+    if (src->relay.state == RELAY_SENDING) {
+        relay_frame(l, &src->relay, f);
+        return;
+    }
+    const struct frame *in = frame_ring_pop(&src->heard);
+    if (in) /* else nothing heard: nothing sent, a gap as the far end's own would be */
+        audio_frame(l, in, f);
+}

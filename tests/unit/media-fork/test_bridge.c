@@ -1,0 +1,320 @@
+/*
+ * Bridged legs (bridge.h): two real legs on loopback, each with its far end
+ * (rtp_peer.h), ticked by hand. Checks that audio crosses both ways re-stamped with the
+ * sending leg's own stream, that PCMU and PCMA are transcoded, that an RFC 4733 digit
+ * is sent again on the other leg (its payload type and clock, marker once, end three
+ * times) and heard once, that the leg's own DTMF wins over the bridge, that taps see the
+ * bridged audio as `out`, and that releasing one leg unbridges the other.
+ */
+#include "vp_test.h"
+
+#include <stdlib.h>
+
+#include "bridge.h"
+#include "codec.h"
+#include "command.h"
+#include "leg.h"
+#include "leg_tap.h"
+#include "media_ctx.h"
+#include "port_pool.h"
+#include "rfc4733.h"
+#include "rtp_peer.h"
+#include "udp_pair.h"
+
+#define SRC_SSRC 0x1234u
+
+/* Telephone-event packets a far end received (payload kept, unlike rtp_peer's). */
+struct events {
+    int n;
+    struct rtp_hdr h[32];
+    struct rfc4733_event ev[32];
+};
+
+struct fixture {
+    uv_loop_t loop;
+    struct media_ctx ctx;
+    struct peer pa, pb;
+    struct leg *la, *lb;
+    uint16_t seq;
+    struct events eb; /* telephone-events b's far end got */
+};
+
+static struct fixture *current;
+
+static void events_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                           const struct sockaddr *from, unsigned flags)
+{
+    peer_recv_cb(h, nread, buf, from, flags);
+    struct rtp_hdr rh;
+    struct events *e = &current->eb;
+    if (nread <= 0 || rtp_parse(rxbuf, (size_t)nread, &rh, NULL) || rh.pt != 96 || e->n >= 32)
+        return;
+    assert_int_equal(rfc4733_parse(rh.payload, rh.payload_len, &e->ev[e->n]), 0);
+    e->h[e->n++] = rh;
+}
+
+static void connect_leg(struct leg *l, struct peer *p, const char *codec, uint8_t te_pt)
+{
+    struct leg_remote r = {.codec = codec_by_name(codec),
+                           .pt = codec_by_name(codec)->static_pt,
+                           .ptime_ms = 20,
+                           .mode = LEG_MODE_SILENCE,
+                           .te_pt = te_pt};
+    assert_int_equal(udp_addr_parse("127.0.0.1", p->port, &r.addr), 0);
+    leg_connect(l, &r);
+}
+
+static struct fixture *open_fixture(const char *codec_b)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    current = fx;
+    uv_loop_init(&fx->loop);
+    fx->ctx.loop = &fx->loop;
+    assert_int_equal(udp_addr_parse("127.0.0.1", 0, &fx->ctx.media_addr), 0);
+    assert_int_equal(port_pool_create(&fx->ctx.ports, 42000, 42999), 0);
+    media_metrics_init(&fx->ctx.metrics);
+    peer_open(&fx->pa, &fx->loop);
+    peer_open(&fx->pb, &fx->loop);
+    uv_udp_recv_stop(&fx->pb.udp);
+    assert_int_equal(uv_udp_recv_start(&fx->pb.udp, peer_alloc_cb, events_recv_cb), 0);
+    assert_int_equal(leg_open(&fx->la, &fx->ctx, "voepy_leg_a", "voepy_call_a", ""), 0);
+    assert_int_equal(leg_open(&fx->lb, &fx->ctx, "voepy_leg_b", "voepy_call_b", ""), 0);
+    connect_leg(fx->la, &fx->pa, "PCMU", 101);
+    connect_leg(fx->lb, &fx->pb, codec_b, 96);
+    assert_int_equal(bridge_join(fx->la, fx->lb), 0);
+    peer_reset(&fx->pb);
+    return fx;
+}
+
+static int setup_pcmu(void **state)
+{
+    *state = open_fixture("PCMU");
+    return 0;
+}
+
+static int setup_pcma(void **state)
+{
+    *state = open_fixture("PCMA");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    if (fx->la)
+        leg_close(fx->la);
+    leg_close(fx->lb);
+    uv_close((uv_handle_t *)&fx->pa.udp, NULL);
+    uv_close((uv_handle_t *)&fx->pb.udp, NULL);
+    vp_test_loop_done(&fx->loop);
+    port_pool_destroy(fx->ctx.ports);
+    free(fx);
+    return 0;
+}
+
+static void settle(struct fixture *fx)
+{
+    bool never = false;
+    vp_test_run_until(&fx->loop, &never, 15);
+}
+
+static void tick(struct fixture *fx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        leg_tick(fx->la);
+        leg_tick(fx->lb);
+    }
+    settle(fx);
+}
+
+/* 20 ms of audio, every byte fill, from far end p to leg l (payload type pt). */
+static void send_audio(struct fixture *fx, struct peer *p, struct leg *l, uint8_t pt, uint8_t fill)
+{
+    uint8_t pkt[RTP_HEADER_LEN + 160];
+    rtp_write_header(pkt, false, pt, fx->seq, (uint32_t)fx->seq * 160u, SRC_SSRC);
+    fx->seq++;
+    memset(pkt + RTP_HEADER_LEN, fill, 160);
+    peer_send(p, leg_port(l), pkt, sizeof(pkt));
+}
+
+static void send_event(struct fixture *fx, char digit, uint32_t ts, uint16_t dur, bool end)
+{
+    uint8_t pkt[RTP_HEADER_LEN + RFC4733_PAYLOAD_LEN];
+    struct rfc4733_event ev = {
+        .event = (uint8_t)rfc4733_code(digit), .end = end, .volume = 10, .duration = dur};
+    rtp_write_header(pkt, dur == 160, 101, fx->seq++, ts, SRC_SSRC);
+    rfc4733_write(pkt + RTP_HEADER_LEN, &ev);
+    peer_send(&fx->pa, leg_port(fx->la), pkt, sizeof(pkt));
+}
+
+struct tapped {
+    int out_sent;
+    int16_t out0;
+};
+
+static void tap_frame_cb(void *arg, const struct leg_tap_frame *f)
+{
+    struct tapped *t = arg;
+    if (f->out_sent && !t->out_sent++)
+        t->out0 = f->out[0];
+}
+
+static const struct leg_tap_ops TAP = {tap_frame_cb, NULL, NULL};
+
+/* The packets a far end got since pk: one RTP stream (its own SSRC, seq running on). */
+static void assert_one_stream(const struct peer *p, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        assert_int_not_equal(p->pkts[i].h.ssrc, SRC_SSRC); /* re-stamped, not forwarded */
+        assert_int_equal(p->pkts[i].h.ssrc, p->pkts[from].h.ssrc);
+        assert_int_equal((uint16_t)(p->pkts[i].h.seq - p->pkts[from].h.seq), i - from);
+    }
+}
+
+static void test_audio_both_ways(void **state)
+{
+    struct fixture *fx = *state;
+    assert_ptr_equal(bridge_peer(fx->la), fx->lb);
+    assert_ptr_equal(bridge_peer(fx->lb), fx->la);
+    struct tapped t = {0};
+    struct leg_tap *tap = leg_tap_add(fx->lb, &TAP, &t);
+    for (int i = 0; i < 3; i++)
+        send_audio(fx, &fx->pa, fx->la, 0, 0x55);
+    for (int i = 0; i < 2; i++)
+        send_audio(fx, &fx->pb, fx->lb, 0, 0x66);
+    settle(fx);
+    tick(fx, 5);
+    /* A bridged leg sends what its peer heard, and nothing when it heard nothing. */
+    assert_int_equal(fx->pb.n, 3);
+    assert_int_equal(fx->pa.n, 2);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx->pb.pkts[i].h.pt, 0);
+        assert_true(fx->pb.pkts[i].uniform);
+        assert_int_equal(fx->pb.pkts[i].first, 0x55);
+    }
+    assert_int_equal(fx->pa.pkts[1].first, 0x66);
+    assert_one_stream(&fx->pb, 0, 3);
+    assert_one_stream(&fx->pa, 0, 2);
+    assert_int_not_equal(fx->pa.pkts[0].h.ssrc, fx->pb.pkts[0].h.ssrc);
+    /* The tap on b sees a's far end's audio as what b sent. */
+    int16_t want;
+    codec_decode(codec_by_name("PCMU"), (const uint8_t[]){0x55}, &want, 1);
+    assert_int_equal(t.out_sent, 3);
+    assert_int_equal(t.out0, want);
+    leg_tap_remove(fx->lb, tap);
+    /* Bridging a leg to itself is refused; the same pair again is a no-op. */
+    assert_int_equal(bridge_join(fx->la, fx->la), VP_E_INVALID_PARAMETER);
+    assert_int_equal(bridge_join(fx->lb, fx->la), 0);
+    assert_ptr_equal(bridge_peer(fx->la), fx->lb);
+}
+
+static void test_transcodes_pcmu_pcma(void **state)
+{
+    struct fixture *fx = *state;
+    send_audio(fx, &fx->pa, fx->la, 0, 0x55); /* PCMU in on a ... */
+    send_audio(fx, &fx->pb, fx->lb, 8, 0xd5); /* PCMA in on b ... */
+    settle(fx);
+    tick(fx, 2);
+    int16_t pcm;
+    uint8_t alaw, ulaw;
+    codec_decode(codec_by_name("PCMU"), (const uint8_t[]){0x55}, &pcm, 1);
+    codec_encode(codec_by_name("PCMA"), &pcm, &alaw, 1);
+    codec_decode(codec_by_name("PCMA"), (const uint8_t[]){0xd5}, &pcm, 1);
+    codec_encode(codec_by_name("PCMU"), &pcm, &ulaw, 1);
+    assert_int_equal(fx->pb.n, 1); /* ... goes out PCMA on b */
+    assert_int_equal(fx->pb.pkts[0].h.pt, 8);
+    assert_true(fx->pb.pkts[0].uniform);
+    assert_int_equal(fx->pb.pkts[0].first, alaw);
+    assert_int_not_equal(alaw, 0x55);
+    assert_int_equal(fx->pa.n, 1); /* ... goes out PCMU on a */
+    assert_int_equal(fx->pa.pkts[0].h.pt, 0);
+    assert_int_equal(fx->pa.pkts[0].first, ulaw);
+}
+
+static void test_dtmf_passes_through_once(void **state)
+{
+    struct fixture *fx = *state;
+    send_event(fx, '5', 8000, 160, false);
+    settle(fx);
+    tick(fx, 1);
+    send_event(fx, '5', 8000, 320, false);
+    settle(fx);
+    tick(fx, 1);
+    for (int i = 0; i < 3; i++)
+        send_event(fx, '5', 8000, 480, true);
+    settle(fx);
+    tick(fx, 5);
+    send_event(fx, '5', 8000, 480, true); /* a late repeat of the end: not a new event */
+    settle(fx);
+    tick(fx, 2);
+    struct events *e = &fx->eb;
+    assert_int_equal(e->n, 5);     /* start, update, end x3 */
+    assert_int_equal(fx->pb.n, 5); /* and no audio in their place */
+    struct rfc4733_rx rx = {0};
+    int digits = 0, ends = 0;
+    for (int i = 0; i < e->n; i++) {
+        assert_int_equal(e->ev[i].event, 5);
+        assert_int_equal(e->h[i].ts, e->h[0].ts); /* the event's start, on b's clock */
+        assert_int_equal(e->h[i].marker, i == 0);
+        assert_int_not_equal(e->h[i].ssrc, SRC_SSRC);
+        ends += e->ev[i].end;
+        digits += rfc4733_rx_packet(&rx, e->h[i].ssrc, e->h[i].ts, &e->ev[i]) != 0;
+    }
+    assert_int_equal(ends, 3);
+    assert_int_equal(digits, 1);
+    assert_int_equal(e->ev[4].duration, 480);
+    /* b's own DTMF wins over the bridged audio. */
+    send_audio(fx, &fx->pa, fx->la, 0, 0x55);
+    assert_int_equal(leg_send_dtmf(fx->lb, "7", 40), 0);
+    settle(fx);
+    tick(fx, 1);
+    assert_int_equal(e->n, 6);
+    assert_int_equal(e->ev[5].event, 7);
+    assert_int_not_equal(e->h[5].ts, e->h[0].ts);
+}
+
+static void test_release_unbridges(void **state)
+{
+    struct fixture *fx = *state;
+    leg_close(fx->la);
+    fx->la = NULL; /* freed by the loop */
+    assert_null(bridge_peer(fx->lb));
+    leg_tick(fx->lb);
+    settle(fx);
+    assert_int_equal(fx->pb.n, 1); /* b is back to its mode: silence */
+    assert_true(fx->pb.pkts[0].uniform);
+    assert_int_equal(fx->pb.pkts[0].first, codec_silence_frame(codec_by_name("PCMU"))[0]);
+    /* unbridge of a leg with no peer is harmless */
+    bridge_leave(fx->lb);
+}
+
+static void test_command_fields(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    const char *ok = "{\"op\":\"bridge\",\"leg_id\":\"voepy_leg_a\",\"peer_leg_id\":"
+                     "\"voepy_leg_b\",\"reply_to\":\"voepy:cc:n1\"}";
+    assert_int_equal(command_parse(ok, strlen(ok), &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_BRIDGE);
+    assert_string_equal(c.peer_leg_id, "voepy_leg_b");
+    const char *no_peer = "{\"op\":\"bridge\",\"leg_id\":\"voepy_leg_a\"}";
+    assert_int_equal(command_parse(no_peer, strlen(no_peer), &c, &e), VP_E_INVALID_PARAMETER);
+    assert_string_equal(e.field, "peer_leg_id");
+    const char *un = "{\"op\":\"unbridge\",\"leg_id\":\"voepy_leg_a\"}";
+    assert_int_equal(command_parse(un, strlen(un), &c, &e), 0);
+    assert_int_equal(c.op, MF_OP_UNBRIDGE);
+    assert_string_equal(command_op_name(MF_OP_UNBRIDGE), "unbridge");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_audio_both_ways, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),
+        cmocka_unit_test_setup_teardown(test_dtmf_passes_through_once, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_release_unbridges, setup_pcmu, teardown),
+        cmocka_unit_test(test_command_fields),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
