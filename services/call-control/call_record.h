@@ -1,0 +1,48 @@
+/*
+ * call_record.h - recordings of a call: the API's start_recording / stop_recording
+ * actions, the record option of call creation (on_answer, on_ringing; on_demand and off
+ * start nothing) and answer's record "record-from-answer", carried out on the call's
+ * media-fork leg (record_start / record_stop, proto/streams.md); media-fork's
+ * recording_done completes the recordings row and emits recording.completed or
+ * recording.failed (proto/sql/0026_recording.sql).
+ *
+ * The recordings row is written (status recording) before record_start is sent, by
+ * cc_recording_start, which also names the recording. A recording still running when
+ * the call ends is finished by media-fork at the leg's release and reported like any
+ * other: recording_done may arrive after the call has left this node, so it is recorded
+ * by id, without the call.
+ *
+ * Actions: start_recording is done once record_start is sent (failed when the call is
+ * not answered here, or the command cannot be sent); stop_recording is done once
+ * record_stop is sent (also when nothing was recording). The outcome of the recording
+ * itself is the recording's status and event.
+ *
+ * For the service's own files only; everything runs on the loop.
+ */
+#ifndef CC_CALL_RECORD_H
+#define CC_CALL_RECORD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct call;
+struct cc;
+
+/* start_recording or stop_recording (see INBOX_VERBS). */
+bool call_record_is_verb(const char *op);
+/*
+ * Carry out a recording action of call_id; 0 when the call takes it (its call_actions row
+ * is completed as above), else VP_E_NOT_FOUND (not live here) or VP_E_CONFLICT (not
+ * answered with a media leg) with why set. params is the command's "params".
+ */
+int call_record_action(struct cc *cc, const char *op, const char *call_id, const char *action_id,
+                       const json_t *params, char *why, size_t n);
+/* An inbound call's answer params: remember record "record-from-answer" for the answer. */
+void call_record_answer_params(struct call *c, const json_t *params);
+/* c was answered (its leg is connected): start what the call asked to record at answer. */
+void call_record_answered(struct call *c);
+/* recording_done from media-fork (inbox.c). */
+void call_record_done(struct cc *cc, const json_t *m);
+
+#endif

@@ -1,0 +1,286 @@
+"""Recordings end to end: API -> api-gateway -> call-control -> media-fork -> storage ->
+events -> the signed download.
+
+Outbound calls answered by SIPp (cmedia_uas_peer.xml) whose SDP points at the test's
+RtpPeer, which sends a 440 Hz tone as PCMU in real time: the far end's audio is known.
+VOEPY_RECORDINGS_DIR is one directory shared by media-fork (writes) and the gateway
+(serves, deletes); VOEPY_RECORDING_URL_KEY is set so that the test can sign URLs itself
+(an expired one, one for another tenant) and check that each is refused.
+
+Checked: start_recording dual wav with play_beep -> stop_recording -> recording.completed
+(the Recording resource in its data) -> GET /v1/recordings/{id} available with duration
+and size -> download_url (signed, no API key needed) serves a WAV of 2 channels at 8 kHz,
+about as long as recorded, the far end's tone on channel 1 and the beep on channel 2;
+tampered, expired and other-tenant URLs are 403 forbidden; record on_answer at creation,
+MP3, finished by the hangup; DELETE removes the file.
+"""
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import struct
+import threading
+import time
+import unittest
+import urllib.parse
+import wave
+
+from harness import Platform, q, wait_until
+from test_call_control import FROM, TO, setup_tenant
+from test_media_verbs import Redis, RtpPeer
+
+URL_KEY = "recording-url-test-key"
+VERBS = ("start_recording", "stop_recording")
+
+
+def ulaw_encode(sample):
+    """One 16-bit sample to G.711 mu-law (the classic segment encoder)."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), clip) + bias
+    exp = 7
+    for e in range(7, -1, -1):
+        if sample & (0x4000 >> (7 - e)):
+            exp = e
+            break
+    mant = (sample >> (exp + 3)) & 0x0F
+    return ~(sign | (exp << 4) | mant) & 0xFF
+
+
+def tone_ulaw(hz, secs, level=8000):
+    n = int(8000 * secs)
+    return bytes(ulaw_encode(int(level * math.sin(2 * math.pi * hz * i / 8000)))
+                 for i in range(n))
+
+
+def band_ratio(samples, hz, rate=8000):
+    """Share of the energy of samples at hz (Goertzel), 0..1."""
+    if not samples:
+        return 0.0
+    k = 2 * math.cos(2 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - k * s1 * s2
+    total = sum(x * x for x in samples)
+    return 2 * power / (len(samples) * total) if total else 0.0
+
+
+def sign(rec_id, tenant, expires):
+    key = hashlib.sha256(URL_KEY.encode()).digest()
+    msg = "%s|%s|%s" % (rec_id, tenant, expires)
+    return hmac.new(key, msg.encode(), hashlib.sha256).hexdigest()
+
+
+class Recording(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Platform(name="recording")
+        cls.rec_dir = os.path.join(cls.p.tmp, "recordings")
+        os.makedirs(cls.rec_dir)
+        cls.p.extra_env.update({"VOEPY_RECORDINGS_DIR": cls.rec_dir,
+                                "VOEPY_RECORDING_URL_KEY": URL_KEY})
+        cls.p.start()
+        try:
+            cls.redis = Redis(cls.p.redis_port)
+            cls.uas = cls.p.sipp("uas_answer.xml", name="answer")
+            route = cls.p.create_route(cls.uas.uri, name="answer")
+            cls.tenant, cls.key = setup_tenant(cls.p, route)
+            other = cls.p.create_tenant("other-tenant")
+            cls.other_tenant, cls.other_key = other["tenant"], other["api_key"]
+            wait_until(lambda: set(VERBS) <= set(cls.node_verbs()), 10,
+                       what="the node to advertise the recording verbs")
+            time.sleep(1.5)  # the gateway reads the registry every second
+        except BaseException:
+            cls.p.stop()
+            raise
+
+    @classmethod
+    def node_verbs(cls):
+        verbs = cls.redis.call("HGET", "voepy:node:call-control:call-control-it", "verbs")
+        return (verbs or "").split(",")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.close()
+        cls.p.stop()
+
+    def setUp(self):
+        self.peers = []
+
+    def tearDown(self):
+        for peer in self.peers:
+            peer.close()
+
+    # -- helpers -------------------------------------------------------------------------
+    def peer_call(self, **fields):
+        """A call answered by SIPp whose SDP points at a new RtpPeer; returns (call, peer,
+        media-fork's RTP port of the leg)."""
+        peer = RtpPeer()
+        self.peers.append(peer)
+        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False, calls=1,
+                          extra=["-key", "peer_port", str(peer.port)])
+        route = self.p.create_route(uas.uri, name="peer-%d" % uas.port)
+        body = dict({"from": FROM, "to": TO, "route_id": route["id"],
+                     "customer_reference": "rec-ref"}, **fields)
+        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
+        self.assertEqual(st, 201, raw)
+        call = self.p.wait_call(self.key, call["id"],
+                                lambda c: c["status"] in ("answered", "ended", "failed"))
+        self.assertEqual(call["status"], "answered", call)
+        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
+                           % q(call["id"]))[0][1]
+        return call, peer, int(local.rsplit(":", 1)[1])
+
+    def send_tone(self, peer, port, secs):
+        """The far end's tone, paced in real time, on a thread; returns it (join it)."""
+        t = threading.Thread(target=peer.send_audio, args=(port, tone_ulaw(440, secs)),
+                             daemon=True)
+        t.start()
+        return t
+
+    def action(self, call_id, verb, body):
+        st, _, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/%s" % (call_id, verb), body,
+                                   key=self.key)
+        self.assertEqual(st, 200, raw)
+        act = self.p.sql("SELECT id FROM call_actions WHERE call_id = %s AND verb = %s"
+                         " ORDER BY requested_at DESC LIMIT 1" % (q(call_id), q(verb)))[0][0]
+        def done():
+            row = self.p.sql("SELECT status, error FROM call_actions WHERE id = %s" % q(act))[0]
+            return tuple(row) if row[0] != "requested" else None
+        self.assertEqual(wait_until(done, 10, interval=0.1, what=verb), ("done", None))
+
+    def recording_event(self, call_id, timeout=15):
+        def get():
+            rows = self.p.sql("SELECT type, data FROM events WHERE call_id = %s AND type LIKE"
+                              " 'recording.%%' ORDER BY seq" % q(call_id))
+            return rows or None
+        rows = wait_until(get, timeout, interval=0.1, what="a recording event")
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0][0], json.loads(rows[0][1])
+
+    def hangup(self, call_id):
+        st, _, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/hangup" % call_id, {},
+                                   key=self.key)
+        self.assertEqual(st, 200, raw)
+
+    def download(self, url, key=None):
+        return self.p.api("GET", url, key=key)
+
+    def assert_refused(self, url):
+        st, body, raw, _ = self.download(url)
+        self.assertEqual(st, 403, raw)
+        self.assertEqual((body["error"]["code"], body["error"].get("field")), ("forbidden", "sig"))
+
+    # -- tests ---------------------------------------------------------------------------
+    def test_dual_wav_signed_download_and_delete(self):
+        call, peer, port = self.peer_call()
+        sender = self.send_tone(peer, port, 4.0)
+        time.sleep(0.3)
+        self.action(call["id"], "start_recording",
+                    {"channels": "dual", "format": "wav", "play_beep": True})
+        time.sleep(2.0)
+        self.action(call["id"], "stop_recording", {})
+        kind, data = self.recording_event(call["id"])
+        self.assertEqual(kind, "recording.completed")
+        rec_id = data["recording_id"]
+        self.assertEqual((data["id"], data["call_id"], data["status"], data["channels"],
+                          data["format"], data["customer_reference"]),
+                         (rec_id, call["id"], "available", "dual", "wav", "rec-ref"))
+        sender.join()
+        self.hangup(call["id"])
+
+        st, rec, raw, _ = self.p.api("GET", "/v1/recordings/%s" % rec_id, key=self.key)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(rec["status"], "available")
+        self.assertIn(rec["duration_seconds"], (1, 2, 3))
+        url = rec["download_url"]
+        parts = urllib.parse.urlsplit(url)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        self.assertEqual(parts.path, "/v1/recordings/%s/download" % rec_id)
+        self.assertEqual(query["sig"], sign(rec_id, self.tenant["id"], query["expires"]))
+        self.assertTrue(3500 <= int(query["expires"]) - time.time() <= 3700)
+        key_row = self.p.sql("SELECT storage_key, size_bytes FROM recordings WHERE id = %s"
+                             % q(rec_id))[0]
+        self.assertEqual(key_row[0], "%s/%s/%s.wav" % (self.tenant["id"], call["id"], rec_id))
+        self.assertEqual(int(key_row[1]), rec["size_bytes"])
+
+        # The signed URL alone (no API key) serves the file.
+        st, _, audio, headers = self.download(url)
+        self.assertEqual(st, 200)
+        self.assertEqual(len(audio), rec["size_bytes"])
+        with wave.open(io.BytesIO(audio)) as w:
+            self.assertEqual((w.getnchannels(), w.getframerate(), w.getsampwidth()), (2, 8000, 2))
+            frames = w.getnframes()
+            pcm = struct.unpack("<%dh" % (2 * frames), w.readframes(frames))
+        self.assertTrue(1.7 <= frames / 8000 <= 2.6, frames)
+        far, ours = pcm[0::2], pcm[1::2]
+        # channel 1: the far end's 440 Hz tone (after the first 100 ms)
+        self.assertGreater(band_ratio(far[800:8800], 440), 0.8)
+        # channel 2: what we sent, the 1 kHz beep during its 400 ms, then silence
+        self.assertGreater(band_ratio(ours[400:2800], 1000), 0.8)
+        self.assertLess(max(abs(x) for x in ours[4000:]), 200)
+
+        # Refused, all with 403 forbidden: a tampered signature, id or expiry, an expired
+        # URL, a URL signed for another tenant, a URL moved to another recording.
+        exp = query["expires"]
+        bad_sig = ("0" if query["sig"][0] != "0" else "1") + query["sig"][1:]
+        base = "/v1/recordings/%s/download" % rec_id
+        self.assert_refused("%s?expires=%s&sig=%s" % (base, exp, bad_sig))
+        self.assert_refused("%s?expires=%d&sig=%s" % (base, int(exp) + 60, query["sig"]))
+        self.assert_refused("%s?expires=%s" % (base, exp))
+        past = str(int(time.time()) - 10)
+        self.assert_refused("%s?expires=%s&sig=%s" % (base, past,
+                                                      sign(rec_id, self.tenant["id"], past)))
+        self.assert_refused("%s?expires=%s&sig=%s" % (base, exp,
+                                                      sign(rec_id, self.other_tenant["id"], exp)))
+        other_id = self.p.sql("SELECT voepy_id('rec')")[0][0]
+        self.assert_refused("/v1/recordings/%s/download?expires=%s&sig=%s"
+                            % (other_id, exp, sign(other_id, self.tenant["id"], exp)))
+        # Another tenant's key does not see it; the owner's key still downloads it.
+        st, _, raw, _ = self.download(base, key=self.other_key)
+        self.assertEqual(st, 404, raw)
+        st, _, audio2, _ = self.download(base, key=self.key)
+        self.assertEqual((st, audio2), (200, audio))
+
+        # DELETE removes the file.
+        path = os.path.join(self.rec_dir, key_row[0])
+        self.assertTrue(os.path.exists(path))
+        st, gone, raw, _ = self.p.api("DELETE", "/v1/recordings/%s" % rec_id, key=self.key)
+        self.assertEqual(st, 200, raw)
+        self.assertIsNone(gone["download_url"])
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual(self.p.sql("SELECT storage_deleted_at IS NOT NULL FROM recordings"
+                                    " WHERE id = %s" % q(rec_id)), [["t"]])
+        self.assert_refused(url)
+
+    def test_on_answer_mp3_finished_by_hangup(self):
+        call, peer, port = self.peer_call(record="on_answer", record_channels="single",
+                                          record_format="mp3")
+        sender = self.send_tone(peer, port, 1.5)
+        rows = wait_until(lambda: self.p.sql("SELECT id, status, channels, format FROM"
+                                             " recordings WHERE call_id = %s" % q(call["id"])),
+                          5, interval=0.1, what="the recording at answer")
+        self.assertEqual(rows[0][1:], ["recording", "single", "mp3"])
+        sender.join()
+        self.hangup(call["id"])  # the leg's release finishes the file
+        kind, data = self.recording_event(call["id"])
+        self.assertEqual((kind, data["status"], data["format"]),
+                         ("recording.completed", "available", "mp3"))
+        st, rec, raw, _ = self.p.api("GET", "/v1/recordings/%s" % rows[0][0], key=self.key)
+        self.assertEqual(st, 200, raw)
+        self.assertIn(rec["duration_seconds"], (1, 2, 3))
+        st, _, audio, headers = self.download(rec["download_url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(len(audio), rec["size_bytes"])
+        self.assertTrue(audio[:3] == b"ID3" or (audio[0] == 0xFF and audio[1] & 0xE0 == 0xE0),
+                        audio[:4])
+        # a recording on the call resource, signed the same way when fetched directly
+        st, full, raw, _ = self.p.api("GET", "/v1/calls/%s" % call["id"], key=self.key)
+        self.assertEqual([r["id"] for r in full["recordings"]], [rows[0][0]])
+
+
+if __name__ == "__main__":
+    unittest.main()
