@@ -23,11 +23,12 @@ int sdp_build_answer(struct buf *out, const struct sdp_answer_params *p)
         return VP_E_INVALID_PARAMETER;
     buf_printf(out,
                "v=0\r\n"
-               "o=voepy %llu 1 IN %s %s\r\n"
+               "o=voepy %llu %llu IN %s %s\r\n"
                "s=voepy\r\n"
                "c=IN %s %s\r\n"
                "t=0 0\r\n",
-               (unsigned long long)p->session_id, family, p->ip, family, p->ip);
+               (unsigned long long)p->session_id, (unsigned long long)(p->version ? p->version : 1),
+               family, p->ip, family, p->ip);
     if (o->dtmf_pt >= 0)
         buf_printf(out, "m=audio %d RTP/AVP %d %d\r\n", p->port, o->payload_type, o->dtmf_pt);
     else
@@ -36,6 +37,6 @@ int sdp_build_answer(struct buf *out, const struct sdp_answer_params *p)
     if (o->dtmf_pt >= 0)
         buf_printf(out, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", o->dtmf_pt,
                    o->dtmf_pt);
-    buf_puts(out, "a=ptime:20\r\na=sendrecv\r\n");
+    buf_printf(out, "a=ptime:20\r\na=%s\r\n", sdp_dir_name(p->dir));
     return 0;
 }

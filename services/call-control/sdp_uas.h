@@ -5,7 +5,7 @@
  * audio stream with a port, PCMU or PCMA among its formats) and it picks the first of
  * the offer's formats that we speak. The answer accepts exactly that one codec, plus
  * telephone-event when the offer had it (with the offer's payload type), on media-fork's
- * address, ptime 20, sendrecv.
+ * address, ptime 20, sendrecv (or the direction a re-offer's answer mirrors, sip_reinvite.h).
  */
 #ifndef CC_SDP_UAS_H
 #define CC_SDP_UAS_H
@@ -20,6 +20,8 @@ struct sdp_answer_params {
     int port;                       /* its RTP port */
     uint64_t session_id;            /* o= sess-id */
     const struct sdp_answer *offer; /* the caller's offer, as parsed */
+    enum sdp_dir dir;               /* a=; SDP_SENDRECV (0) unless a re-offer holds the call */
+    uint64_t version;               /* o= sess-version; 0 means 1 (raised per re-answer) */
 };
 
 /* Append the answer to out. Returns 0 or VP_E_INVALID_PARAMETER. */

@@ -144,7 +144,8 @@ static void put_request_head(struct buf *b, const struct sip_req_spec *s)
     for (size_t i = 0; i < s->nroutes; i++)
         buf_printf(b, "Route: %s\r\n", s->routes[i]);
     if (strcmp(s->method, "INVITE") == 0)
-        buf_puts(b, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n");
+        buf_puts(b, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY, "
+                    "PRACK\r\nSupported: timer, 100rel\r\n");
     buf_puts(b, "User-Agent: voepy\r\n");
 }
 

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sip_dialog.h"
+#include "sip_ext.h"
 #include "sip_msg.h"
+#include "sip_timer.h"
 #include "sip_ua_int.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
@@ -62,6 +65,22 @@ struct sip_session {
     osip_transaction_t *invite_tr, *cancel_tr, *bye_tr;
     osip_message_t *ack; /* the 2xx ACK, sent again for each 2xx retransmission */
     uv_timer_t guard;
+    /* the confirmed dialog (sip_dialog.h) */
+    struct sip_dialog_hooks hooks;
+    struct sip_reinvite *reinv; /* the far end's re-INVITEs and UPDATEs */
+    osip_transaction_t *req_tr; /* our own request in the dialog (REFER, INFO) */
+    sip_dialog_resp_cb *req_cb;
+    void *req_arg;
+    osip_transaction_t *prack_tr; /* RFC 3262: our PRACK of a reliable provisional */
+    uint32_t rseq;                /* the last RSeq acknowledged */
+    /* RFC 4028 */
+    unsigned se_secs;               /* Session-Expires asked in our INVITE (after a 422) */
+    unsigned se_retries;            /* 422s answered */
+    struct sip_timer *stimer;       /* armed when the 2xx names a session timer */
+    bool peer_update;               /* the far end allows UPDATE: refresh with it */
+    osip_transaction_t *refresh_tr; /* our refresh (UPDATE or re-INVITE) */
+    unsigned refresh_cseq;
+    osip_message_t *refresh_ack; /* the ACK of a refreshing re-INVITE's 2xx */
 };
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
@@ -86,8 +105,9 @@ static void report(struct sip_session *s, enum sip_session_event ev, int status,
 }
 
 /* A request of this dialog. to_tag/routes only inside a confirmed dialog. */
-static int build(struct sip_session *s, const char *method, const char *ruri, const char *branch,
-                 unsigned cseq, bool in_dialog, const char *sdp, osip_message_t **mp)
+static int build_body(struct sip_session *s, const char *method, const char *ruri,
+                      const char *branch, unsigned cseq, bool in_dialog, const char *ctype,
+                      const char *body, osip_message_t **mp)
 {
     char fresh[SIP_TOKEN_MAX];
     if (!branch) {
@@ -109,8 +129,8 @@ static int build(struct sip_session *s, const char *method, const char *ruri, co
                                 .contact = strcmp(method, "INVITE") == 0 ? s->contact : NULL,
                                 .routes = in_dialog ? (const char *const *)s->routes : NULL,
                                 .nroutes = in_dialog ? s->nroutes : 0,
-                                .content_type = sdp ? "application/sdp" : NULL,
-                                .body = sdp};
+                                .content_type = body ? ctype : NULL,
+                                .body = body};
     int err = sip_msg_request(mp, &spec);
     /* RFC 3261 22.1, 13.2.2.4: the INVITE, and the ACK of its 2xx, carry the credentials. */
     bool authed = strcmp(method, "INVITE") == 0 || strcmp(method, "ACK") == 0;
@@ -118,6 +138,19 @@ static int build(struct sip_session *s, const char *method, const char *ruri, co
         osip_message_set_header(*mp, "Authorization", s->authz[0]);
     if (!err && authed && s->authz[1])
         osip_message_set_header(*mp, "Proxy-Authorization", s->authz[1]);
+    return err;
+}
+
+static int build(struct sip_session *s, const char *method, const char *ruri, const char *branch,
+                 unsigned cseq, bool in_dialog, const char *sdp, osip_message_t **mp)
+{
+    int err = build_body(s, method, ruri, branch, cseq, in_dialog, "application/sdp", sdp, mp);
+    if (!err && s->se_secs && strcmp(method, "INVITE") == 0 && !in_dialog) {
+        char v[16];
+        snprintf(v, sizeof(v), "%u", s->se_secs); /* RFC 4028 6: after a 422 */
+        osip_message_set_header(*mp, "Session-Expires", v);
+        osip_message_set_header(*mp, "Min-SE", v);
+    }
     return err;
 }
 
@@ -152,6 +185,8 @@ static void closed_cb(uv_handle_t *h)
         free(s->routes[i]);
     if (s->ack)
         osip_message_free(s->ack);
+    if (s->refresh_ack)
+        osip_message_free(s->refresh_ack);
     free(s);
 }
 
@@ -166,6 +201,14 @@ static void release(struct sip_session *s)
     sip_stack_disown(s->cancel_tr);
     sip_stack_disown(s->bye_tr);
     s->invite_tr = s->cancel_tr = s->bye_tr = NULL;
+    sip_stack_disown(s->req_tr);
+    sip_stack_disown(s->prack_tr);
+    sip_stack_disown(s->refresh_tr);
+    s->req_tr = s->prack_tr = s->refresh_tr = NULL;
+    sip_reinvite_free(s->reinv);
+    s->reinv = NULL;
+    sip_timer_free(s->stimer);
+    s->stimer = NULL;
     uv_close((uv_handle_t *)&s->guard, closed_cb);
 }
 
@@ -204,6 +247,7 @@ static void send_cancel(struct sip_session *s)
 static void send_bye(struct sip_session *s)
 {
     osip_message_t *bye = NULL;
+    sip_timer_arm(s->stimer, 0, false);
     if (s->bye_tr)
         return;
     int err = build(s, "BYE", s->remote_target, NULL, ++s->cseq, true, NULL, &bye);
@@ -261,6 +305,98 @@ static void send_ack(struct sip_session *s)
     sip_stack_send_direct(sip_ua_stack(s->ua), s->ack, s->proto, s->hop_ip, s->hop_port);
 }
 
+/* ---- the confirmed dialog: session timer, the far end's offers ---- */
+
+/* Our refresh (RFC 4028 7.4): UPDATE when the far end allows it, else a re-INVITE with
+ * our offer again (unchanged, so the same o= version). */
+static void refresh_cb(void *arg)
+{
+    struct sip_session *s = arg;
+    osip_message_t *m = NULL;
+    if (s->state != SESS_CONFIRMED || s->refresh_tr)
+        return;
+    const char *method = s->peer_update ? "UPDATE" : "INVITE";
+    s->refresh_cseq = ++s->cseq;
+    int err = build_body(s, method, s->remote_target, NULL, s->refresh_cseq, true,
+                         "application/sdp", s->peer_update ? NULL : s->offer, &m);
+    if (!err) {
+        char v[48];
+        snprintf(v, sizeof(v), "%u;refresher=uac", sip_timer_secs(s->stimer));
+        osip_message_set_header(m, "Session-Expires", v);
+        osip_message_set_header(m, "Supported", "timer");
+        if (!s->peer_update)
+            osip_message_set_header(m, "Contact", s->contact);
+        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->hop_ip, s->hop_port, tr_cb, s,
+                                &s->refresh_tr);
+    }
+    log_info("sip.session_refresh", "call %s: refreshing the session with %s%s", s->call_id, method,
+             err ? " failed" : "");
+    sip_reinvite_set_own_pending(s->reinv, err == 0);
+}
+
+/* The session ended without refresh (theirs never came, or ours failed): BYE. */
+static void expire_cb(void *arg)
+{
+    struct sip_session *s = arg;
+    if (s->state != SESS_CONFIRMED)
+        return;
+    log_warn("sip.session_expired", "call %s: the session timer expired: BYE", s->call_id);
+    send_bye(s);
+    if (!s->detached && s->hooks.expired)
+        s->hooks.expired(s->hooks.arg, vtime_now_ms());
+}
+
+static void send_refresh_ack(struct sip_session *s)
+{
+    if (!s->refresh_ack &&
+        build(s, "ACK", s->remote_target, NULL, s->refresh_cseq, true, NULL, &s->refresh_ack))
+        return;
+    sip_stack_send_direct(sip_ua_stack(s->ua), s->refresh_ack, s->proto, s->hop_ip, s->hop_port);
+}
+
+static void on_refresh_answer(struct sip_session *s, enum sip_tr_event ev,
+                              const osip_message_t *resp)
+{
+    bool invite = strcmp(s->refresh_tr->orig_request->sip_method, "INVITE") == 0;
+    sip_stack_disown(s->refresh_tr);
+    s->refresh_tr = NULL;
+    sip_reinvite_set_own_pending(s->reinv, false);
+    if (ev == SIP_TR_FINAL && resp->status_code < 300) {
+        if (invite) {
+            if (s->refresh_ack)
+                osip_message_free(s->refresh_ack);
+            s->refresh_ack = NULL;
+            send_refresh_ack(s);
+        }
+        sip_timer_refreshed(s->stimer);
+        return;
+    }
+    log_warn("sip.refresh_failed", "call %s: our session refresh got %d", s->call_id,
+             ev == SIP_TR_FINAL ? resp->status_code : 408);
+    expire_cb(s); /* RFC 4028 10: the session is over */
+}
+
+static void start_dialog(struct sip_session *s, const osip_message_t *resp)
+{
+    static const struct sip_timer_ops ops_template = {.refresh = refresh_cb, .expire = expire_cb};
+    bool we_refresh;
+    s->reinv = sip_reinvite_create(s->ua);
+    sip_reinvite_set_cb(s->reinv, s->hooks.offer, s->hooks.arg);
+    s->peer_update = sip_ext_allows(resp, "UPDATE");
+    unsigned secs = sip_ext_uac_timer(resp, &we_refresh);
+    if (!secs)
+        return;
+    struct sip_timer_ops ops = ops_template;
+    ops.arg = s;
+    s->stimer = sip_timer_create(s->ua->loop, &ops);
+    sip_timer_arm(s->stimer, secs, we_refresh);
+    char v[48]; /* in our 2xx to their re-INVITE they are its UAC */
+    snprintf(v, sizeof(v), "%u;refresher=%s", secs, we_refresh ? "uas" : "uac");
+    sip_reinvite_set_header(s->reinv, "Session-Expires", v);
+    log_info("sip.session_timer", "call %s: session timer %u s, refreshed by %s", s->call_id, secs,
+             we_refresh ? "us" : "the far end");
+}
+
 static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at_ms)
 {
     if (s->state == SESS_CONFIRMED || s->ack) {
@@ -279,6 +415,7 @@ static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at
         send_bye(s); /* a 2xx crossed our CANCEL: take the call down */
         return;
     }
+    start_dialog(s, resp);
     report(s, SIP_SESS_ANSWERED, resp->status_code, resp, at_ms);
 }
 
@@ -329,12 +466,65 @@ static bool answer_challenge(struct sip_session *s, const osip_message_t *resp)
     return send_invite(s) == 0;
 }
 
+/* RFC 3262: a provisional with Require: 100rel and a new RSeq is acknowledged with a
+ * PRACK in its early dialog (To tag and Contact of the provisional). The early route set
+ * is not used: the PRACK goes where the INVITE went. */
+static void send_prack(struct sip_session *s, const osip_message_t *resp)
+{
+    uint32_t rseq = sip_ext_rseq(resp);
+    const char *tag = sip_msg_to_tag(resp);
+    if (!sip_ext_has(resp, "require", "100rel") || !rseq || rseq <= s->rseq || !tag || s->prack_tr)
+        return;
+    char *contact = sip_msg_contact_uri(resp), branch[SIP_TOKEN_MAX], rack[48];
+    sip_msg_new_branch(branch, sizeof(branch));
+    struct sip_req_spec spec = {.method = "PRACK",
+                                .ruri = contact ? contact : s->ruri,
+                                .via_proto = sip_proto_name(s->proto),
+                                .via_host = sip_ua_advertised_host(s->ua),
+                                .via_port = sip_ua_port(s->ua),
+                                .branch = branch,
+                                .from_uri = s->from_uri,
+                                .from_tag = s->local_tag,
+                                .to_uri = s->to_uri,
+                                .to_tag = tag,
+                                .call_id = s->call_id,
+                                .cseq = ++s->cseq};
+    osip_message_t *m = NULL;
+    int err = sip_msg_request(&m, &spec);
+    osip_free(contact);
+    snprintf(rack, sizeof(rack), "%u %u INVITE", (unsigned)rseq, s->invite_cseq);
+    if (!err)
+        osip_message_set_header(m, "RAck", rack);
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->dest_ip, s->dest_port, tr_cb,
+                                s, &s->prack_tr);
+    if (!err)
+        s->rseq = rseq;
+    log_info("sip.prack", "call %s: PRACK for RSeq %u%s", s->call_id, (unsigned)rseq,
+             err ? " could not be sent" : "");
+}
+
+/* A 422 (RFC 4028 6): the INVITE again asking for the far end's Min-SE, once or twice. */
+static bool answer_422(struct sip_session *s, const osip_message_t *resp)
+{
+    unsigned min_se = sip_ext_min_se(resp);
+    if (s->detached || s->cancel_wanted || s->cancel_sent || !min_se || min_se <= s->se_secs ||
+        ++s->se_retries > 2 || min_se > 86400)
+        return false;
+    s->se_secs = min_se;
+    log_info("sip.session_interval_too_small", "call %s: 422, INVITE again with %u s", s->call_id,
+             min_se);
+    return send_invite(s) == 0;
+}
+
 static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const osip_message_t *resp,
                             int64_t at_ms)
 {
     if (ev == SIP_TR_PROVISIONAL) {
         if (s->state == SESS_CALLING)
             s->state = SESS_PROCEEDING;
+        if (resp->status_code > 100 && !s->cancel_wanted)
+            send_prack(s, resp);
         if (s->cancel_wanted)
             send_cancel(s);
         else if (resp->status_code > 100)
@@ -351,9 +541,23 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
     if (ev == SIP_TR_FINAL && (resp->status_code == 401 || resp->status_code == 407) &&
         answer_challenge(s, resp))
         return;
+    if (ev == SIP_TR_FINAL && resp->status_code == 422 && answer_422(s, resp))
+        return;
     s->state = SESS_TERMINATED;
     int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
     report(s, SIP_SESS_FAILED, status, ev == SIP_TR_FINAL ? resp : NULL, at_ms);
+}
+
+static void on_request_answer(struct sip_session *s, enum sip_tr_event ev,
+                              const osip_message_t *resp)
+{
+    sip_stack_disown(s->req_tr);
+    s->req_tr = NULL;
+    int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
+    sip_dialog_resp_cb *cb = s->req_cb;
+    s->req_cb = NULL;
+    if (cb && !s->detached)
+        cb(s->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
 }
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
@@ -369,6 +573,13 @@ static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
         sip_stack_disown(tr);
         s->bye_tr = NULL;
         s->state = SESS_TERMINATED;
+    } else if (ev != SIP_TR_PROVISIONAL && tr == s->prack_tr) {
+        sip_stack_disown(tr);
+        s->prack_tr = NULL;
+    } else if (ev != SIP_TR_PROVISIONAL && tr == s->refresh_tr) {
+        on_refresh_answer(s, ev, resp);
+    } else if (ev != SIP_TR_PROVISIONAL && tr == s->req_tr) {
+        on_request_answer(s, ev, resp);
     }
     maybe_release(s);
 }
@@ -460,6 +671,20 @@ bool sip_session__matches(const struct sip_session *s, const osip_message_t *req
            (strcmp(ft, s->local_tag) == 0 && strcmp(tt, s->remote_tag) == 0);
 }
 
+/* A re-INVITE or UPDATE: an offer (or a refresh) once the dialog is confirmed. */
+static void on_offer(struct sip_session *s, osip_transaction_t *tr, const osip_message_t *req,
+                     const struct sip_rx *rx)
+{
+    if (s->state != SESS_CONFIRMED || !s->reinv || s->detached) {
+        sip_ua__respond(s->ua, tr, req, s->state == SESS_CONFIRMED ? 481 : 491, s->local_tag);
+        return;
+    }
+    struct sip_reinvite_dialog d = {
+        .local_tag = s->local_tag, .contact = s->contact, .proto = s->proto};
+    sip_reinvite_on_request(s->reinv, tr, req, rx, &d);
+    sip_timer_refreshed(s->stimer); /* a re-INVITE or UPDATE refreshes, whoever sends it */
+}
+
 void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
                              const osip_message_t *req, const struct sip_rx *rx)
 {
@@ -471,13 +696,51 @@ void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
         if (was_up)
             report(s, SIP_SESS_CLOSED, 0, NULL, rx->at_ms);
         maybe_release(s);
-    } else if (strcmp(m, "INVITE") == 0) {
-        sip_ua__respond(s->ua, tr, req, 488, s->local_tag); /* re-INVITEs: not yet */
-    } else if (strcmp(m, "INFO") == 0) {
-        sip_ua__respond(s->ua, tr, req, 200, s->local_tag);
+    } else if (strcmp(m, "INVITE") == 0 || strcmp(m, "UPDATE") == 0) {
+        on_offer(s, tr, req, rx);
     } else {
-        sip_ua__respond(s->ua, tr, req, 501, s->local_tag);
+        int status = s->hooks.request && !s->detached ? s->hooks.request(s->hooks.arg, req)
+                     : strcmp(m, "INFO") == 0         ? 200
+                                                      : 501;
+        sip_ua__respond(s->ua, tr, req, status, s->local_tag);
     }
+}
+
+void sip_session__on_ack(struct sip_session *s, const osip_message_t *ack)
+{
+    if (s->reinv)
+        sip_reinvite_on_ack(s->reinv, ack);
+}
+
+void sip_session_set_hooks(struct sip_session *s, const struct sip_dialog_hooks *h)
+{
+    s->hooks = *h;
+    if (s->reinv)
+        sip_reinvite_set_cb(s->reinv, h->offer, h->arg);
+}
+
+int sip_session_request(struct sip_session *s, const struct sip_dialog_req *r,
+                        sip_dialog_resp_cb *cb, void *arg)
+{
+    osip_message_t *m = NULL;
+    if (s->state != SESS_CONFIRMED || s->detached)
+        return VP_E_CALL_NOT_IN_REQUIRED_STATE;
+    if (s->req_tr)
+        return VP_E_CONFLICT;
+    int err = build_body(s, r->method, s->remote_target, NULL, ++s->cseq, true, r->content_type,
+                         r->body, &m);
+    if (!err && sip_dialog_add_headers(m, r) != 0) {
+        osip_message_free(m);
+        err = VP_E_INVALID_PARAMETER;
+    }
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->hop_ip, s->hop_port, tr_cb, s,
+                                &s->req_tr);
+    if (!err) {
+        s->req_cb = cb;
+        s->req_arg = arg;
+    }
+    return err;
 }
 
 void sip_session__on_stray_response(struct sip_session *s, const osip_message_t *resp,
@@ -493,7 +756,10 @@ void sip_session__on_stray_response(struct sip_session *s, const osip_message_t 
         log_warn("sip.forked_2xx", "ignored a 2xx from another fork of call %s", s->call_id);
         return;
     }
-    send_ack(s); /* our ACK was lost: the far end retransmits its 2xx */
+    if (s->refresh_ack && sip_msg_cseq_number(resp) == s->refresh_cseq)
+        send_refresh_ack(s); /* the 2xx of our refreshing re-INVITE, again */
+    else
+        send_ack(s); /* our ACK was lost: the far end retransmits its 2xx */
 }
 
 void sip_session__on_transport_error(struct sip_session *s, enum sip_proto proto, const char *ip,

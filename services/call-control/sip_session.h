@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "sip_auth.h"
+#include "sip_dialog.h"
 #include "sip_transport.h"
 
 struct sip_ua;
@@ -64,6 +65,20 @@ int sip_session_connect(struct sip_session **sp, struct sip_ua *ua,
                         const struct sip_connect_opts *o, sip_session_cb *cb, void *arg);
 /* Hang up and let go (see above). s must not be used afterwards. */
 void sip_session_terminate(struct sip_session *s);
+/*
+ * The owner's hooks for the confirmed dialog (sip_dialog.h): re-INVITE/UPDATE offers
+ * (RFC 4028 session timers are kept here: Session-Expires of the 2xx, our refreshes,
+ * BYE and hooks.expired when the far end's refresh does not come), INFO and NOTIFY.
+ * Copied; may be set at any time after connect.
+ */
+void sip_session_set_hooks(struct sip_session *s, const struct sip_dialog_hooks *h);
+/*
+ * Send a request of ours in the confirmed dialog (REFER, INFO); cb(arg, ...) gets its final
+ * answer. One at a time: VP_E_CONFLICT while one is pending, VP_E_CALL_NOT_IN_REQUIRED_STATE
+ * before the 2xx or after the end. Returns 0 or VP_E_*.
+ */
+int sip_session_request(struct sip_session *s, const struct sip_dialog_req *r,
+                        sip_dialog_resp_cb *cb, void *arg);
 const char *sip_session_call_id(const struct sip_session *s);
 
 #endif

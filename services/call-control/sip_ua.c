@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sip_ext.h"
 #include "sip_msg.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
 
-#define SIP_ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS"
+#define SIP_ALLOW_METHODS SIP_UA_ALLOW
 
 void sip_ua__respond(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
                      int status, const char *to_tag)
@@ -69,6 +70,40 @@ static const char *user_of(const osip_uri_t *url)
     return url && url->username ? url->username : "";
 }
 
+/* A final answer naming what the request lacks (Unsupported, Min-SE). */
+static void respond_with(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
+                         int status, const char *name, const char *value)
+{
+    char tag[SIP_TOKEN_MAX];
+    osip_message_t *resp = NULL;
+    sip_msg_new_tag(tag, sizeof(tag));
+    if (sip_msg_response(&resp, req, status, tag) != 0)
+        return;
+    osip_message_set_header(resp, name, value);
+    sip_stack_respond(ua->st, tr, resp);
+}
+
+/*
+ * RFC 3261 8.2.2.3: an extension required that we do not support gets 420; RFC 4028 5: a
+ * Session-Expires below our Min-SE gets 422. True when req was answered so.
+ */
+static bool refuse_extensions(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req)
+{
+    char tag[64], min[16];
+    struct sip_session_expires se;
+    if (sip_ext_unsupported(req, SIP_EXT_UAS_SUPPORTED, tag, sizeof(tag))) {
+        log_info("sip.unsupported_extension", "an INVITE requires %s: 420", tag);
+        respond_with(ua, tr, req, 420, "Unsupported", tag);
+        return true;
+    }
+    if (sip_ext_session_expires(req, &se) == 0 && se.secs && se.secs < SIP_SE_MIN_SE) {
+        snprintf(min, sizeof(min), "%u", SIP_SE_MIN_SE);
+        respond_with(ua, tr, req, 422, "Min-SE", min);
+        return true;
+    }
+    return false;
+}
+
 /* A new INVITE (no To tag, no session under its Call-ID): an inbound session for the
  * handler. A Call-ID already taken by another session is a merged request (482). */
 static void new_invite(struct sip_ua *ua, osip_transaction_t *tr, const osip_message_t *req,
@@ -80,6 +115,8 @@ static void new_invite(struct sip_ua *ua, osip_transaction_t *tr, const osip_mes
         sip_ua__respond(ua, tr, req, 482, NULL);
         return;
     }
+    if (refuse_extensions(ua, tr, req))
+        return;
     struct sip_uas *u = sip_uas__create(ua, tr, req, rx);
     if (!u)
         return; /* already answered */
@@ -131,8 +168,11 @@ static void stray_ack_cb(struct sip_stack *st, const osip_message_t *ack, const 
     (void)st;
     char cid[SIP_CALL_ID_MAX];
     struct sip_uas *u = strmap_get(ua->uas, sip_msg_call_id(ack, cid, sizeof(cid)));
+    struct sip_session *s = strmap_get(ua->sessions, cid);
     if (u && sip_uas__owns(u, ack))
-        sip_uas__on_ack(u, ack, rx); /* the ACK of our 2xx to an inbound INVITE */
+        sip_uas__on_ack(u, ack, rx); /* the ACK of our 2xx to an inbound INVITE or re-INVITE */
+    else if (s && sip_session__matches(s, ack))
+        sip_session__on_ack(s, ack); /* the ACK of our 2xx to a re-INVITE */
 }
 
 static void transport_error_cb(struct sip_stack *st, enum sip_proto proto, const char *ip, int port,

@@ -17,6 +17,9 @@
 struct sip_ua;
 struct sip_stack;
 
+/* The methods we take (Allow in OPTIONS answers, INVITEs, 2xx, 405/501). */
+#define SIP_UA_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY, PRACK"
+
 struct sip_ua_opts {
     const char *host;            /* bind address */
     int port;                    /* 0 = a free port */

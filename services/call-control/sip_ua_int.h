@@ -34,6 +34,8 @@ void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
                              const osip_message_t *req, const struct sip_rx *rx);
 void sip_session__on_stray_response(struct sip_session *s, const osip_message_t *resp,
                                     const struct sip_rx *rx);
+/* An ACK of the dialog (of our 2xx to the far end's re-INVITE). */
+void sip_session__on_ack(struct sip_session *s, const osip_message_t *ack);
 void sip_session__on_transport_error(struct sip_session *s, enum sip_proto proto, const char *ip,
                                      int port);
 /* UA closing: send what hangs the session up, forget the transactions, free. */

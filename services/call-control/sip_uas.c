@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sip_dialog.h"
+#include "sip_ext.h"
 #include "sip_msg.h"
+#include "sip_timer.h"
 #include "sip_ua_int.h"
 #include "sip_uas.h"
 #include "voepy/alloc.h"
@@ -57,6 +60,19 @@ struct sip_uas {
     unsigned retrans_ms;
     uint64_t ack_deadline; /* uv_now */
     uv_timer_t timer;      /* 2xx retransmissions */
+    /* the confirmed dialog (sip_dialog.h) */
+    struct sip_dialog_hooks hooks;
+    struct sip_reinvite *reinv; /* the caller's re-INVITEs and UPDATEs */
+    osip_transaction_t *req_tr; /* our own request in the dialog (REFER, INFO) */
+    sip_dialog_resp_cb *req_cb;
+    void *req_arg;
+    /* RFC 4028: the interval and refresher our 2xx gave, armed at the ACK */
+    unsigned se_secs;
+    bool we_refresh, peer_update;
+    struct sip_timer *stimer;
+    osip_transaction_t *refresh_tr;
+    unsigned refresh_cseq;
+    osip_message_t *refresh_ack;
 };
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
@@ -184,6 +200,8 @@ static void closed_cb(uv_handle_t *h)
         osip_message_free(u->invite);
     if (u->ok)
         osip_message_free(u->ok);
+    if (u->refresh_ack)
+        osip_message_free(u->refresh_ack);
     free(u);
 }
 
@@ -197,6 +215,13 @@ static void release(struct sip_uas *u)
         strmap_del(u->ua->uas, u->call_id);
     sip_stack_disown(u->bye_tr);
     u->bye_tr = NULL;
+    sip_stack_disown(u->req_tr);
+    sip_stack_disown(u->refresh_tr);
+    u->req_tr = u->refresh_tr = NULL;
+    sip_reinvite_free(u->reinv);
+    u->reinv = NULL;
+    sip_timer_free(u->stimer);
+    u->stimer = NULL;
     sip_stack_watch(u->ist, NULL, NULL);
     u->ist = NULL;
     uv_close((uv_handle_t *)&u->timer, closed_cb);
@@ -246,14 +271,13 @@ static void send_final(struct sip_uas *u, int status)
         respond(u, resp);
 }
 
-static void send_bye(struct sip_uas *u)
+/* A request of ours in the dialog (we are its UAS: From is our To). */
+static int build(struct sip_uas *u, const char *method, unsigned cseq, const char *ctype,
+                 const char *body, osip_message_t **mp)
 {
-    osip_message_t *bye = NULL;
     char branch[SIP_TOKEN_MAX];
-    if (u->bye_tr)
-        return;
     sip_msg_new_branch(branch, sizeof(branch));
-    struct sip_req_spec spec = {.method = "BYE",
+    struct sip_req_spec spec = {.method = method,
                                 .ruri = u->remote_target,
                                 .via_proto = sip_proto_name(u->proto),
                                 .via_host = sip_ua_advertised_host(u->ua),
@@ -264,10 +288,22 @@ static void send_bye(struct sip_uas *u)
                                 .to_uri = u->remote_uri,
                                 .to_tag = u->remote_tag[0] ? u->remote_tag : NULL,
                                 .call_id = u->call_id,
-                                .cseq = ++u->cseq,
+                                .cseq = cseq,
+                                .contact = strcmp(method, "INVITE") == 0 ? u->contact : NULL,
                                 .routes = (const char *const *)u->routes,
-                                .nroutes = u->nroutes};
-    int err = sip_msg_request(&bye, &spec);
+                                .nroutes = u->nroutes,
+                                .content_type = body ? ctype : NULL,
+                                .body = body};
+    return sip_msg_request(mp, &spec);
+}
+
+static void send_bye(struct sip_uas *u)
+{
+    osip_message_t *bye = NULL;
+    sip_timer_arm(u->stimer, 0, false);
+    if (u->bye_tr)
+        return;
+    int err = build(u, "BYE", ++u->cseq, NULL, NULL, &bye);
     if (!err)
         err = sip_stack_request(sip_ua_stack(u->ua), bye, u->proto, u->hop_ip, u->hop_port, tr_cb,
                                 u, &u->bye_tr);
@@ -277,15 +313,125 @@ static void send_bye(struct sip_uas *u)
     u->state = UAS_TERMINATED; /* the dialog ends with the BYE, whatever its answer */
 }
 
+/* ---- RFC 4028 on an inbound dialog ---- */
+
+/* The session ended without refresh: BYE, and the owner hears of it. */
+static void expire_cb(void *arg)
+{
+    struct sip_uas *u = arg;
+    if (u->state != UAS_CONFIRMED)
+        return;
+    log_warn("sip.session_expired", "inbound call %s: the session timer expired: BYE", u->call_id);
+    send_bye(u);
+    if (u->bound && !u->detached && u->hooks.expired)
+        u->hooks.expired(u->hooks.arg, vtime_now_ms());
+    maybe_release(u);
+}
+
+/* Our refresh: UPDATE when the caller allows it, else a re-INVITE with our SDP again. */
+static void refresh_cb(void *arg)
+{
+    struct sip_uas *u = arg;
+    osip_message_t *m = NULL;
+    size_t len = 0;
+    const char *sdp = u->ok ? sip_msg_body(u->ok, &len) : NULL;
+    if (u->state != UAS_CONFIRMED || u->refresh_tr)
+        return;
+    const char *method = u->peer_update || !sdp ? "UPDATE" : "INVITE";
+    u->refresh_cseq = ++u->cseq;
+    char *body = strcmp(method, "INVITE") == 0 ? vp_strndup(sdp, len) : NULL;
+    int err = build(u, method, u->refresh_cseq, "application/sdp", body, &m);
+    free(body);
+    if (!err) {
+        char v[48];
+        snprintf(v, sizeof(v), "%u;refresher=uac", u->se_secs);
+        osip_message_set_header(m, "Session-Expires", v);
+        err = sip_stack_request(sip_ua_stack(u->ua), m, u->proto, u->hop_ip, u->hop_port, tr_cb, u,
+                                &u->refresh_tr);
+    }
+    log_info("sip.session_refresh", "inbound call %s: refreshing the session with %s%s", u->call_id,
+             method, err ? " failed" : "");
+    sip_reinvite_set_own_pending(u->reinv, err == 0);
+}
+
+static void on_refresh_answer(struct sip_uas *u, enum sip_tr_event ev, const osip_message_t *resp)
+{
+    bool invite = strcmp(u->refresh_tr->orig_request->sip_method, "INVITE") == 0;
+    sip_stack_disown(u->refresh_tr);
+    u->refresh_tr = NULL;
+    sip_reinvite_set_own_pending(u->reinv, false);
+    if (ev != SIP_TR_FINAL || resp->status_code >= 300) {
+        expire_cb(u);
+        return;
+    }
+    if (invite) {
+        if (u->refresh_ack)
+            osip_message_free(u->refresh_ack);
+        u->refresh_ack = NULL;
+        if (build(u, "ACK", u->refresh_cseq, NULL, NULL, &u->refresh_ack) == 0)
+            sip_stack_send_direct(sip_ua_stack(u->ua), u->refresh_ack, u->proto, u->hop_ip,
+                                  u->hop_port);
+    }
+    sip_timer_refreshed(u->stimer);
+}
+
+/* The Session-Expires of our 2xx (RFC 4028 9), when the INVITE asked for a timer. */
+static void timer_headers(struct sip_uas *u, osip_message_t *resp)
+{
+    struct sip_session_expires se;
+    if (sip_ext_session_expires(u->invite, &se) != 0 || !se.secs)
+        return;
+    bool caller_can = sip_ext_has(u->invite, "supported", "timer");
+    u->se_secs = se.secs < SIP_SE_MIN_SE ? SIP_SE_MIN_SE : se.secs;
+    u->we_refresh = se.refresher == SIP_REFRESHER_UAS || !caller_can;
+    u->peer_update = sip_ext_allows(u->invite, "UPDATE");
+    char v[48];
+    snprintf(v, sizeof(v), "%u;refresher=%s", u->se_secs, u->we_refresh ? "uas" : "uac");
+    osip_message_set_header(resp, "Session-Expires", v);
+    if (caller_can)
+        osip_message_set_header(resp, "Require", "timer");
+}
+
+/* The dialog is up (ACK): the caller's offers are taken, the session timer runs. */
+static void start_dialog(struct sip_uas *u)
+{
+    u->reinv = sip_reinvite_create(u->ua);
+    sip_reinvite_set_cb(u->reinv, u->hooks.offer, u->hooks.arg);
+    if (!u->se_secs)
+        return;
+    struct sip_timer_ops ops = {.refresh = refresh_cb, .expire = expire_cb, .arg = u};
+    u->stimer = sip_timer_create(u->ua->loop, &ops);
+    sip_timer_arm(u->stimer, u->se_secs, u->we_refresh);
+    char v[48]; /* in our 2xx to their re-INVITE they are its UAC */
+    snprintf(v, sizeof(v), "%u;refresher=%s", u->se_secs, u->we_refresh ? "uas" : "uac");
+    sip_reinvite_set_header(u->reinv, "Session-Expires", v);
+    log_info("sip.session_timer", "inbound call %s: session timer %u s, refreshed by %s",
+             u->call_id, u->se_secs, u->we_refresh ? "us" : "the caller");
+}
+
+static void on_request_answer(struct sip_uas *u, enum sip_tr_event ev, const osip_message_t *resp)
+{
+    sip_stack_disown(u->req_tr);
+    u->req_tr = NULL;
+    int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
+    sip_dialog_resp_cb *cb = u->req_cb;
+    u->req_cb = NULL;
+    if (cb && !u->detached)
+        cb(u->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
+}
+
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
                   const osip_message_t *resp, int64_t at_ms)
 {
     struct sip_uas *u = owner;
-    (void)resp;
     (void)at_ms;
     if (ev != SIP_TR_PROVISIONAL && tr == u->bye_tr) {
         sip_stack_disown(tr);
         u->bye_tr = NULL;
+    } else if (ev != SIP_TR_PROVISIONAL && tr == u->refresh_tr) {
+        on_refresh_answer(u, ev, resp);
+    } else if (ev != SIP_TR_PROVISIONAL && tr == u->req_tr) {
+        on_request_answer(u, ev, resp);
     }
     maybe_release(u);
 }
@@ -366,7 +512,9 @@ int sip_uas_answer(struct sip_uas *u, const char *sdp)
     int err = response(u, 200, &resp);
     if (err)
         return err;
-    osip_message_set_header(resp, "Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+    osip_message_set_header(resp, "Allow", SIP_UA_ALLOW);
+    osip_message_set_header(resp, "Supported", SIP_EXT_UAS_SUPPORTED);
+    timer_headers(u, resp);
     osip_message_set_content_type(resp, "application/sdp");
     osip_message_set_body(resp, sdp, strlen(sdp));
     if (osip_message_clone(resp, &u->ok) != 0) {
@@ -494,6 +642,28 @@ static void on_invite_again(struct sip_uas *u, osip_transaction_t *tr)
         sip_stack_respond(sip_ua_stack(u->ua), tr, again);
 }
 
+/* A re-INVITE or UPDATE of the confirmed dialog (491 while our 2xx awaits its ACK). */
+static void on_offer(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
+                     const struct sip_rx *rx)
+{
+    if (u->state != UAS_CONFIRMED || !u->reinv || u->detached) {
+        sip_ua__respond(u->ua, tr, req, u->state == UAS_ANSWERED ? 491 : 481, u->local_tag);
+        return;
+    }
+    struct sip_reinvite_dialog d = {
+        .local_tag = u->local_tag, .contact = u->contact, .proto = u->proto};
+    sip_reinvite_on_request(u->reinv, tr, req, rx, &d);
+    sip_timer_refreshed(u->stimer);
+}
+
+/* INFO, NOTIFY and the rest: the owner's answer, else 200 for INFO and 501. */
+static int other_status(struct sip_uas *u, const osip_message_t *req)
+{
+    if (u->state == UAS_CONFIRMED && u->bound && !u->detached && u->hooks.request)
+        return u->hooks.request(u->hooks.arg, req);
+    return strcmp(req->sip_method, "INFO") == 0 ? 200 : 501;
+}
+
 void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
                          const struct sip_rx *rx)
 {
@@ -504,21 +674,55 @@ void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_m
         on_bye(u, tr, req, rx);
     else if (strcmp(m, "INVITE") == 0 && !sip_msg_to_tag(req))
         on_invite_again(u, tr);
-    else if (strcmp(m, "INVITE") == 0)
-        sip_ua__respond(u->ua, tr, req, 488, u->local_tag); /* re-INVITEs: not yet */
-    else if (strcmp(m, "INFO") == 0 || strcmp(m, "OPTIONS") == 0)
+    else if (strcmp(m, "INVITE") == 0 || strcmp(m, "UPDATE") == 0)
+        on_offer(u, tr, req, rx);
+    else if (strcmp(m, "OPTIONS") == 0)
         sip_ua__respond(u->ua, tr, req, 200, u->local_tag);
     else
-        sip_ua__respond(u->ua, tr, req, 501, u->local_tag);
+        sip_ua__respond(u->ua, tr, req, other_status(u, req), u->local_tag);
     maybe_release(u);
+}
+
+void sip_uas_set_hooks(struct sip_uas *u, const struct sip_dialog_hooks *h)
+{
+    u->hooks = *h;
+    if (u->reinv)
+        sip_reinvite_set_cb(u->reinv, h->offer, h->arg);
+}
+
+int sip_uas_request(struct sip_uas *u, const struct sip_dialog_req *r, sip_dialog_resp_cb *cb,
+                    void *arg)
+{
+    osip_message_t *m = NULL;
+    if (u->state != UAS_CONFIRMED || u->detached)
+        return VP_E_CALL_NOT_IN_REQUIRED_STATE;
+    if (u->req_tr)
+        return VP_E_CONFLICT;
+    int err = build(u, r->method, ++u->cseq, r->content_type, r->body, &m);
+    if (!err && sip_dialog_add_headers(m, r) != 0) {
+        osip_message_free(m);
+        err = VP_E_INVALID_PARAMETER;
+    }
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(u->ua), m, u->proto, u->hop_ip, u->hop_port, tr_cb, u,
+                                &u->req_tr);
+    if (!err) {
+        u->req_cb = cb;
+        u->req_arg = arg;
+    }
+    return err;
 }
 
 void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct sip_rx *rx)
 {
+    if (u->state == UAS_CONFIRMED && u->reinv && sip_reinvite_on_ack(u->reinv, ack))
+        return; /* the ACK of our 2xx to a re-INVITE */
     if (u->state != UAS_ANSWERED || sip_msg_cseq_number(ack) != u->invite_cseq)
         return; /* a retransmitted ACK, or one for something else */
     uv_timer_stop(&u->timer);
     u->state = UAS_CONFIRMED;
+    if (!u->bye_after_ack)
+        start_dialog(u);
     if (u->bye_after_ack)
         send_bye(u);
     report(u, SIP_UAS_CONFIRMED, rx->at_ms);

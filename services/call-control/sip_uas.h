@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sip_dialog.h"
+
 struct sip_uas;
 
 enum sip_uas_event {
@@ -58,5 +60,15 @@ int sip_uas_answer(struct sip_uas *u, const char *sdp);
  * has not been answered yet. u must not be used afterwards. */
 void sip_uas_end(struct sip_uas *u, int status);
 const char *sip_uas_call_id(const struct sip_uas *u);
+/*
+ * The owner's hooks for the dialog once confirmed (sip_dialog.h): the caller's re-INVITE
+ * and UPDATE offers, INFO and NOTIFY, the end of a session timer (RFC 4028: an INVITE with
+ * Session-Expires gets it in our 200, with Require: timer when the caller supports it;
+ * the refresher is the caller unless it asked us or cannot). Copied; set at bind time.
+ */
+void sip_uas_set_hooks(struct sip_uas *u, const struct sip_dialog_hooks *h);
+/* A request of ours in the confirmed dialog, as sip_session_request(). */
+int sip_uas_request(struct sip_uas *u, const struct sip_dialog_req *r, sip_dialog_resp_cb *cb,
+                    void *arg);
 
 #endif

