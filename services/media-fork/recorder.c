@@ -458,8 +458,10 @@ void recorder_close(struct recorder *r, void (*closed)(void *arg), void *arg)
 {
     r->closed = closed;
     r->closed_arg = arg;
-    for (struct recording *g = r->head; g; g = g->next)
-        stop(g); /* never frees g: the finish is queued work */
+    for (struct recording *g = r->head, *next; g; g = next) {
+        next = g->next; /* stop() may free g if the work cannot be queued */
+        stop(g);
+    }
     r->closing = true;
     recorder_check(r);
 }

@@ -6,7 +6,8 @@
  *   single  one channel: what the far end said and what we sent, mixed (saturating add);
  *   dual    two channels: 1 = the far end (the tap's `in`), 2 = what we sent (`out`).
  *
- * WAV (16-bit PCM) or MP3 (libsndfile's MPEG layer III encoder), 8 kHz. A recording ends
+ * WAV (16-bit PCM) or MP3 (libsndfile's MPEG layer III encoder), 8 kHz (the G.711 rate of
+ * the taps: a frame of more than 160 samples, from a wider codec, would be cut). A recording ends
  * with recorder_stop(), its max_secs, or the leg's release; the file is finished in every
  * case and done() reports it once (completed, or failed with a reason).
  *

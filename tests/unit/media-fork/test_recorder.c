@@ -95,9 +95,11 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     if (fx->leg)
         leg_close(fx->leg);
-    bool closed = false;
-    recorder_close(fx->rec, set_flag_cb, &closed);
-    assert_true(vp_test_run_until(&fx->loop, &closed, 5000));
+    if (fx->rec) {
+        bool closed = false;
+        recorder_close(fx->rec, set_flag_cb, &closed);
+        assert_true(vp_test_run_until(&fx->loop, &closed, 5000));
+    }
     uv_close((uv_handle_t *)&fx->peer.udp, NULL);
     vp_test_loop_done(&fx->loop);
     port_pool_destroy(fx->ctx.ports);
@@ -270,6 +272,34 @@ static void test_release_finishes_mp3(void **state)
     free(buf);
 }
 
+/* Two recordings of one leg at once; closing the recorder finishes and reports both. */
+static void test_two_then_close(void **state)
+{
+    struct fixture *fx = *state;
+    struct rec_params a = params("voepy_rec_one", false, REC_WAV, 0, false);
+    struct rec_params b = params("voepy_rec_two", true, REC_WAV, 0, false);
+    assert_int_equal(recorder_start(fx->rec, fx->leg, TENANT, &a, ""), 0);
+    run_ticks(fx, 20);
+    assert_int_equal(recorder_start(fx->rec, fx->leg, TENANT, &b, ""), 0);
+    run_ticks(fx, 30);
+    assert_int_equal(recorder_count(fx->rec), 2);
+    bool closed = false;
+    recorder_close(fx->rec, set_flag_cb, &closed);
+    assert_int_equal(recorder_start(fx->rec, fx->leg, TENANT, &a, ""), VP_E_CANCELED);
+    assert_true(vp_test_run_until(&fx->loop, &closed, 5000));
+    fx->rec = NULL; /* freed with its last file */
+    assert_int_equal(fx->ndone, 2);
+    assert_true(fx->completed);
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s/%s/voepy_rec_one.wav", fx->dir, TENANT, CALL);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 44 + 50 * 160 * 2); /* the header and 1 s mono */
+    snprintf(path, sizeof(path), "%s/%s/%s/voepy_rec_two.wav", fx->dir, TENANT, CALL);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 44 + 30 * 160 * 4); /* 0.6 s stereo */
+}
+
 static void test_bad_input(void **state)
 {
     struct fixture *fx = *state;
@@ -334,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dual_wav_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_max_length_beep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_finishes_mp3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_then_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
