@@ -186,6 +186,27 @@ class SipDialog(unittest.TestCase):
         self.caller_passed(sipp)
         self.assertEqual(self.row(call_id), ("ended", "completed", "callee"))
 
+    # -- session timers ------------------------------------------------------------------
+    def test_session_timer_422_then_our_refreshes(self):
+        sipp, route = self.route("dialog_uas_timer.xml", "timer", calls=1)
+        call = self.place(route)
+        self.caller_passed(sipp, timeout=20)
+        self.assertEqual(sipp.count_received("INVITE"), 2, "no second INVITE after the 422")
+        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Session-Expires: 90.*Min-SE: 90"))
+        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Supported: timer"))
+        self.assertEqual(sipp.count_received("UPDATE"), 2)
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["end_reason"], ended["end_initiator"]), ("completed", "callee"))
+
+    def test_session_timer_expiry_without_refresh(self):
+        sipp, route = self.route("dialog_uas_timer_expire.xml", "expire", calls=1)
+        call = self.place(route)
+        self.caller_passed(sipp, timeout=20)
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
+                         ("ended", "failed", "system"))
+        self.assertTrue(2 <= ended["duration_seconds"] <= 4, ended)
+
 
 if __name__ == "__main__":
     unittest.main()
