@@ -245,7 +245,7 @@ void audio_cache_put_file(struct audio_cache *c, const char *path, const struct 
 
 int audio_cache_get(struct audio_cache *c, const char *url, struct audio **ap, struct vp_error *e)
 {
-    char *path;
+    char *path = NULL; /* set when resolving succeeds; gcc -O3 cannot tell */
     struct stat st;
     int err = audio_cache_resolve(c, url, &path, &st, e);
     if (err)
