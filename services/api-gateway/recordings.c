@@ -107,8 +107,14 @@ void recordings_sign(struct api_req *r, json_t *rec)
     json_object_set_new(rec, "download_url", json_string(url));
 }
 
-/* A Recording (get) or a page of them (list): download_url signed, then the answer. */
-static void signed_body_cb(int status, const struct pg_result *res, void *arg)
+static void sign_all(struct api_req *r, json_t *list)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) recordings_sign(r, item);
+}
+
+void recordings_signed_body_cb(int status, const struct pg_result *res, void *arg)
 {
     struct api_req *r = arg;
     if (!reply_pg_ok(r, status, res))
@@ -120,11 +126,11 @@ static void signed_body_cb(int status, const struct pg_result *res, void *arg)
         reply_pg_row(r, res);
         return;
     }
-    json_t *data = json_object_get(o, "data");
-    size_t i;
-    json_t *item;
-    if (json_is_array(data))
-        json_array_foreach(data, i, item) recordings_sign(r, item);
+    json_t *data = json_object_get(o, "data"), *recs = json_object_get(o, "recordings");
+    if (json_is_array(data)) /* a page of recordings */
+        sign_all(r, data);
+    else if (json_is_array(recs)) /* a call with its recordings */
+        sign_all(r, recs);
     else
         recordings_sign(r, o);
     char *text = vjson_dump(o);
@@ -152,7 +158,7 @@ void recordings_list(struct api_req *r)
         return;
     const char *params[] = {r->tenant_id, call, cursor, limit};
     reply_query(r, "SELECT * FROM api_recordings_list($1, $2, $3, $4::int)", 4, params,
-                signed_body_cb);
+                recordings_signed_body_cb);
 }
 
 void recordings_get(struct api_req *r)
@@ -161,7 +167,7 @@ void recordings_get(struct api_req *r)
     if (!id)
         return;
     const char *params[] = {r->tenant_id, id};
-    reply_query(r, "SELECT * FROM api_recording_get($1, $2)", 2, params, signed_body_cb);
+    reply_query(r, "SELECT * FROM api_recording_get($1, $2)", 2, params, recordings_signed_body_cb);
 }
 
 /* A key stays inside the storage directory: relative, no "..", printable, bounded. */

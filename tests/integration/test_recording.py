@@ -277,9 +277,16 @@ class Recording(unittest.TestCase):
         self.assertEqual(len(audio), rec["size_bytes"])
         self.assertTrue(audio[:3] == b"ID3" or (audio[0] == 0xFF and audio[1] & 0xE0 == 0xE0),
                         audio[:4])
-        # a recording on the call resource, signed the same way when fetched directly
+        # the call resource's recordings carry a signed download_url too
         st, full, raw, _ = self.p.api("GET", "/v1/calls/%s" % call["id"], key=self.key)
+        self.assertEqual(st, 200, raw)
         self.assertEqual([r["id"] for r in full["recordings"]], [rows[0][0]])
+        url = full["recordings"][0]["download_url"]
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        self.assertEqual(query["sig"], sign(rows[0][0], self.tenant["id"], query["expires"]))
+        # a recording of another tenant is not theirs to see, nor to sign
+        st, _, raw, _ = self.p.api("GET", "/v1/recordings/%s" % rows[0][0], key=self.other_key)
+        self.assertEqual(st, 404, raw)
 
 
 if __name__ == "__main__":
