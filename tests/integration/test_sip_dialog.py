@@ -207,6 +207,26 @@ class SipDialog(unittest.TestCase):
                          ("ended", "failed", "system"))
         self.assertTrue(2 <= ended["duration_seconds"] <= 4, ended)
 
+    # -- PRACK and extensions ------------------------------------------------------------
+    def test_reliable_183_is_pracked(self):
+        sipp, route = self.route("dialog_uas_prack.xml", "prack", extra=["-d", "500"], calls=1)
+        call = self.place(route)
+        self.caller_passed(sipp, timeout=20)
+        self.assertEqual(sipp.count_received("PRACK"), 1)
+        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Supported:[^\n]*100rel"))
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["status"], ended["end_reason"]), ("ended", "completed"))
+        events = [r[0] for r in self.p.sql("SELECT type FROM events WHERE call_id = %s"
+                                           " ORDER BY seq" % q(call["id"]))]
+        self.assertIn("call.ringing", events)  # the 183 rang
+
+    def test_inbound_required_extension_gets_420(self):
+        sipp = self.dial_in("dialog_uac_require.xml", "require")
+        self.caller_passed(sipp, timeout=20)
+        sip = re.search(r"^Call-ID:\s*(\S+)", sipp.messages(), re.M).group(1)
+        self.assertEqual(self.p.sql("SELECT count(*) FROM call_legs WHERE sip_call_id = %s"
+                                    % q(sip))[0][0], "0", "a call was made for a refused INVITE")
+
 
 if __name__ == "__main__":
     unittest.main()
