@@ -97,10 +97,11 @@ class SipDialog(unittest.TestCase):
         return self.p.api("POST", "/v1/calls/%s/actions/%s" % (call_id, verb), body, key=self.key)
 
     def action(self, call_id, verb, timeout=10):
-        """The (status, error) of the call's action once it is no longer requested."""
+        """The (status, error) of the call's latest such action once it is not requested."""
         def done():
             rows = self.p.sql("SELECT status, error FROM call_actions WHERE call_id = %s"
-                              " AND verb = %s" % (q(call_id), q(verb)))
+                              " AND verb = %s ORDER BY requested_at DESC, id DESC LIMIT 1"
+                              % (q(call_id), q(verb)))
             return rows if rows and rows[0][0] != "requested" else None
         return tuple(wait_until(done, timeout, what="the %s action's outcome" % verb)[0])
 
@@ -226,6 +227,42 @@ class SipDialog(unittest.TestCase):
         sip = re.search(r"^Call-ID:\s*(\S+)", sipp.messages(), re.M).group(1)
         self.assertEqual(self.p.sql("SELECT count(*) FROM call_legs WHERE sip_call_id = %s"
                                     % q(sip))[0][0], "0", "a call was made for a refused INVITE")
+
+    # -- refer ---------------------------------------------------------------------------
+    REFER_TO = {"sip_address": "sip:transfer@127.0.0.1:5099"}
+
+    def test_refer_accepted_and_transferred(self):
+        sipp, route = self.route("dialog_uas_refer.xml", "refer", calls=1)
+        call = self.place(route)
+        self.wait(call["id"], "answered")
+        st, _, raw, _ = self.act(call["id"], "refer", self.REFER_TO)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(self.action(call["id"], "refer"), ("done", None))
+        self.caller_passed(sipp, timeout=20)  # it got our BYE after the NOTIFY 200's answer
+        self.assertEqual(sipp.count_received("REFER"), 1)
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
+                         ("ended", "completed", "api"))
+
+    def test_refer_refused_then_failed_transfer(self):
+        sipp, route = self.route("dialog_uas_refer_refused.xml", "referno", calls=1)
+        call = self.place(route)
+        self.wait(call["id"], "answered")
+        st, _, raw, _ = self.act(call["id"], "refer", self.REFER_TO)
+        self.assertEqual(st, 200, raw)
+        status, error = self.action(call["id"], "refer")
+        self.assertEqual(status, "failed")
+        self.assertIn("603", error)
+        st, _, raw, _ = self.act(call["id"], "refer", self.REFER_TO)
+        self.assertEqual(st, 200, raw)
+        status, error = self.action(call["id"], "refer")
+        self.assertEqual(status, "failed")
+        self.assertIn("486", error)
+        self.assertEqual(self.wait(call["id"], "answered")["status"], "answered")
+        st, _, raw, _ = self.act(call["id"], "hangup", {})
+        self.assertEqual(st, 200, raw)
+        self.caller_passed(sipp, timeout=20)
+        self.assertEqual(self.row(call["id"]), ("ended", "completed", "api"))
 
 
 if __name__ == "__main__":
