@@ -23,6 +23,8 @@ counters and its message trace).
 - 10 % loss: SIPp's own -lost 10 on both sides of outbound and inbound calls; the calls
   still complete thanks to retransmissions.
 """
+import datetime
+import os
 import re
 import subprocess
 import time
@@ -115,6 +117,10 @@ class SipDialog(unittest.TestCase):
         m = re.search(r'^voepy_media_rtp_packets_total\{direction="out"\} (\d+)',
                       body.decode(), re.M)
         return int(m.group(1)) if m else 0
+
+    def node_log(self):
+        with open(os.path.join(self.p.tmp, "call-control.log"), errors="replace") as f:
+            return f.read()
 
     def dial_in(self, scenario, name, extra=()):
         """A SIPp caller placing one call to our DID."""
@@ -263,6 +269,33 @@ class SipDialog(unittest.TestCase):
         self.assertEqual(st, 200, raw)
         self.caller_passed(sipp, timeout=20)
         self.assertEqual(self.row(call["id"]), ("ended", "completed", "api"))
+
+    # -- SIP INFO DTMF -------------------------------------------------------------------
+    def info_times(self, sipp):
+        """When SIPp received each INFO (datetime), in order."""
+        out = []
+        for m in re.finditer(r"^-{20,} (\S+ \S+)\n[^\n]*message received[^\n]*\n\s*INFO ",
+                             sipp.messages(), re.M):
+            out.append(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f"))
+        return out
+
+    def test_send_dtmf_falls_back_to_sip_info(self):
+        sipp, route = self.route("dialog_uas_info.xml", "info", calls=1)
+        call = self.place(route)
+        self.wait(call["id"], "answered")
+        st, _, raw, _ = self.act(call["id"], "send_dtmf", {"digits": "1#", "duration_millis": 200})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(self.action(call["id"], "send_dtmf"), ("done", None))
+        times = wait_until(lambda: len(self.info_times(sipp)) >= 2 and self.info_times(sipp),
+                           5, what="two INFOs")
+        gap = (times[1] - times[0]).total_seconds()
+        self.assertGreaterEqual(gap, 0.25, "the digits were not paced: %.3f s apart" % gap)
+        self.assertTrue(self.sent_to(sipp, r"^INFO .*Content-Type: application/dtmf-relay"))
+        wait_until(lambda: re.search(r'"call.info_dtmf_in".*"digit":"5"', self.node_log()), 10,
+                   what="the far end's INFO digit")
+        st, _, raw, _ = self.act(call["id"], "hangup", {})
+        self.assertEqual(st, 200, raw)
+        self.caller_passed(sipp, timeout=20)
 
 
 if __name__ == "__main__":
