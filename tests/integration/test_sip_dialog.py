@@ -297,6 +297,35 @@ class SipDialog(unittest.TestCase):
         self.assertEqual(st, 200, raw)
         self.caller_passed(sipp, timeout=20)
 
+    # -- packet loss ---------------------------------------------------------------------
+    def test_calls_complete_with_10_percent_loss(self):
+        """SIPp drops 10 % of what it sends and receives (-lost 10, both directions): our
+        transactions' retransmissions (and SIPp's) still carry every call to its end."""
+        uas, route = self.route("uas_answer_bye.xml", "lossy", extra=["-lost", "10", "-d", "800"])
+        calls = [self.place(route) for _ in range(3)]
+        uac = self.dial_in("dialog_uac_loss.xml", "lossyin",
+                           extra=["-lost", "10", "-d", "800", "-m", "2", "-r", "4"])
+        answered = set()
+
+        def inbound_done():
+            rows = self.p.sql("SELECT id, status FROM calls WHERE direction = 'inbound'"
+                              " AND to_number = %s AND initiated_at > now() - interval '60 s'"
+                              % q(DID))
+            for cid, status in rows:
+                if status == "ringing" and cid not in answered:
+                    st, _, raw, _ = self.act(cid, "answer", {})
+                    if st == 200:
+                        answered.add(cid)
+            return len(rows) == 2 and all(r[1] in ("ended", "failed") for r in rows) and rows
+        inbound = wait_until(inbound_done, 40, interval=0.2, what="the lossy inbound calls")
+        self.caller_passed(uac, timeout=30)
+        for cid, _ in inbound:
+            self.assertEqual(self.row(cid), ("ended", "completed", "callee"))
+        for call in calls:
+            ended = self.ended(call["id"], timeout=40)
+            self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
+                             ("ended", "completed", "callee"), ended)
+
 
 if __name__ == "__main__":
     unittest.main()
