@@ -12,9 +12,12 @@ target is SIPp's uas_busy.xml. Checked:
   ends both (completed), and the child is rated like any call;
 - transfer to a busy SIPp: the action fails with the reason, the child fails busy, the
   parent stays answered;
-- bridge of two API calls: both bridged, audio crosses, hanging one up ends the other; a
-  bridge with a leg of no live call is refused by the API (404), a bridged call cannot be
-  bridged again (409).
+- bridge of two API calls: both bridged, audio crosses; a bridge with a leg of no live
+  call is refused by the API (404), a bridged call cannot be bridged again (409) but can
+  be transferred: its old peer is hung up (completed/system), the new call bridged with
+  it, and hanging it up ends the new call;
+- a transfer whose from is not the tenant's is failed (from_number_not_owned) before any
+  SIP; one not answered within timeout_secs fails no_answer; the parent goes on.
 """
 import json
 import time
@@ -206,12 +209,48 @@ class Bridge(unittest.TestCase):
         self.wait_status(c["id"], "bridged")
         self.assertEqual(len(self.events(c["id"], "call.bridged")), 1)
         self.assert_audio_crosses(peer_c, port_c, peer_a)
-        # a bridged call can no longer be bridged (the API's state check)
+        # a bridged call can no longer be bridged (the API's state check) ...
         self.action(c["id"], "bridge", {"leg_id": leg_a}, status=409)
-        st, _, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/hangup" % a["id"], {},
+        # ... but transferred: its old peer is hung up, the new call bridged with it
+        route_b, peer_b = self.far_end()
+        self.p.sql("UPDATE tenants SET default_route_id = %s WHERE id = %s"
+                   % (q(route_b["id"]), q(self.tenant["id"])))
+        act = self.action(c["id"], "transfer", {"to": TO2})
+        self.assertEqual(self.action_row(act), ("done", ""))
+        old = self.wait_status(a["id"], "ended")
+        self.assertEqual((old["end_reason"], old["end_initiator"]), ("completed", "system"))
+        b = self.p.sql("SELECT id FROM calls WHERE options->>'parent_call_id' = %s" % q(c["id"]))
+        self.wait_status(b[0][0], "bridged")
+        self.assertEqual(self.wait_status(c["id"], "bridged")["status"], "bridged")
+        self.assert_audio_crosses(peer_c, port_c, peer_b)
+        st, _, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/hangup" % c["id"], {},
                                    key=self.key)
         self.assertEqual(st, 200, raw)
-        self.assertEqual(self.wait_status(c["id"], "ended")["end_reason"], "completed")
+        self.assertEqual(self.wait_status(b[0][0], "ended")["end_reason"], "completed")
+
+    def test_transfer_refused_by_the_rules_or_unanswered(self):
+        route_a, _ = self.far_end()
+        parent = self.place(route_a)
+        ring = self.p.sipp("uas_ring.xml", name="ring", rtp_echo=False, calls=1)
+        self.p.sql("UPDATE tenants SET default_route_id = %s WHERE id = %s"
+                   % (q(self.p.create_route(ring.uri, name="ring")["id"]), q(self.tenant["id"])))
+        # from must be one of the tenant's numbers: refused before any SIP
+        act = self.action(parent["id"], "transfer", {"to": TO2, "from": "+15125550111"})
+        status, error = self.action_row(act)
+        self.assertEqual(status, "failed")
+        self.assertTrue(error.startswith("from_number_not_owned: "), error)
+        self.assertEqual(ring.count_received("INVITE"), 0)
+        # no answer within timeout_secs: failed no_answer, the target's INVITE cancelled
+        act = self.action(parent["id"], "transfer", {"to": TO2, "timeout_secs": 1})
+        status, error = self.action_row(act)
+        self.assertEqual(status, "failed")
+        self.assertIn("no_answer", error)
+        self.assertEqual(ring.count_received("INVITE"), 1)
+        self.assertEqual(self.wait_status(parent["id"], "answered")["status"], "answered")
+        st, _, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/hangup" % parent["id"], {},
+                                   key=self.key)
+        self.assertEqual(st, 200, raw)
+        self.wait_status(parent["id"], "ended")
 
 
 if __name__ == "__main__":
