@@ -157,8 +157,11 @@ static void stray_response_cb(struct sip_stack *st, const osip_message_t *resp,
     (void)st;
     char cid[SIP_CALL_ID_MAX];
     struct sip_session *s = strmap_get(ua->sessions, sip_msg_call_id(resp, cid, sizeof(cid)));
+    struct sip_uas *u = strmap_get(ua->uas, cid);
     if (s)
         sip_session__on_stray_response(s, resp, rx);
+    else if (u)
+        sip_uas__on_stray_response(u, resp); /* a 2xx of our refreshing re-INVITE, again */
 }
 
 static void stray_ack_cb(struct sip_stack *st, const osip_message_t *ack, const struct sip_rx *rx,

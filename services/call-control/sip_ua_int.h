@@ -53,6 +53,8 @@ bool sip_uas__owns(const struct sip_uas *u, const osip_message_t *req);
 void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
                          const struct sip_rx *rx);
 void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct sip_rx *rx);
+/* A response no transaction took: a retransmitted 2xx of our refreshing re-INVITE. */
+void sip_uas__on_stray_response(struct sip_uas *u, const osip_message_t *resp);
 void sip_uas__destroy(struct sip_uas *u);
 
 #endif

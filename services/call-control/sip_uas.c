@@ -729,6 +729,16 @@ void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct 
     maybe_release(u);
 }
 
+void sip_uas__on_stray_response(struct sip_uas *u, const osip_message_t *resp)
+{
+    const char *method = sip_msg_cseq_method(resp);
+    if (resp->status_code >= 200 && resp->status_code < 300 && method &&
+        strcmp(method, "INVITE") == 0 && u->refresh_ack &&
+        sip_msg_cseq_number(resp) == u->refresh_cseq)
+        sip_stack_send_direct(sip_ua_stack(u->ua), u->refresh_ack, u->proto, u->hop_ip,
+                              u->hop_port); /* our ACK was lost */
+}
+
 void sip_uas__destroy(struct sip_uas *u)
 {
     u->detached = true;

@@ -205,6 +205,14 @@ class SipDialog(unittest.TestCase):
         ended = self.ended(call["id"])
         self.assertEqual((ended["end_reason"], ended["end_initiator"]), ("completed", "callee"))
 
+    def test_session_timer_refreshed_by_reinvite(self):
+        sipp, route = self.route("dialog_uas_timer_reinvite.xml", "timerinv", calls=1)
+        call = self.place(route)
+        self.caller_passed(sipp, timeout=20)  # our re-INVITE came, its 200 got our ACK
+        self.assertEqual(sipp.count_received("INVITE"), 2)
+        ended = self.ended(call["id"])
+        self.assertEqual((ended["end_reason"], ended["end_initiator"]), ("completed", "callee"))
+
     def test_session_timer_expiry_without_refresh(self):
         sipp, route = self.route("dialog_uas_timer_expire.xml", "expire", calls=1)
         call = self.place(route)
