@@ -68,11 +68,15 @@ static void recording_failed(struct cc *cc, const char *recording_id, const char
 
 /* ---- starting ---- */
 
-/* The call, live here, answered, with a media leg; NULL otherwise. */
+/*
+ * The call, live here, answered (or bridged: its leg's tap then hears the other call as
+ * what we send), with a media leg; NULL otherwise.
+ */
 static struct call *recordable(struct cc *cc, const char *call_id)
 {
     struct call *c = call__find(cc, call_id);
-    if (!c || c->abandoned || c->state != CALL_ANSWERED || c->media.state != MEDIA_ALLOCATED)
+    if (!c || c->abandoned || (c->state != CALL_ANSWERED && c->state != CALL_BRIDGED) ||
+        c->media.state != MEDIA_ALLOCATED)
         return NULL;
     return c;
 }
@@ -175,7 +179,8 @@ int call_record_action(struct cc *cc, const char *op, const char *call_id, const
         return VP_E_NOT_FOUND;
     }
     if (!recordable(cc, call_id)) {
-        snprintf(why, n, "call %s is not answered with a media leg on this node", call_id);
+        snprintf(why, n, "call %s is not answered or bridged with a media leg on this node",
+                 call_id);
         return VP_E_CONFLICT;
     }
     if (strcmp(op, "stop_recording") == 0)
