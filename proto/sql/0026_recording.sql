@@ -61,17 +61,16 @@ END $$;
 
 -- media-fork's recording_done for p_recording: 'completed' makes it available with its
 -- duration (whole seconds, rounded), size and storage key and emits recording.completed;
--- 'failed' marks it failed with p_error and emits recording.failed. The event's data is
--- the Recording resource plus recording_id, customer_reference and (failed) error. Only a
--- recording still 'recording' changes: a redelivered report emits nothing. Returns the
--- event id or NULL.
+-- 'failed' marks it failed with p_error (kept in recordings.error) and emits
+-- recording.failed. The event's data is the Recording resource, exactly
+-- (proto/openapi.yaml, RecordingEvent). Only a recording still 'recording' changes: a
+-- redelivered report emits nothing. Returns the event id or NULL.
 CREATE FUNCTION cc_recording_done(p_recording text, p_status text, p_duration_ms bigint,
                                   p_size bigint, p_key text, p_error text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r recordings;
     v_ok boolean := p_status = 'completed';
-    v_cref text;
 BEGIN
     IF p_status NOT IN ('completed', 'failed') THEN
         PERFORM voepy_raise('invalid_parameter', 'status', 'unknown recording status');
@@ -88,13 +87,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    SELECT c.customer_reference INTO v_cref FROM calls c WHERE c.id = r.call_id;
     RETURN voepy_emit(r.tenant_id, r.call_id,
                       CASE WHEN v_ok THEN 'recording.completed' ELSE 'recording.failed' END,
-                      (voepy_recording_json(r)::jsonb
-                       || jsonb_strip_nulls(jsonb_build_object(
-                              'recording_id', r.id, 'customer_reference', v_cref,
-                              'error', r.error)))::json);
+                      voepy_recording_json(r));
 END $$;
 
 -- The signed download (GET /v1/recordings/{id}/download?expires=&sig=, no API key): the

@@ -27,6 +27,7 @@ import unittest
 import urllib.parse
 import wave
 
+from contract import contract
 from harness import Platform, q, wait_until
 from test_call_control import FROM, TO, setup_tenant
 from test_media_verbs import Redis, RtpPeer
@@ -99,6 +100,10 @@ class Recording(unittest.TestCase):
             cls.tenant, cls.key = setup_tenant(cls.p, route)
             other = cls.p.create_tenant("other-tenant")
             cls.other_tenant, cls.other_key = other["tenant"], other["api_key"]
+            cls.hooks = cls.p.receiver()
+            whk = cls.p.sql("SELECT voepy_id('whk')")[0][0]
+            cls.p.sql_webhook_endpoint(whk, cls.tenant["id"], cls.hooks.url,
+                                       events=("recording.completed", "recording.failed"))
             wait_until(lambda: set(VERBS) <= set(cls.node_verbs()), 10,
                        what="the node to advertise the recording verbs")
             time.sleep(1.5)  # the gateway reads the registry every second
@@ -211,10 +216,16 @@ class Recording(unittest.TestCase):
         self.action(call["id"], "stop_recording", {})
         kind, data = self.recording_event(call["id"])
         self.assertEqual(kind, "recording.completed")
-        rec_id = data["recording_id"]
-        self.assertEqual((data["id"], data["call_id"], data["status"], data["channels"],
-                          data["format"], data["customer_reference"]),
-                         (rec_id, call["id"], "available", "dual", "wav", "rec-ref"))
+        rec_id = data["id"]
+        self.assertEqual((data["call_id"], data["status"], data["channels"], data["format"]),
+                         (call["id"], "available", "dual", "wav"))
+        # The webhook, as the tenant receives it: openapi.yaml's RecordingEvent.
+        hook = wait_until(lambda: [e for e in self.hooks.events()
+                                   if e["data"].get("id") == rec_id], 15,
+                          what="the recording.completed webhook")[0]
+        self.assertEqual((hook["type"], hook["data"]), ("recording.completed", data))
+        schema = contract()._validator("/components/schemas/RecordingEvent")
+        self.assertEqual(list(schema.iter_errors(hook)), [], hook)
         sender.join()
         self.hangup(call["id"])
 
@@ -348,7 +359,7 @@ class Recording(unittest.TestCase):
         send_a.join()
         send_b.join()
         self.hangup(parent["id"])
-        st, rec, raw, _ = self.p.api("GET", "/v1/recordings/%s" % data["recording_id"],
+        st, rec, raw, _ = self.p.api("GET", "/v1/recordings/%s" % data["id"],
                                      key=self.key)
         self.assertEqual(st, 200, raw)
         ch, frames, pcm = self.wav_of(rec["download_url"])
