@@ -38,6 +38,7 @@ struct stream {
     struct leg_tap *tap;     /* NULL once removed */
     struct url_check *check; /* until its callback ran (even when canceled) */
     bool fail_pending;       /* could not start: the reaper reports it */
+    bool close_sent;         /* our close frame is out: waiting for the server's */
     struct lws *wsi;         /* NULL until connecting and once detached */
     const char *reason, *error;
     char detail[192];

@@ -24,6 +24,7 @@
 #include "voepy/log.h"
 
 #define PROTOCOL_NAME "voepy-media-stream"
+#define WRITE_CLOSE   4 /* libwebsockets 4.1's private LWS_WRITE_CLOSE (see writeable()) */
 
 static void lws_log_cb(int level, const char *line)
 {
@@ -70,10 +71,22 @@ static int writeable(struct stream *s, struct lws *wsi)
             return 0;
         }
     }
-    if (s->state != STREAM_CLOSING)
+    if (s->state != STREAM_CLOSING || s->close_sent)
         return 0;
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"stop", 4);
-    return -1; /* everything, the stop frame last, is out */
+    /*
+     * Everything is out, the stop frame last: start the closing handshake. The documented
+     * way (lws_close_reason(), then return -1) loses the close frame with libwebsockets
+     * 4.1 on libuv: its close path queues the frame, then closes the wsi again at once
+     * ("uv repeat test" in its log) and the server only sees the TCP connection end. So
+     * the close frame is written like any frame, with the opcode lws_write() uses for it
+     * internally (LWS_WRITE_CLOSE, 4, kept out of the public enum); the server's answer
+     * ends the connection, and close_soon() bounds the wait.
+     */
+    unsigned char frame[LWS_PRE + 2] = {0};
+    frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_NORMAL >> 8);
+    frame[LWS_PRE + 1] = (unsigned char)(LWS_CLOSE_STATUS_NORMAL & 0xff);
+    s->close_sent = true;
+    return lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)WRITE_CLOSE) < 2 ? -1 : 0;
 }
 
 /* The connection is going away: the stream forgets it, then ends. */
