@@ -4,87 +4,19 @@
  * about progress until it terminates the session, after which the session finishes the
  * SIP side alone (CANCEL after the first provisional, ACK+BYE for a 2xx that crosses the
  * CANCEL) and frees itself. Memory is freed in the guard timer's close callback, so a
- * session may end inside any callback.
+ * session may end inside any callback. What the confirmed dialog adds (PRACK, 422,
+ * session timers, re-INVITEs, our own requests) is in sip_session_dialog.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sip_dialog.h"
-#include "sip_ext.h"
 #include "sip_msg.h"
-#include "sip_timer.h"
-#include "sip_ua_int.h"
+#include "sip_session_int.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/vtime.h"
-
-#define CANCEL_GUARD_MS (64 * DEFAULT_T1) /* RFC 3261 9.1: give up on the INVITE after */
-#define MAX_ROUTES      8
-#define MAX_AUTH_TRIES  3 /* challenges answered per call, stale ones included */
-
-enum sess_state {
-    SESS_CALLING,    /* INVITE sent, nothing heard */
-    SESS_PROCEEDING, /* a provisional answer came */
-    SESS_CONFIRMED,  /* 2xx received and ACKed */
-    SESS_TERMINATED, /* final failure, or hung up */
-};
-
-struct sip_session {
-    struct sip_ua *ua;
-    enum sess_state state;
-    bool detached;      /* the owner terminated: no more callbacks */
-    bool cancel_wanted; /* terminated before any provisional: CANCEL at the first */
-    bool cancel_sent;
-    bool freeing;
-    sip_session_cb *cb;
-    void *arg;
-    enum sip_proto proto;
-    char dest_ip[SIP_IP_MAX]; /* the INVITE's next hop */
-    int dest_port;
-    char hop_ip[SIP_IP_MAX]; /* in-dialog next hop (route set or remote target) */
-    int hop_port;
-    char call_id[SIP_TOKEN_MAX + 80];
-    char local_tag[SIP_TOKEN_MAX];
-    char remote_tag[128];
-    char branch[SIP_TOKEN_MAX]; /* the INVITE's (its CANCEL reuses it) */
-    char *ruri, *to_uri, *from_uri, *contact, *remote_target;
-    char *routes[MAX_ROUTES];
-    size_t nroutes;
-    unsigned cseq;        /* last local CSeq */
-    unsigned invite_cseq; /* the current INVITE's (1, then one more per challenge answered) */
-    unsigned timer_b_ms;
-    char *offer; /* our SDP, for an INVITE sent again with credentials */
-    /* digest: credentials, the header answering the last challenge of each kind (index
-     * 0 WWW-Authenticate, 1 Proxy-Authenticate) and the realm it answered */
-    char *auth_user, *auth_pass, *auth_realm;
-    char *authz[2];
-    char authz_realm[2][SIP_AUTH_FIELD_MAX];
-    unsigned auth_tries;
-    osip_transaction_t *invite_tr, *cancel_tr, *bye_tr;
-    osip_message_t *ack; /* the 2xx ACK, sent again for each 2xx retransmission */
-    uv_timer_t guard;
-    /* the confirmed dialog (sip_dialog.h) */
-    struct sip_dialog_hooks hooks;
-    struct sip_reinvite *reinv; /* the far end's re-INVITEs and UPDATEs */
-    osip_transaction_t *req_tr; /* our own request in the dialog (REFER, INFO) */
-    sip_dialog_resp_cb *req_cb;
-    void *req_arg;
-    osip_transaction_t *prack_tr; /* RFC 3262: our PRACK of a reliable provisional */
-    uint32_t rseq;                /* the last RSeq acknowledged */
-    /* RFC 4028 */
-    unsigned se_secs;               /* Session-Expires asked in our INVITE (after a 422) */
-    unsigned se_retries;            /* 422s answered */
-    struct sip_timer *stimer;       /* armed when the 2xx names a session timer */
-    bool peer_update;               /* the far end allows UPDATE: refresh with it */
-    osip_transaction_t *refresh_tr; /* our refresh (UPDATE or re-INVITE) */
-    unsigned refresh_cseq;
-    osip_message_t *refresh_ack; /* the ACK of a refreshing re-INVITE's 2xx */
-};
-
-static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
-                  const osip_message_t *resp, int64_t at_ms);
 
 const char *sip_session_call_id(const struct sip_session *s)
 {
@@ -105,9 +37,9 @@ static void report(struct sip_session *s, enum sip_session_event ev, int status,
 }
 
 /* A request of this dialog. to_tag/routes only inside a confirmed dialog. */
-static int build_body(struct sip_session *s, const char *method, const char *ruri,
-                      const char *branch, unsigned cseq, bool in_dialog, const char *ctype,
-                      const char *body, osip_message_t **mp)
+int sip_session__build_body(struct sip_session *s, const char *method, const char *ruri,
+                            const char *branch, unsigned cseq, bool in_dialog, const char *ctype,
+                            const char *body, osip_message_t **mp)
 {
     char fresh[SIP_TOKEN_MAX];
     if (!branch) {
@@ -141,10 +73,12 @@ static int build_body(struct sip_session *s, const char *method, const char *rur
     return err;
 }
 
-static int build(struct sip_session *s, const char *method, const char *ruri, const char *branch,
-                 unsigned cseq, bool in_dialog, const char *sdp, osip_message_t **mp)
+int sip_session__build(struct sip_session *s, const char *method, const char *ruri,
+                       const char *branch, unsigned cseq, bool in_dialog, const char *sdp,
+                       osip_message_t **mp)
 {
-    int err = build_body(s, method, ruri, branch, cseq, in_dialog, "application/sdp", sdp, mp);
+    int err = sip_session__build_body(s, method, ruri, branch, cseq, in_dialog, "application/sdp",
+                                      sdp, mp);
     if (!err && s->se_secs && strcmp(method, "INVITE") == 0 && !in_dialog) {
         char v[16];
         snprintf(v, sizeof(v), "%u", s->se_secs); /* RFC 4028 6: after a 422 */
@@ -238,22 +172,23 @@ static void send_cancel(struct sip_session *s)
     if (s->cancel_sent || !s->invite_tr)
         return;
     s->cancel_sent = true;
-    if (build(s, "CANCEL", s->ruri, s->branch, s->invite_cseq, false, NULL, &cancel) == 0)
-        sip_stack_request(sip_ua_stack(s->ua), cancel, s->proto, s->dest_ip, s->dest_port, tr_cb, s,
-                          &s->cancel_tr);
+    if (sip_session__build(s, "CANCEL", s->ruri, s->branch, s->invite_cseq, false, NULL, &cancel) ==
+        0)
+        sip_stack_request(sip_ua_stack(s->ua), cancel, s->proto, s->dest_ip, s->dest_port,
+                          sip_session__tr_cb, s, &s->cancel_tr);
     uv_timer_start(&s->guard, guard_cb, CANCEL_GUARD_MS, 0);
 }
 
-static void send_bye(struct sip_session *s)
+void sip_session__send_bye(struct sip_session *s)
 {
     osip_message_t *bye = NULL;
     sip_timer_arm(s->stimer, 0, false);
     if (s->bye_tr)
         return;
-    int err = build(s, "BYE", s->remote_target, NULL, ++s->cseq, true, NULL, &bye);
+    int err = sip_session__build(s, "BYE", s->remote_target, NULL, ++s->cseq, true, NULL, &bye);
     if (!err)
-        err = sip_stack_request(sip_ua_stack(s->ua), bye, s->proto, s->hop_ip, s->hop_port, tr_cb,
-                                s, &s->bye_tr);
+        err = sip_stack_request(sip_ua_stack(s->ua), bye, s->proto, s->hop_ip, s->hop_port,
+                                sip_session__tr_cb, s, &s->bye_tr);
     if (err)
         log_warn("sip.bye_failed", "cannot send BYE for call %s: %s", s->call_id,
                  vp_err_message(err));
@@ -299,102 +234,10 @@ static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
 
 static void send_ack(struct sip_session *s)
 {
-    if (!s->ack &&
-        build(s, "ACK", s->remote_target, NULL, s->invite_cseq, true, NULL, &s->ack) != 0)
+    if (!s->ack && sip_session__build(s, "ACK", s->remote_target, NULL, s->invite_cseq, true, NULL,
+                                      &s->ack) != 0)
         return;
     sip_stack_send_direct(sip_ua_stack(s->ua), s->ack, s->proto, s->hop_ip, s->hop_port);
-}
-
-/* ---- the confirmed dialog: session timer, the far end's offers ---- */
-
-/* Our refresh (RFC 4028 7.4): UPDATE when the far end allows it, else a re-INVITE with
- * our offer again (unchanged, so the same o= version). */
-static void refresh_cb(void *arg)
-{
-    struct sip_session *s = arg;
-    osip_message_t *m = NULL;
-    if (s->state != SESS_CONFIRMED || s->refresh_tr)
-        return;
-    const char *method = s->peer_update ? "UPDATE" : "INVITE";
-    s->refresh_cseq = ++s->cseq;
-    int err = build_body(s, method, s->remote_target, NULL, s->refresh_cseq, true,
-                         "application/sdp", s->peer_update ? NULL : s->offer, &m);
-    if (!err) {
-        char v[48];
-        snprintf(v, sizeof(v), "%u;refresher=uac", sip_timer_secs(s->stimer));
-        osip_message_set_header(m, "Session-Expires", v);
-        osip_message_set_header(m, "Supported", "timer");
-        if (!s->peer_update)
-            osip_message_set_header(m, "Contact", s->contact);
-        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->hop_ip, s->hop_port, tr_cb, s,
-                                &s->refresh_tr);
-    }
-    log_info("sip.session_refresh", "call %s: refreshing the session with %s%s", s->call_id, method,
-             err ? " failed" : "");
-    sip_reinvite_set_own_pending(s->reinv, err == 0);
-}
-
-/* The session ended without refresh (theirs never came, or ours failed): BYE. */
-static void expire_cb(void *arg)
-{
-    struct sip_session *s = arg;
-    if (s->state != SESS_CONFIRMED)
-        return;
-    log_warn("sip.session_expired", "call %s: the session timer expired: BYE", s->call_id);
-    send_bye(s);
-    if (!s->detached && s->hooks.expired)
-        s->hooks.expired(s->hooks.arg, vtime_now_ms());
-}
-
-static void send_refresh_ack(struct sip_session *s)
-{
-    if (!s->refresh_ack &&
-        build(s, "ACK", s->remote_target, NULL, s->refresh_cseq, true, NULL, &s->refresh_ack))
-        return;
-    sip_stack_send_direct(sip_ua_stack(s->ua), s->refresh_ack, s->proto, s->hop_ip, s->hop_port);
-}
-
-static void on_refresh_answer(struct sip_session *s, enum sip_tr_event ev,
-                              const osip_message_t *resp)
-{
-    bool invite = strcmp(s->refresh_tr->orig_request->sip_method, "INVITE") == 0;
-    sip_stack_disown(s->refresh_tr);
-    s->refresh_tr = NULL;
-    sip_reinvite_set_own_pending(s->reinv, false);
-    if (ev == SIP_TR_FINAL && resp->status_code < 300) {
-        if (invite) {
-            if (s->refresh_ack)
-                osip_message_free(s->refresh_ack);
-            s->refresh_ack = NULL;
-            send_refresh_ack(s);
-        }
-        sip_timer_refreshed(s->stimer);
-        return;
-    }
-    log_warn("sip.refresh_failed", "call %s: our session refresh got %d", s->call_id,
-             ev == SIP_TR_FINAL ? resp->status_code : 408);
-    expire_cb(s); /* RFC 4028 10: the session is over */
-}
-
-static void start_dialog(struct sip_session *s, const osip_message_t *resp)
-{
-    static const struct sip_timer_ops ops_template = {.refresh = refresh_cb, .expire = expire_cb};
-    bool we_refresh;
-    s->reinv = sip_reinvite_create(s->ua);
-    sip_reinvite_set_cb(s->reinv, s->hooks.offer, s->hooks.arg);
-    s->peer_update = sip_ext_allows(resp, "UPDATE");
-    unsigned secs = sip_ext_uac_timer(resp, &we_refresh);
-    if (!secs)
-        return;
-    struct sip_timer_ops ops = ops_template;
-    ops.arg = s;
-    s->stimer = sip_timer_create(s->ua->loop, &ops);
-    sip_timer_arm(s->stimer, secs, we_refresh);
-    char v[48]; /* in our 2xx to their re-INVITE they are its UAC */
-    snprintf(v, sizeof(v), "%u;refresher=%s", secs, we_refresh ? "uas" : "uac");
-    sip_reinvite_set_header(s->reinv, "Session-Expires", v);
-    log_info("sip.session_timer", "call %s: session timer %u s, refreshed by %s", s->call_id, secs,
-             we_refresh ? "us" : "the far end");
 }
 
 static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at_ms)
@@ -412,24 +255,25 @@ static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at
     send_ack(s);
     s->state = SESS_CONFIRMED;
     if (s->detached || s->cancel_wanted || s->cancel_sent) {
-        send_bye(s); /* a 2xx crossed our CANCEL: take the call down */
+        sip_session__send_bye(s); /* a 2xx crossed our CANCEL: take the call down */
         return;
     }
-    start_dialog(s, resp);
+    sip_session__start_dialog(s, resp);
     report(s, SIP_SESS_ANSWERED, resp->status_code, resp, at_ms);
 }
 
 /* The INVITE (first or again): a new branch and CSeq, same Call-ID and From tag. */
-static int send_invite(struct sip_session *s)
+int sip_session__send_invite(struct sip_session *s)
 {
     osip_message_t *invite = NULL;
     if (s->invite_cseq)
         sip_msg_new_branch(s->branch, sizeof(s->branch));
     s->invite_cseq = s->invite_cseq ? ++s->cseq : s->cseq;
-    int err = build(s, "INVITE", s->ruri, s->branch, s->invite_cseq, false, s->offer, &invite);
+    int err = sip_session__build(s, "INVITE", s->ruri, s->branch, s->invite_cseq, false, s->offer,
+                                 &invite);
     if (!err)
         err = sip_stack_request(sip_ua_stack(s->ua), invite, s->proto, s->dest_ip, s->dest_port,
-                                tr_cb, s, &s->invite_tr);
+                                sip_session__tr_cb, s, &s->invite_tr);
     if (!err)
         sip_stack_set_timer_b(s->invite_tr, s->timer_b_ms);
     s->state = SESS_CALLING;
@@ -463,58 +307,7 @@ static bool answer_challenge(struct sip_session *s, const osip_message_t *resp)
     snprintf(s->authz_realm[ch.proxy], sizeof(s->authz_realm[ch.proxy]), "%s", ch.realm);
     log_info("sip.auth_answered", "call %s: answering a %d (%s, realm %s)", s->call_id,
              resp->status_code, ch.alg == SIP_AUTH_SHA256 ? "SHA-256" : "MD5", ch.realm);
-    return send_invite(s) == 0;
-}
-
-/* RFC 3262: a provisional with Require: 100rel and a new RSeq is acknowledged with a
- * PRACK in its early dialog (To tag and Contact of the provisional). The early route set
- * is not used: the PRACK goes where the INVITE went. */
-static void send_prack(struct sip_session *s, const osip_message_t *resp)
-{
-    uint32_t rseq = sip_ext_rseq(resp);
-    const char *tag = sip_msg_to_tag(resp);
-    if (!sip_ext_has(resp, "require", "100rel") || !rseq || rseq <= s->rseq || !tag || s->prack_tr)
-        return;
-    char *contact = sip_msg_contact_uri(resp), branch[SIP_TOKEN_MAX], rack[48];
-    sip_msg_new_branch(branch, sizeof(branch));
-    struct sip_req_spec spec = {.method = "PRACK",
-                                .ruri = contact ? contact : s->ruri,
-                                .via_proto = sip_proto_name(s->proto),
-                                .via_host = sip_ua_advertised_host(s->ua),
-                                .via_port = sip_ua_port(s->ua),
-                                .branch = branch,
-                                .from_uri = s->from_uri,
-                                .from_tag = s->local_tag,
-                                .to_uri = s->to_uri,
-                                .to_tag = tag,
-                                .call_id = s->call_id,
-                                .cseq = ++s->cseq};
-    osip_message_t *m = NULL;
-    int err = sip_msg_request(&m, &spec);
-    osip_free(contact);
-    snprintf(rack, sizeof(rack), "%u %u INVITE", (unsigned)rseq, s->invite_cseq);
-    if (!err)
-        osip_message_set_header(m, "RAck", rack);
-    if (!err)
-        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->dest_ip, s->dest_port, tr_cb,
-                                s, &s->prack_tr);
-    if (!err)
-        s->rseq = rseq;
-    log_info("sip.prack", "call %s: PRACK for RSeq %u%s", s->call_id, (unsigned)rseq,
-             err ? " could not be sent" : "");
-}
-
-/* A 422 (RFC 4028 6): the INVITE again asking for the far end's Min-SE, once or twice. */
-static bool answer_422(struct sip_session *s, const osip_message_t *resp)
-{
-    unsigned min_se = sip_ext_min_se(resp);
-    if (s->detached || s->cancel_wanted || s->cancel_sent || !min_se || min_se <= s->se_secs ||
-        ++s->se_retries > 2 || min_se > 86400)
-        return false;
-    s->se_secs = min_se;
-    log_info("sip.session_interval_too_small", "call %s: 422, INVITE again with %u s", s->call_id,
-             min_se);
-    return send_invite(s) == 0;
+    return sip_session__send_invite(s) == 0;
 }
 
 static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const osip_message_t *resp,
@@ -524,7 +317,7 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
         if (s->state == SESS_CALLING)
             s->state = SESS_PROCEEDING;
         if (resp->status_code > 100 && !s->cancel_wanted)
-            send_prack(s, resp);
+            sip_session__send_prack(s, resp);
         if (s->cancel_wanted)
             send_cancel(s);
         else if (resp->status_code > 100)
@@ -541,27 +334,15 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
     if (ev == SIP_TR_FINAL && (resp->status_code == 401 || resp->status_code == 407) &&
         answer_challenge(s, resp))
         return;
-    if (ev == SIP_TR_FINAL && resp->status_code == 422 && answer_422(s, resp))
+    if (ev == SIP_TR_FINAL && resp->status_code == 422 && sip_session__answer_422(s, resp))
         return;
     s->state = SESS_TERMINATED;
     int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
     report(s, SIP_SESS_FAILED, status, ev == SIP_TR_FINAL ? resp : NULL, at_ms);
 }
 
-static void on_request_answer(struct sip_session *s, enum sip_tr_event ev,
-                              const osip_message_t *resp)
-{
-    sip_stack_disown(s->req_tr);
-    s->req_tr = NULL;
-    int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
-    sip_dialog_resp_cb *cb = s->req_cb;
-    s->req_cb = NULL;
-    if (cb && !s->detached)
-        cb(s->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
-}
-
-static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
-                  const osip_message_t *resp, int64_t at_ms)
+void sip_session__tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                        const osip_message_t *resp, int64_t at_ms)
 {
     struct sip_session *s = owner;
     if (tr == s->invite_tr) {
@@ -577,9 +358,9 @@ static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
         sip_stack_disown(tr);
         s->prack_tr = NULL;
     } else if (ev != SIP_TR_PROVISIONAL && tr == s->refresh_tr) {
-        on_refresh_answer(s, ev, resp);
+        sip_session__on_refresh_answer(s, ev, resp);
     } else if (ev != SIP_TR_PROVISIONAL && tr == s->req_tr) {
-        on_request_answer(s, ev, resp);
+        sip_session__on_request_answer(s, ev, resp);
     }
     maybe_release(s);
 }
@@ -628,7 +409,7 @@ int sip_session_connect(struct sip_session **sp, struct sip_ua *ua,
     init_uris(s, o);
     uv_timer_init(ua->loop, &s->guard);
     s->guard.data = s;
-    int err = send_invite(s);
+    int err = sip_session__send_invite(s);
     if (!err)
         err = strmap_put(ua->sessions, s->call_id, s);
     if (err) {
@@ -652,7 +433,7 @@ void sip_session_terminate(struct sip_session *s)
         send_cancel(s);
         break;
     case SESS_CONFIRMED:
-        send_bye(s);
+        sip_session__send_bye(s);
         break;
     case SESS_TERMINATED:
         break;
@@ -671,20 +452,6 @@ bool sip_session__matches(const struct sip_session *s, const osip_message_t *req
            (strcmp(ft, s->local_tag) == 0 && strcmp(tt, s->remote_tag) == 0);
 }
 
-/* A re-INVITE or UPDATE: an offer (or a refresh) once the dialog is confirmed. */
-static void on_offer(struct sip_session *s, osip_transaction_t *tr, const osip_message_t *req,
-                     const struct sip_rx *rx)
-{
-    if (s->state != SESS_CONFIRMED || !s->reinv || s->detached) {
-        sip_ua__respond(s->ua, tr, req, s->state == SESS_CONFIRMED ? 481 : 491, s->local_tag);
-        return;
-    }
-    struct sip_reinvite_dialog d = {
-        .local_tag = s->local_tag, .contact = s->contact, .proto = s->proto};
-    sip_reinvite_on_request(s->reinv, tr, req, rx, &d);
-    sip_timer_refreshed(s->stimer); /* a re-INVITE or UPDATE refreshes, whoever sends it */
-}
-
 void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
                              const osip_message_t *req, const struct sip_rx *rx)
 {
@@ -697,50 +464,13 @@ void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
             report(s, SIP_SESS_CLOSED, 0, NULL, rx->at_ms);
         maybe_release(s);
     } else if (strcmp(m, "INVITE") == 0 || strcmp(m, "UPDATE") == 0) {
-        on_offer(s, tr, req, rx);
+        sip_session__on_offer(s, tr, req, rx);
     } else {
         int status = s->hooks.request && !s->detached ? s->hooks.request(s->hooks.arg, req)
                      : strcmp(m, "INFO") == 0         ? 200
                                                       : 501;
         sip_ua__respond(s->ua, tr, req, status, s->local_tag);
     }
-}
-
-void sip_session__on_ack(struct sip_session *s, const osip_message_t *ack)
-{
-    if (s->reinv)
-        sip_reinvite_on_ack(s->reinv, ack);
-}
-
-void sip_session_set_hooks(struct sip_session *s, const struct sip_dialog_hooks *h)
-{
-    s->hooks = *h;
-    if (s->reinv)
-        sip_reinvite_set_cb(s->reinv, h->offer, h->arg);
-}
-
-int sip_session_request(struct sip_session *s, const struct sip_dialog_req *r,
-                        sip_dialog_resp_cb *cb, void *arg)
-{
-    osip_message_t *m = NULL;
-    if (s->state != SESS_CONFIRMED || s->detached)
-        return VP_E_CALL_NOT_IN_REQUIRED_STATE;
-    if (s->req_tr)
-        return VP_E_CONFLICT;
-    int err = build_body(s, r->method, s->remote_target, NULL, ++s->cseq, true, r->content_type,
-                         r->body, &m);
-    if (!err && sip_dialog_add_headers(m, r) != 0) {
-        osip_message_free(m);
-        err = VP_E_INVALID_PARAMETER;
-    }
-    if (!err)
-        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->hop_ip, s->hop_port, tr_cb, s,
-                                &s->req_tr);
-    if (!err) {
-        s->req_cb = cb;
-        s->req_arg = arg;
-    }
-    return err;
 }
 
 void sip_session__on_stray_response(struct sip_session *s, const osip_message_t *resp,
@@ -757,7 +487,7 @@ void sip_session__on_stray_response(struct sip_session *s, const osip_message_t 
         return;
     }
     if (s->refresh_ack && sip_msg_cseq_number(resp) == s->refresh_cseq)
-        send_refresh_ack(s); /* the 2xx of our refreshing re-INVITE, again */
+        sip_session__send_refresh_ack(s); /* the 2xx of our refreshing re-INVITE, again */
     else
         send_ack(s); /* our ACK was lost: the far end retransmits its 2xx */
 }
@@ -792,7 +522,7 @@ void sip_session__destroy(struct sip_session *s)
     if (s->state == SESS_PROCEEDING)
         send_cancel(s);
     else if (s->state == SESS_CONFIRMED)
-        send_bye(s);
+        sip_session__send_bye(s);
     s->state = SESS_TERMINATED;
     release(s);
 }

@@ -4,79 +4,20 @@
  * a non-2xx; once a 2xx is sent the IST is over (RFC 3261 17.2.1) and the session itself
  * retransmits the 2xx until the ACK (which arrives outside any transaction) or 64*T1.
  * The session's BYE is a client transaction of its own. Memory is freed in the timer's
- * close callback, so a session may end inside any callback.
+ * close callback, so a session may end inside any callback. What the confirmed dialog
+ * adds (session timers, re-INVITEs, INFO/NOTIFY, our own requests) is in sip_uas_dialog.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sip_dialog.h"
 #include "sip_ext.h"
 #include "sip_msg.h"
-#include "sip_timer.h"
-#include "sip_ua_int.h"
-#include "sip_uas.h"
+#include "sip_uas_int.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/vtime.h"
-
-#define MAX_ROUTES 8
-
-enum uas_state {
-    UAS_PROCEEDING, /* INVITE received, no final answer yet */
-    UAS_ANSWERED,   /* 2xx sent, waiting for its ACK */
-    UAS_CONFIRMED,  /* ACK received */
-    UAS_TERMINATED, /* final failure sent, canceled, or hung up */
-};
-
-struct sip_uas {
-    struct sip_ua *ua;
-    enum uas_state state;
-    bool bound;         /* an owner took the session */
-    bool detached;      /* the owner ended it: no more callbacks */
-    bool bye_after_ack; /* ended while the 2xx waits for its ACK */
-    bool rang, freeing;
-    sip_uas_cb *cb;
-    void *arg;
-    enum sip_proto proto;
-    char hop_ip[SIP_IP_MAX]; /* in-dialog next hop */
-    int hop_port;
-    char reply_ip[SIP_IP_MAX]; /* where responses to the INVITE go (its top Via) */
-    int reply_port;
-    char call_id[SIP_CALL_ID_MAX];
-    char local_tag[SIP_TOKEN_MAX];
-    char remote_tag[128];
-    char branch[128]; /* the INVITE's top Via branch (its CANCEL has the same) */
-    unsigned invite_cseq;
-    char *local_uri, *remote_uri, *remote_target, *contact;
-    char *routes[MAX_ROUTES];
-    size_t nroutes;
-    unsigned cseq;           /* our own requests (BYE) */
-    osip_message_t *invite;  /* a copy, to build responses from */
-    osip_transaction_t *ist; /* until the final answer is handed to it */
-    osip_transaction_t *bye_tr;
-    osip_message_t *ok; /* our 2xx, sent again until the ACK */
-    unsigned retrans_ms;
-    uint64_t ack_deadline; /* uv_now */
-    uv_timer_t timer;      /* 2xx retransmissions */
-    /* the confirmed dialog (sip_dialog.h) */
-    struct sip_dialog_hooks hooks;
-    struct sip_reinvite *reinv; /* the caller's re-INVITEs and UPDATEs */
-    osip_transaction_t *req_tr; /* our own request in the dialog (REFER, INFO) */
-    sip_dialog_resp_cb *req_cb;
-    void *req_arg;
-    /* RFC 4028: the interval and refresher our 2xx gave, armed at the ACK */
-    unsigned se_secs;
-    bool we_refresh, peer_update;
-    struct sip_timer *stimer;
-    osip_transaction_t *refresh_tr;
-    unsigned refresh_cseq;
-    osip_message_t *refresh_ack;
-};
-
-static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
-                  const osip_message_t *resp, int64_t at_ms);
 
 const char *sip_uas_call_id(const struct sip_uas *u)
 {
@@ -227,7 +168,7 @@ static void release(struct sip_uas *u)
     uv_close((uv_handle_t *)&u->timer, closed_cb);
 }
 
-static void maybe_release(struct sip_uas *u)
+void sip_uas__maybe_release(struct sip_uas *u)
 {
     if (u->detached && u->state == UAS_TERMINATED && !u->bye_tr)
         release(u);
@@ -272,8 +213,8 @@ static void send_final(struct sip_uas *u, int status)
 }
 
 /* A request of ours in the dialog (we are its UAS: From is our To). */
-static int build(struct sip_uas *u, const char *method, unsigned cseq, const char *ctype,
-                 const char *body, osip_message_t **mp)
+int sip_uas__build(struct sip_uas *u, const char *method, unsigned cseq, const char *ctype,
+                   const char *body, osip_message_t **mp)
 {
     char branch[SIP_TOKEN_MAX];
     sip_msg_new_branch(branch, sizeof(branch));
@@ -297,131 +238,24 @@ static int build(struct sip_uas *u, const char *method, unsigned cseq, const cha
     return sip_msg_request(mp, &spec);
 }
 
-static void send_bye(struct sip_uas *u)
+void sip_uas__send_bye(struct sip_uas *u)
 {
     osip_message_t *bye = NULL;
     sip_timer_arm(u->stimer, 0, false);
     if (u->bye_tr)
         return;
-    int err = build(u, "BYE", ++u->cseq, NULL, NULL, &bye);
+    int err = sip_uas__build(u, "BYE", ++u->cseq, NULL, NULL, &bye);
     if (!err)
-        err = sip_stack_request(sip_ua_stack(u->ua), bye, u->proto, u->hop_ip, u->hop_port, tr_cb,
-                                u, &u->bye_tr);
+        err = sip_stack_request(sip_ua_stack(u->ua), bye, u->proto, u->hop_ip, u->hop_port,
+                                sip_uas__tr_cb, u, &u->bye_tr);
     if (err)
         log_warn("sip.bye_failed", "cannot send BYE for inbound call %s: %s", u->call_id,
                  vp_err_message(err));
     u->state = UAS_TERMINATED; /* the dialog ends with the BYE, whatever its answer */
 }
 
-/* ---- RFC 4028 on an inbound dialog ---- */
-
-/* The session ended without refresh: BYE, and the owner hears of it. */
-static void expire_cb(void *arg)
-{
-    struct sip_uas *u = arg;
-    if (u->state != UAS_CONFIRMED)
-        return;
-    log_warn("sip.session_expired", "inbound call %s: the session timer expired: BYE", u->call_id);
-    send_bye(u);
-    if (u->bound && !u->detached && u->hooks.expired)
-        u->hooks.expired(u->hooks.arg, vtime_now_ms());
-    maybe_release(u);
-}
-
-/* Our refresh: UPDATE when the caller allows it, else a re-INVITE with our SDP again. */
-static void refresh_cb(void *arg)
-{
-    struct sip_uas *u = arg;
-    osip_message_t *m = NULL;
-    size_t len = 0;
-    const char *sdp = u->ok ? sip_msg_body(u->ok, &len) : NULL;
-    if (u->state != UAS_CONFIRMED || u->refresh_tr)
-        return;
-    const char *method = u->peer_update || !sdp ? "UPDATE" : "INVITE";
-    u->refresh_cseq = ++u->cseq;
-    char *body = strcmp(method, "INVITE") == 0 ? vp_strndup(sdp, len) : NULL;
-    int err = build(u, method, u->refresh_cseq, "application/sdp", body, &m);
-    free(body);
-    if (!err) {
-        char v[48];
-        snprintf(v, sizeof(v), "%u;refresher=uac", u->se_secs);
-        osip_message_set_header(m, "Session-Expires", v);
-        err = sip_stack_request(sip_ua_stack(u->ua), m, u->proto, u->hop_ip, u->hop_port, tr_cb, u,
-                                &u->refresh_tr);
-    }
-    log_info("sip.session_refresh", "inbound call %s: refreshing the session with %s%s", u->call_id,
-             method, err ? " failed" : "");
-    sip_reinvite_set_own_pending(u->reinv, err == 0);
-}
-
-static void on_refresh_answer(struct sip_uas *u, enum sip_tr_event ev, const osip_message_t *resp)
-{
-    bool invite = strcmp(u->refresh_tr->orig_request->sip_method, "INVITE") == 0;
-    sip_stack_disown(u->refresh_tr);
-    u->refresh_tr = NULL;
-    sip_reinvite_set_own_pending(u->reinv, false);
-    if (ev != SIP_TR_FINAL || resp->status_code >= 300) {
-        expire_cb(u);
-        return;
-    }
-    if (invite) {
-        if (u->refresh_ack)
-            osip_message_free(u->refresh_ack);
-        u->refresh_ack = NULL;
-        if (build(u, "ACK", u->refresh_cseq, NULL, NULL, &u->refresh_ack) == 0)
-            sip_stack_send_direct(sip_ua_stack(u->ua), u->refresh_ack, u->proto, u->hop_ip,
-                                  u->hop_port);
-    }
-    sip_timer_refreshed(u->stimer);
-}
-
-/* The Session-Expires of our 2xx (RFC 4028 9), when the INVITE asked for a timer. */
-static void timer_headers(struct sip_uas *u, osip_message_t *resp)
-{
-    struct sip_session_expires se;
-    if (sip_ext_session_expires(u->invite, &se) != 0 || !se.secs)
-        return;
-    bool caller_can = sip_ext_has(u->invite, "supported", "timer");
-    u->se_secs = se.secs < SIP_SE_MIN_SE ? SIP_SE_MIN_SE : se.secs;
-    u->we_refresh = se.refresher == SIP_REFRESHER_UAS || !caller_can;
-    u->peer_update = sip_ext_allows(u->invite, "UPDATE");
-    char v[48];
-    snprintf(v, sizeof(v), "%u;refresher=%s", u->se_secs, u->we_refresh ? "uas" : "uac");
-    osip_message_set_header(resp, "Session-Expires", v);
-    if (caller_can)
-        osip_message_set_header(resp, "Require", "timer");
-}
-
-/* The dialog is up (ACK): the caller's offers are taken, the session timer runs. */
-static void start_dialog(struct sip_uas *u)
-{
-    u->reinv = sip_reinvite_create(u->ua);
-    sip_reinvite_set_cb(u->reinv, u->hooks.offer, u->hooks.arg);
-    if (!u->se_secs)
-        return;
-    struct sip_timer_ops ops = {.refresh = refresh_cb, .expire = expire_cb, .arg = u};
-    u->stimer = sip_timer_create(u->ua->loop, &ops);
-    sip_timer_arm(u->stimer, u->se_secs, u->we_refresh);
-    char v[48]; /* in our 2xx to their re-INVITE they are its UAC */
-    snprintf(v, sizeof(v), "%u;refresher=%s", u->se_secs, u->we_refresh ? "uas" : "uac");
-    sip_reinvite_set_header(u->reinv, "Session-Expires", v);
-    log_info("sip.session_timer", "inbound call %s: session timer %u s, refreshed by %s",
-             u->call_id, u->se_secs, u->we_refresh ? "us" : "the caller");
-}
-
-static void on_request_answer(struct sip_uas *u, enum sip_tr_event ev, const osip_message_t *resp)
-{
-    sip_stack_disown(u->req_tr);
-    u->req_tr = NULL;
-    int status = ev == SIP_TR_FINAL ? resp->status_code : ev == SIP_TR_TIMEOUT ? 408 : 503;
-    sip_dialog_resp_cb *cb = u->req_cb;
-    u->req_cb = NULL;
-    if (cb && !u->detached)
-        cb(u->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
-}
-
-static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
-                  const osip_message_t *resp, int64_t at_ms)
+void sip_uas__tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                    const osip_message_t *resp, int64_t at_ms)
 {
     struct sip_uas *u = owner;
     (void)at_ms;
@@ -429,11 +263,11 @@ static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
         sip_stack_disown(tr);
         u->bye_tr = NULL;
     } else if (ev != SIP_TR_PROVISIONAL && tr == u->refresh_tr) {
-        on_refresh_answer(u, ev, resp);
+        sip_uas__on_refresh_answer(u, ev, resp);
     } else if (ev != SIP_TR_PROVISIONAL && tr == u->req_tr) {
-        on_request_answer(u, ev, resp);
+        sip_uas__on_request_answer(u, ev, resp);
     }
-    maybe_release(u);
+    sip_uas__maybe_release(u);
 }
 
 /* Our 2xx again (T1, 2*T1, ... up to T2), until the ACK or 64*T1 (RFC 3261 13.3.1.4). */
@@ -446,9 +280,9 @@ static void retransmit_cb(uv_timer_t *t)
         log_warn("sip.no_ack", "no ACK for our 2xx of inbound call %s", u->call_id);
         u->state = UAS_CONFIRMED; /* confirmed without ACK: the owner hangs it up */
         if (u->detached)
-            send_bye(u);
+            sip_uas__send_bye(u);
         report(u, SIP_UAS_FAILED, vtime_now_ms());
-        maybe_release(u);
+        sip_uas__maybe_release(u);
         return;
     }
     sip_stack_send_direct(sip_ua_stack(u->ua), u->ok, u->proto, u->reply_ip, u->reply_port);
@@ -469,7 +303,7 @@ static void ist_lost_cb(uv_timer_t *t)
              u->call_id);
     u->state = UAS_TERMINATED;
     report(u, SIP_UAS_FAILED, vtime_now_ms());
-    maybe_release(u);
+    sip_uas__maybe_release(u);
 }
 
 /* osip ended the IST we hold (a failed send): forget it now, tell the owner soon. */
@@ -514,7 +348,7 @@ int sip_uas_answer(struct sip_uas *u, const char *sdp)
         return err;
     osip_message_set_header(resp, "Allow", SIP_UA_ALLOW);
     osip_message_set_header(resp, "Supported", SIP_EXT_UAS_SUPPORTED);
-    timer_headers(u, resp);
+    sip_uas__timer_headers(u, resp);
     osip_message_set_content_type(resp, "application/sdp");
     osip_message_set_body(resp, sdp, strlen(sdp));
     if (osip_message_clone(resp, &u->ok) != 0) {
@@ -542,12 +376,12 @@ void sip_uas_end(struct sip_uas *u, int status)
         u->bye_after_ack = true; /* RFC 3261 15: no BYE before the ACK (or giving up) */
         break;
     case UAS_CONFIRMED:
-        send_bye(u);
+        sip_uas__send_bye(u);
         break;
     case UAS_TERMINATED:
         break;
     }
-    maybe_release(u);
+    sip_uas__maybe_release(u);
 }
 
 /* A session that never was: answer the INVITE now (a final answer: no IST is kept). */
@@ -642,28 +476,6 @@ static void on_invite_again(struct sip_uas *u, osip_transaction_t *tr)
         sip_stack_respond(sip_ua_stack(u->ua), tr, again);
 }
 
-/* A re-INVITE or UPDATE of the confirmed dialog (491 while our 2xx awaits its ACK). */
-static void on_offer(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
-                     const struct sip_rx *rx)
-{
-    if (u->state != UAS_CONFIRMED || !u->reinv || u->detached) {
-        sip_ua__respond(u->ua, tr, req, u->state == UAS_ANSWERED ? 491 : 481, u->local_tag);
-        return;
-    }
-    struct sip_reinvite_dialog d = {
-        .local_tag = u->local_tag, .contact = u->contact, .proto = u->proto};
-    sip_reinvite_on_request(u->reinv, tr, req, rx, &d);
-    sip_timer_refreshed(u->stimer);
-}
-
-/* INFO, NOTIFY and the rest: the owner's answer, else 200 for INFO and 501. */
-static int other_status(struct sip_uas *u, const osip_message_t *req)
-{
-    if (u->state == UAS_CONFIRMED && u->bound && !u->detached && u->hooks.request)
-        return u->hooks.request(u->hooks.arg, req);
-    return strcmp(req->sip_method, "INFO") == 0 ? 200 : 501;
-}
-
 void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_message_t *req,
                          const struct sip_rx *rx)
 {
@@ -675,42 +487,12 @@ void sip_uas__on_request(struct sip_uas *u, osip_transaction_t *tr, const osip_m
     else if (strcmp(m, "INVITE") == 0 && !sip_msg_to_tag(req))
         on_invite_again(u, tr);
     else if (strcmp(m, "INVITE") == 0 || strcmp(m, "UPDATE") == 0)
-        on_offer(u, tr, req, rx);
+        sip_uas__on_offer(u, tr, req, rx);
     else if (strcmp(m, "OPTIONS") == 0)
         sip_ua__respond(u->ua, tr, req, 200, u->local_tag);
     else
-        sip_ua__respond(u->ua, tr, req, other_status(u, req), u->local_tag);
-    maybe_release(u);
-}
-
-void sip_uas_set_hooks(struct sip_uas *u, const struct sip_dialog_hooks *h)
-{
-    u->hooks = *h;
-    if (u->reinv)
-        sip_reinvite_set_cb(u->reinv, h->offer, h->arg);
-}
-
-int sip_uas_request(struct sip_uas *u, const struct sip_dialog_req *r, sip_dialog_resp_cb *cb,
-                    void *arg)
-{
-    osip_message_t *m = NULL;
-    if (u->state != UAS_CONFIRMED || u->detached)
-        return VP_E_CALL_NOT_IN_REQUIRED_STATE;
-    if (u->req_tr)
-        return VP_E_CONFLICT;
-    int err = build(u, r->method, ++u->cseq, r->content_type, r->body, &m);
-    if (!err && sip_dialog_add_headers(m, r) != 0) {
-        osip_message_free(m);
-        err = VP_E_INVALID_PARAMETER;
-    }
-    if (!err)
-        err = sip_stack_request(sip_ua_stack(u->ua), m, u->proto, u->hop_ip, u->hop_port, tr_cb, u,
-                                &u->req_tr);
-    if (!err) {
-        u->req_cb = cb;
-        u->req_arg = arg;
-    }
-    return err;
+        sip_ua__respond(u->ua, tr, req, sip_uas__other_status(u, req), u->local_tag);
+    sip_uas__maybe_release(u);
 }
 
 void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct sip_rx *rx)
@@ -722,21 +504,11 @@ void sip_uas__on_ack(struct sip_uas *u, const osip_message_t *ack, const struct 
     uv_timer_stop(&u->timer);
     u->state = UAS_CONFIRMED;
     if (!u->bye_after_ack)
-        start_dialog(u);
+        sip_uas__start_dialog(u);
     if (u->bye_after_ack)
-        send_bye(u);
+        sip_uas__send_bye(u);
     report(u, SIP_UAS_CONFIRMED, rx->at_ms);
-    maybe_release(u);
-}
-
-void sip_uas__on_stray_response(struct sip_uas *u, const osip_message_t *resp)
-{
-    const char *method = sip_msg_cseq_method(resp);
-    if (resp->status_code >= 200 && resp->status_code < 300 && method &&
-        strcmp(method, "INVITE") == 0 && u->refresh_ack &&
-        sip_msg_cseq_number(resp) == u->refresh_cseq)
-        sip_stack_send_direct(sip_ua_stack(u->ua), u->refresh_ack, u->proto, u->hop_ip,
-                              u->hop_port); /* our ACK was lost */
+    sip_uas__maybe_release(u);
 }
 
 void sip_uas__destroy(struct sip_uas *u)
@@ -745,7 +517,7 @@ void sip_uas__destroy(struct sip_uas *u)
     if (u->state == UAS_PROCEEDING)
         send_final(u, 503);
     else if (u->state == UAS_ANSWERED || u->state == UAS_CONFIRMED)
-        send_bye(u);
+        sip_uas__send_bye(u);
     u->state = UAS_TERMINATED;
     release(u);
 }
