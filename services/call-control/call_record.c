@@ -100,6 +100,7 @@ static void started_cb(int status, const struct pg_result *res, void *arg)
     struct call *c = row ? recordable(cc, s->call_id) : NULL;
     int err = c ? send_start(c, s, res) : VP_E_NOT_FOUND;
     if (!err) {
+        c->recording_sent = true;
         vlog_kv(VLOG_INFO, "record.started", "record_start sent", "call_id", s->call_id,
                 "recording_id", rec, NULL);
         action_result(cc, s->call_id, s->action_id, true, NULL);
@@ -210,4 +211,14 @@ void call_record_done(struct cc *cc, const json_t *m)
             rec, "error", error, NULL);
     const char *params[] = {rec, status, dur, size, vjson_str(m, "storage_key"), error};
     write_direct(cc, "SELECT cc_recording_done($1, $2, $3::bigint, $4::bigint, $5, $6)", params, 6);
+}
+
+void call_record_lost(struct call *c)
+{
+    log_warn("record.lost",
+             "call %s ended without media-fork's answer: its running "
+             "recordings are failed",
+             c->id);
+    const char *params[] = {c->id, c->cc->node_id};
+    write_direct(c->cc, "SELECT cc_recordings_lost($1, $2)", params, 2);
 }

@@ -293,6 +293,25 @@ class Recording(unittest.TestCase):
                                     " WHERE id = %s" % q(rec_id)), [["t"]])
         self.assert_refused(url)
 
+    def test_media_lost_fails_the_recording(self):
+        """media-fork dies mid-recording: when the call ends without its answer to the
+        release, the recording is failed (recording.failed), not left 'recording'."""
+        call, peer, port = self.peer_call(record="on_answer", record_format="wav")
+        rows = wait_until(lambda: self.p.sql("SELECT id FROM recordings WHERE call_id = %s"
+                                             % q(call["id"])), 5, interval=0.1,
+                          what="the recording at answer")
+        time.sleep(0.5)  # record_start reaches media-fork and the recording runs
+        self.p.kill("media-fork")
+        try:
+            self.hangup(call["id"])
+            kind, data = self.recording_event(call["id"], timeout=15)
+            self.assertEqual((kind, data["id"], data["status"], data["download_url"]),
+                             ("recording.failed", rows[0][0], "failed", None))
+            self.assertEqual(self.p.sql("SELECT error FROM recordings WHERE id = %s"
+                                        % q(rows[0][0])), [["media_lost"]])
+        finally:
+            self.p.restart("media-fork")
+
     def test_on_answer_mp3_finished_by_hangup(self):
         call, peer, port = self.peer_call(record="on_answer", record_channels="single",
                                           record_format="mp3")
