@@ -13,6 +13,14 @@
 --   answered -> bridged -> ended          (bridged -> bridged: a new peer)
 -- call_legs keep 'answered' while their call is bridged (its CHECK has no 'bridged').
 
+-- A transfer's child is found by its action (a retried cc_transfer_create), a parent's
+-- children by the parent (a retried cc_inbound_create, tests, support): partial indexes,
+-- so calls without these options cost nothing.
+CREATE INDEX calls_transfer_action ON calls ((options->>'transfer_action_id'))
+    WHERE options ? 'transfer_action_id';
+CREATE INDEX calls_parent_call ON calls ((options->>'parent_call_id'))
+    WHERE options ? 'parent_call_id';
+
 -- call.bridged's data: the call and what it is bridged with.
 CREATE FUNCTION cc_bridged_event_data(c calls, p_peer_call text, p_peer_leg text) RETURNS json
 LANGUAGE sql STABLE AS $$
@@ -51,7 +59,8 @@ BEGIN
     END IF;
     -- a retried statement finds the child it wrote
     SELECT * INTO c FROM calls x
-     WHERE x.tenant_id = p.tenant_id AND x.options->>'transfer_action_id' = p_action;
+     WHERE x.options ? 'transfer_action_id' AND x.options->>'transfer_action_id' = p_action
+       AND x.tenant_id = p.tenant_id;
     IF NOT FOUND THEN
         SELECT * INTO STRICT t FROM tenants x WHERE x.id = p.tenant_id;
         v_from := coalesce(p_from, p.from_number);
@@ -195,7 +204,8 @@ BEGIN
         END IF;
     ELSIF c.options ? 'forward_to' THEN -- a retried statement finds what it wrote
         SELECT * INTO f FROM calls x
-         WHERE x.tenant_id = c.tenant_id AND x.options->>'parent_call_id' = c.id;
+         WHERE x.options ? 'parent_call_id' AND x.options->>'parent_call_id' = c.id
+           AND x.tenant_id = c.tenant_id;
     END IF;
     IF f.id IS NULL THEN
         RETURN QUERY SELECT 'created'::text, c.tenant_id, NULL::text, NULL::text, NULL::text,
