@@ -7,7 +7,8 @@ URI dialled directly (a busy SIPp), presenting the DID. Checked:
 
 - the caller (SIPp, its SDP pointing at another RTP peer) is answered once the target
   answers; the inbound call and its child (outbound, options.parent_call_id, from the
-  caller, to forward_to) both become bridged with call.bridged; RTP crosses both ways;
+  caller, to forward_to) both become bridged with call.bridged; RTP crosses both ways and
+  the caller's RFC 4733 key press (payload type 101) reaches the target once, on its 96;
   the caller's BYE ends both (completed) and the caller's scenario passes;
 - a busy target gives the caller 486; both calls fail busy, no answer is ever sent.
 """
@@ -18,7 +19,7 @@ import unittest
 
 from harness import Platform, q, wait_until
 from test_call_control import setup_tenant
-from test_media_verbs import RtpPeer
+from test_media_verbs import RtpPeer, decode_events
 
 CALLER = "+15125550199"  # the SIPp scenarios' From
 DID_E164 = "+15125550181"
@@ -116,7 +117,7 @@ class Forwarding(unittest.TestCase):
         caller_peer = RtpPeer()
         self.addCleanup(caller_peer.close)
         caller = self.dial("fwd_uac_peer_bye.xml", DID_E164,
-                           ["-d", "4000", "-key", "peer_port", str(caller_peer.port)])
+                           ["-d", "5000", "-key", "peer_port", str(caller_peer.port)])
         inbound, child = self.calls_to(DID_E164)
         self.wait_status(inbound, "bridged")
         self.wait_status(child, "bridged")
@@ -131,6 +132,17 @@ class Forwarding(unittest.TestCase):
         self.assertEqual(data["bridged_with"]["call_id"], child)
         self.assert_audio_crosses(caller_peer, self.port_of(inbound), self.target_peer, 0x55)
         self.assert_audio_crosses(self.target_peer, self.port_of(child), caller_peer, 0x66)
+        # a key pressed by the caller (telephone-event 101) reaches the target on its 96
+        self.target_peer.take()
+        caller_peer.send_event(self.port_of(inbound), "5", ms=100, pt=101)
+        time.sleep(0.3)
+        got = self.target_peer.take()
+        events = decode_events(got, pt=96)
+        self.assertEqual([e[0] for e in events], ["5"], got)
+        pkts = events[0][2]
+        self.assertEqual([k["marker"] for k in pkts], [True] + [False] * (len(pkts) - 1))
+        self.assertEqual(sum(k["payload"][1] >> 7 for k in pkts), 3)  # the end, three times
+        self.assertEqual([k for k in got if k["pt"] == 101], [])
         # the caller hangs up: both end
         self.assertEqual(self.caller_rc(caller), 0, caller.messages()[-3000:])
         self.assertEqual(self.wait_status(inbound, "ended"), ["ended", "completed", "callee"])
