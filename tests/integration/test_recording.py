@@ -312,6 +312,31 @@ class Recording(unittest.TestCase):
         finally:
             self.p.restart("media-fork")
 
+    def test_media_fork_refusals(self):
+        """record_start that cannot start is answered at once with recording_done failed
+        (unknown leg, a format media-fork does not know is invalid_request)."""
+        reply_to = "voepy:cc:rec-test-%d" % os.getpid()
+        cmds = [{"op": "record_start", "leg_id": "voepy_leg_nothere", "recording_id":
+                 "voepy_rec_a", "tenant_id": "voepy_tenant_x", "reply_to": reply_to},
+                {"op": "record_start", "leg_id": "voepy_leg_nothere", "recording_id":
+                 "voepy_rec_b", "tenant_id": "voepy_tenant_x", "format": "ogg",
+                 "reply_to": reply_to},
+                {"op": "record_stop", "leg_id": "voepy_leg_nothere", "reply_to": reply_to}]
+        for cmd in cmds:
+            self.redis.call("XADD", "voepy:mf:media-fork-it", "*", "m", json.dumps(cmd))
+        def replies():
+            got = self.redis.call("XRANGE", reply_to, "-", "+") or []
+            return [json.loads(kv[1]) for _, kv in got] if len(got) >= 2 else None
+        got = wait_until(replies, 5, interval=0.1, what="media-fork's answers")
+        time.sleep(0.3)  # record_stop is not answered: nothing more comes
+        got = replies()
+        self.assertEqual(len(got), 2, got)
+        self.assertEqual((got[0]["op"], got[0]["recording_id"], got[0]["status"],
+                          got[0]["error"], got[0]["storage_key"]),
+                         ("recording_done", "voepy_rec_a", "failed", "unknown_leg", ""))
+        self.assertEqual((got[1]["op"], got[1]["error"], got[1]["request"]),
+                         ("media.failed", "invalid_request", "record_start"))
+
     def test_on_answer_mp3_finished_by_hangup(self):
         call, peer, port = self.peer_call(record="on_answer", record_channels="single",
                                           record_format="mp3")
