@@ -1,0 +1,26 @@
+/*
+ * call_amd.h - answering-machine detection for outbound calls (issue 5).
+ *
+ * A call created with `answering_machine_detection: "premium"` gets media-fork's
+ * detector (amd_start on its leg) once answered; media-fork's amd_complete becomes the
+ * call's amd_* columns, the call.amd_complete event and the `amd` usage charge
+ * (cc_amd_complete in proto/sql/0037_amd.sql), whether or not the call is still live.
+ */
+#ifndef CC_CALL_AMD_H
+#define CC_CALL_AMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct call;
+struct cc;
+
+/* An outbound call was answered: ask the database whether it wants detection, and start
+ * it if so. */
+void call_amd_answered(struct call *c);
+/* Whether op is media-fork's amd_complete. */
+bool call_amd_is_outcome(const char *op);
+/* Record media-fork's amd_complete m. */
+void call_amd_outcome(struct cc *cc, const json_t *m);
+
+#endif
