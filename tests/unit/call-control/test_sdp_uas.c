@@ -88,12 +88,41 @@ static void test_bad_parameters(void **state)
     buf_free(&b);
 }
 
+/* The answer to a re-offer (call_dialog.c): direction mirrored, o= version raised. */
+static void test_direction_and_version(void **state)
+{
+    struct sdp_answer o, back;
+    struct buf b = BUF_INIT;
+    (void)state;
+    parse(offer_pcmu_only, &o);
+    struct sdp_answer_params p = {.ip = "127.0.0.1",
+                                  .port = 40000,
+                                  .session_id = 7,
+                                  .offer = &o,
+                                  .dir = SDP_RECVONLY,
+                                  .version = 3};
+    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    assert_non_null(strstr(b.data, "o=voepy 7 3 IN IP4 127.0.0.1\r\n"));
+    assert_non_null(strstr(b.data, "a=recvonly\r\n"));
+    assert_null(strstr(b.data, "a=sendrecv"));
+    assert_int_equal(sdp_parse_answer(b.data, b.len, &back), 0);
+    assert_int_equal(back.dir, SDP_RECVONLY);
+    buf_free(&b);
+    p.dir = SDP_INACTIVE;
+    p.version = 0; /* 0 means 1 */
+    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    assert_non_null(strstr(b.data, "o=voepy 7 1 IN IP4"));
+    assert_non_null(strstr(b.data, "a=inactive\r\n"));
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_codec_we_speak_and_their_dtmf),
         cmocka_unit_test(test_no_dtmf_when_not_offered),
         cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_direction_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
