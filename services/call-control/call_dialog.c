@@ -72,7 +72,8 @@ static int offer_cb(void *arg, const char *sdp, size_t len, uint64_t version, st
     if (call_state_terminal(c->state) || c->media.state != MEDIA_ALLOCATED)
         return 500;
     if (!sdp) {
-        a = c->offer; /* an INVITE without offer: ours, as it stands */
+        a = c->offer; /* an INVITE without offer: ours, sendrecv (its ACK answers it) */
+        a.dir = SDP_SENDRECV;
     } else if (sdp_parse_answer(sdp, len, &a) != 0) {
         log_info("call.offer_refused", "call %s: a re-offer we cannot take: 488", c->id);
         return 488;
