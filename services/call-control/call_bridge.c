@@ -241,7 +241,8 @@ static void stored_again(struct call *on, int status, const struct pg_result *re
  */
 static void stored(struct call *on, int status, const struct pg_result *res)
 {
-    bool moved = status == 0 && pg_ntuples(res) > 0 && strcmp(pg_get(res, 0, "moved"), "t") == 0;
+    const char *v = status == 0 && pg_ntuples(res) > 0 ? pg_get(res, 0, "moved") : NULL;
+    bool moved = v && strcmp(v, "t") == 0;
     struct call *other = on->peer_id[0] ? call__find(on->cc, on->peer_id) : NULL;
     if (!moved && status == 0 && live(other) && strcmp(other->peer_id, on->id) == 0) {
         store_bridged(other, on, stored_again);
