@@ -12,9 +12,13 @@ One outbound call answered by SIPp whose SDP points at a Python RTP peer; the pe
 - the PCMU server echoes what it hears: the RTP peer hears its own audio come back
   (bidirectional streams play the client's media on the leg);
 - streaming_stop with one stream_id stops only that stream, without one all of them;
+- a server that stops reading: the stream drops its oldest frames (frames_dropped) rather
+  than falling behind, and its stop still ends it (the connection is cut after 3 s);
 - a stream_url whose name resolves to a reserved address (the test resolver) passes the
   gateway and is refused by media-fork's URL policy: the row is failed;
 - GET /v1/calls/{id}/streamings lists them all.
+And an inbound call answered with stream_url: the stream starts with the answer, runs
+until the hangup releases the leg, and its row is then stopped.
 """
 import audioop
 import base64
@@ -26,8 +30,9 @@ import unittest
 
 from harness import Platform, q, wait_until
 from test_call_control import setup_tenant
-from test_call_media import CallMediaBase
-from test_media_verbs import Redis
+from test_call_media import DID, CallMediaBase
+from test_inbound import CALLER
+from test_media_verbs import Redis, RtpPeer
 from ws_server import WsServer
 
 CODECS = ("PCMU", "PCMA", "L16", "G722", "OPUS")
@@ -49,8 +54,11 @@ class Streaming(CallMediaBase):
         try:
             cls.redis = Redis(cls.p.redis_port)
             cls.ws = WsServer(echo_paths=("/PCMU",))
+            cls.stalled = WsServer(stall=True)
             placeholder = cls.p.create_route("sip:127.0.0.1:9", name="placeholder")
+            cls.routes = {"dtmf": placeholder}  # setup_did's route for the DID
             cls.tenant, cls.key = setup_tenant(cls.p, placeholder)
+            cls.setup_did()
             wait_until(lambda: {"streaming_start", "streaming_stop"} <= set(cls.node_verbs()),
                        10, what="the node to advertise the streaming verbs")
             time.sleep(1.5)  # the gateway reads the registry every second
@@ -61,6 +69,7 @@ class Streaming(CallMediaBase):
     @classmethod
     def tearDownClass(cls):
         cls.ws.close()
+        cls.stalled.close()
         cls.redis.close()
         cls.p.stop()
 
@@ -112,12 +121,15 @@ class Streaming(CallMediaBase):
         talk = bytes(rnd.randrange(0x10, 0x70) for _ in range(160 * 200))  # 4 s, never silence
         talker = threading.Thread(target=peer.send_audio, args=(port, talk), daemon=True)
         talker.start()
+        slow = self.stalled.url("/slow")  # a server that stops reading: backpressure
+        self.action(call["id"], "streaming_start", {"stream_url": slow, "stream_codec": "L16",
+                                                   "stream_track": "both_tracks"})
         urls = {c: self.ws.url("/" + c) for c in CODECS}
         for c in CODECS:
             self.action(call["id"], "streaming_start",
                         {"stream_url": urls[c], "stream_codec": c,
                          "stream_track": "both_tracks" if c == "PCMU" else "inbound_track"})
-        self.wait_rows(call["id"], urls.values(), "active")
+        self.wait_rows(call["id"], list(urls.values()) + [slow], "active")
         wait_until(lambda: all(len(self.ws.by_path("/" + c)[0].events("media")) > 60
                                for c in CODECS), 10, what="media frames on every stream")
 
@@ -131,6 +143,10 @@ class Streaming(CallMediaBase):
         self.assertEqual(self.rows(call["id"])[urls["PCMU"]][1], "active")
         self.action(call["id"], "streaming_stop")
         rows = self.wait_rows(call["id"], urls.values(), "stopped")
+        # the stalled stream dropped its oldest frames, and was cut 3 s after its stop
+        _, status, sent, dropped = self.wait_rows(call["id"], [slow], "stopped", 6)[slow]
+        self.assertGreater(int(dropped), 20)
+        self.assertGreater(int(sent), 0)
         wait_until(lambda: all(self.ws.by_path("/" + c)[0].closed for c in CODECS), 5,
                    what="the servers' connections closed")
         talker.join(5)
@@ -157,8 +173,36 @@ class Streaming(CallMediaBase):
         st, body, raw, _ = self.p.api("GET", "/v1/calls/%s/streamings" % call["id"], key=self.key)
         self.assertEqual(st, 200, raw)
         self.assertEqual(sorted(s["status"] for s in body["data"]),
-                         ["failed"] + ["stopped"] * 5)
+                         ["failed"] + ["stopped"] * 6)
         self.hangup(call["id"])
+
+    def test_answer_with_stream_url_streams_until_the_call_ends(self):
+        peer = RtpPeer()
+        self.peers.append(peer)
+        caller = self.p.sipp("cmedia_uac_peer.xml", name="caller", calls=1, rtp_echo=False,
+                             extra=["-s", DID, "-key", "peer_port", str(peer.port),
+                                    "-recv_timeout", "40000"],
+                             target="127.0.0.1:%d" % self.p.sip_port)
+        rows = wait_until(lambda: self.p.sql("SELECT id FROM calls WHERE direction = 'inbound'"
+                                             " AND from_number = %s AND status = 'ringing'"
+                                             % q(CALLER)), 10, interval=0.1,
+                          what="the inbound call ringing")
+        call_id = rows[0][0]
+        url = self.ws.url("/answer")
+        act = self.action(call_id, "answer", {"stream_url": url, "stream_track": "both_tracks"})
+        self.p.wait_call(self.key, call_id, lambda c: c["status"] == "answered")
+        self.assertEqual(self.action_row(act), ("done", None))  # no "not carried out" note
+        self.wait_rows(call_id, [url], "active")
+        wait_until(lambda: self.ws.by_path("/answer")
+                   and len(self.ws.by_path("/answer")[0].events("media")) > 60, 10,
+                   what="media frames of the answer's stream")
+        self.hangup(call_id)  # the leg is released: the stream ends with it
+        rows = self.wait_rows(call_id, [url], "stopped")
+        conn = self.ws.by_path("/answer")[0]
+        wait_until(lambda: conn.closed, 5, what="the connection closed")
+        sid, _ = self.check_frames(conn, "PCMU", ["inbound", "outbound"])  # answer's codec
+        self.assertEqual(rows[url][0], sid)
+        self.assertEqual(caller.process.proc.wait(15), 0, caller.messages()[-3000:])
 
 
 if __name__ == "__main__":

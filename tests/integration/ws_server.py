@@ -5,6 +5,8 @@ frames (masked, as clients must send them; fragments joined; ping answered; clos
 Every text message is kept, parsed as JSON, per connection with the request path. With
 echo, media frames of the inbound track are sent straight back as
 {"event":"media","media":{"payload":…}} (a bidirectional client playing back what it hears).
+A stalled server (stall=True) has a tiny receive buffer and never reads after the
+handshake: the client's socket stops being writable, as with a slow consumer.
 """
 import base64
 import hashlib
@@ -12,6 +14,7 @@ import json
 import socket
 import struct
 import threading
+import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -37,10 +40,13 @@ class Conn:
 
 
 class WsServer:
-    def __init__(self, echo_paths=()):
+    def __init__(self, echo_paths=(), stall=False):
         self.echo_paths = set(echo_paths)
+        self.stall = stall
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if stall:  # accepted sockets inherit it: a small window from the start
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
@@ -107,6 +113,8 @@ class WsServer:
             s.close()
             return
         self.conns.append(conn)
+        while self.stall and self.running:
+            time.sleep(0.05)
         msg, op0 = b"", 0
         try:
             while True:
