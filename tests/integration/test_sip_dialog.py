@@ -15,7 +15,8 @@ counters and its message trace).
   with UPDATE at half the interval; refresher=uas without refresh makes us BYE at expiry
   (end_reason failed, initiator system).
 - PRACK (RFC 3262): a 183 with Require: 100rel and RSeq is acknowledged with PRACK (RAck);
-  an inbound INVITE requiring an extension we lack gets 420 with Unsupported.
+  an inbound INVITE requiring an extension we lack gets 420 with Unsupported, one asking
+  for a session interval below 90 s gets 422 with Min-SE.
 - refer: REFER with Refer-To and Referred-By, 202, NOTIFY 100 then NOTIFY 200: the action
   is done and the call ends completed/api with our BYE; a refused REFER fails the action.
 - send_dtmf to a far end without telephone-event goes as SIP INFO (dtmf-relay), one per
@@ -143,6 +144,12 @@ class SipDialog(unittest.TestCase):
             self.fail("SIPp did not finish its call:\n%s" % sipp.messages()[-3000:])
         self.assertEqual(rc, 0, "the caller's scenario failed:\n%s" % sipp.messages()[-4000:])
 
+    def assert_no_call(self, sipp):
+        """No call was made for the INVITE SIPp sent."""
+        sip = re.search(r"^Call-ID:\s*(\S+)", sipp.messages(), re.M).group(1)
+        self.assertEqual(self.p.sql("SELECT count(*) FROM call_legs WHERE sip_call_id = %s"
+                                    % q(sip))[0][0], "0", "a call was made for a refused INVITE")
+
     @staticmethod
     def sent_to(sipp, pattern):
         """Whether a message SIPp received matches pattern."""
@@ -235,12 +242,11 @@ class SipDialog(unittest.TestCase):
                                            " ORDER BY seq" % q(call["id"]))]
         self.assertIn("call.ringing", events)  # the 183 rang
 
-    def test_inbound_required_extension_gets_420(self):
-        sipp = self.dial_in("dialog_uac_require.xml", "require")
-        self.caller_passed(sipp, timeout=20)
-        sip = re.search(r"^Call-ID:\s*(\S+)", sipp.messages(), re.M).group(1)
-        self.assertEqual(self.p.sql("SELECT count(*) FROM call_legs WHERE sip_call_id = %s"
-                                    % q(sip))[0][0], "0", "a call was made for a refused INVITE")
+    def test_inbound_refused_420_unsupported_422_interval(self):
+        for scenario in ("dialog_uac_require.xml", "dialog_uac_short_timer.xml"):  # 420, 422
+            sipp = self.dial_in(scenario, scenario.split(".")[0][11:])
+            self.caller_passed(sipp, timeout=20)
+            self.assert_no_call(sipp)
 
     # -- refer ---------------------------------------------------------------------------
     REFER_TO = {"sip_address": "sip:transfer@127.0.0.1:5099"}
