@@ -264,6 +264,19 @@ class SipDialog(unittest.TestCase):
         self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
                          ("ended", "completed", "api"))
 
+    def test_refer_on_inbound_call(self):
+        sipp = self.dial_in("dialog_uac_refer.xml", "uacrefer")
+        call_id = self.call_of(sipp)
+        self.wait(call_id, "ringing")
+        st, _, raw, _ = self.act(call_id, "answer", {})
+        self.assertEqual(st, 200, raw)
+        self.wait(call_id, "answered")
+        st, _, raw, _ = self.act(call_id, "refer", self.REFER_TO)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(self.action(call_id, "refer"), ("done", None))
+        self.caller_passed(sipp, timeout=20)
+        self.assertEqual(self.row(call_id), ("ended", "completed", "api"))
+
     def test_refer_refused_then_failed_transfer(self):
         sipp, route = self.route("dialog_uas_refer_refused.xml", "referno", calls=1)
         call = self.place(route)
