@@ -77,9 +77,10 @@ $$;
 
 -- One phrase from media-fork (transcript_chunk): kept for GET /v1/calls/{id}/transcription
 -- and emitted as call.transcript_chunk with data {call_id, customer_reference,
--- transcript, confidence, is_final, track, started_at, ended_at, words: [{word,
--- started_at, ended_at}]}. Times: p_base_ms is the session's start (Unix ms), the others
--- milliseconds from it. Returns the event id, NULL when the call has no transcription.
+-- transcript, confidence, is_final, track, started_at, ended_at, words: [{word, start,
+-- end}]} (openapi's TranscriptChunk; a word's start/end are seconds from the start of
+-- the transcription session). Times: p_base_ms is the session's start (Unix ms), the
+-- others milliseconds from it. Returns the event id, NULL when the call has no transcription.
 CREATE FUNCTION cc_transcript_chunk(p_call text, p_node text, p_track text, p_text text, p_confidence float8,
                                     p_base_ms bigint, p_start_ms bigint, p_end_ms bigint,
                                     p_words jsonb)
@@ -96,8 +97,8 @@ BEGIN
     END IF;
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'word', w->>'word',
-               'started_at', voepy_ts(to_timestamp((p_base_ms + (w->>'start_ms')::bigint) / 1000.0)),
-               'ended_at', voepy_ts(to_timestamp((p_base_ms + (w->>'end_ms')::bigint) / 1000.0)))),
+               'start', round((w->>'start_ms')::numeric / 1000, 3),
+               'end', round((w->>'end_ms')::numeric / 1000, 3))),
            '[]'::jsonb)
       INTO v_words FROM jsonb_array_elements(coalesce(p_words, '[]'::jsonb)) w;
     INSERT INTO call_transcript_chunks (call_id, tenant_id, transcript, confidence, is_final,
