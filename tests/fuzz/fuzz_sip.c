@@ -1,7 +1,8 @@
 /*
  * fuzz_sip.c - a SIP message from the network as call-control sees it: libosip2's parser,
- * our validation, then every accessor the stack uses on a validated message, and the SDP
- * answer parser on its body.
+ * our validation, then every accessor the stack uses on a validated message, the extension
+ * headers (sip_ext.h: Require, Session-Expires, Min-SE, RSeq, Allow), and the SDP answer
+ * and dtmf-relay parsers on its body.
  */
 #include <osipparser2/osip_parser.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include "fuzz.h"
 #include "sdp.h"
+#include "sip_ext.h"
 #include "sip_msg.h"
 
 static void inspect(const osip_message_t *m)
@@ -26,12 +28,24 @@ static void inspect(const osip_message_t *m)
         sip_msg_uri_hostport(contact, host, sizeof(host), &port);
         free(contact);
     }
+    struct sip_session_expires se;
+    bool we_refresh;
+    (void)sip_ext_unsupported(m, SIP_EXT_UAS_SUPPORTED, buf, sizeof(buf));
+    (void)sip_ext_has(m, "supported", "timer");
+    (void)sip_ext_session_expires(m, &se);
+    (void)sip_ext_uac_timer(m, &we_refresh);
+    (void)sip_ext_min_se(m);
+    (void)sip_ext_rseq(m);
+    (void)sip_ext_allows(m, "UPDATE");
     size_t len;
+    int duration;
     const char *body = sip_msg_body(m, &len);
     if (body && sip_msg_has_sdp(m)) {
         struct sdp_answer a;
         sdp_parse_answer(body, len, &a);
     }
+    if (body)
+        (void)sip_ext_dtmf_relay(body, len, &duration);
     char *text;
     if (sip_msg_to_text(m, &text, &len) == 0)
         osip_free(text);
