@@ -17,8 +17,9 @@ One outbound call answered by SIPp whose SDP points at a Python RTP peer; the pe
 - a stream_url whose name resolves to a reserved address (the test resolver) passes the
   gateway and is refused by media-fork's URL policy: the row is failed;
 - GET /v1/calls/{id}/streamings lists them all.
-And an inbound call answered with stream_url: the stream starts with the answer, runs
-until the hangup releases the leg, and its row is then stopped.
+And an inbound call answered with stream_url: the stream starts with the answer, the
+caller's RFC 4733 key press arrives as a dtmf frame, the stream runs until the hangup
+releases the leg, and its row is then stopped.
 """
 import audioop
 import base64
@@ -196,9 +197,17 @@ class Streaming(CallMediaBase):
         wait_until(lambda: self.ws.by_path("/answer")
                    and len(self.ws.by_path("/answer")[0].events("media")) > 60, 10,
                    what="media frames of the answer's stream")
+        # the caller's RFC 4733 key press (its telephone-event is 96) becomes a dtmf frame
+        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
+                           % q(call_id))[0][1]
+        peer.send_event(int(local.rsplit(":", 1)[1]), "7", pt=96)
+        conn = self.ws.by_path("/answer")[0]
+        dtmf = wait_until(lambda: conn.events("dtmf"), 5, what="the dtmf frame")
+        self.assertEqual(dtmf, [{"event": "dtmf", "sequence_number": dtmf[0]["sequence_number"],
+                                 "stream_id": rows and dtmf[0]["stream_id"],
+                                 "dtmf": {"track": "inbound", "digit": "7"}}])
         self.hangup(call_id)  # the leg is released: the stream ends with it
         rows = self.wait_rows(call_id, [url], "stopped")
-        conn = self.ws.by_path("/answer")[0]
         wait_until(lambda: conn.closed, 5, what="the connection closed")
         sid, _ = self.check_frames(conn, "PCMU", ["inbound", "outbound"])  # answer's codec
         self.assertEqual(rows[url][0], sid)
