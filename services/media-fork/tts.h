@@ -32,7 +32,7 @@ struct tts;
 
 #define TTS_TEXT_MAX  12288 /* bytes of UTF-8 text (the API allows 3000 characters) */
 #define TTS_VOICE_MAX 64
-#define TTS_LANG_MAX  16
+#define TTS_LANG_MAX  40 /* the API allows 35 characters */
 
 /* An engine: render() runs on a worker thread; the others anywhere. */
 struct tts_engine {
