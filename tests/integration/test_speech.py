@@ -9,7 +9,8 @@ its timeout runs; a call.transcript_chunk event whose transcript
 holds key words of the sentence, with confidence, times and words, as the webhook
 (validated against openapi's TranscriptChunkEvent) and at GET /v1/calls/{id}/transcription;
 transcription_stop stops the session; after the hangup the transcribed minutes are
-charged (a usage_charges row of kind transcription, priced by the transcription rate).
+charged (a usage_charges row of kind transcription, priced by the transcription rate);
+a transcription still running at the hangup is ended by the leg's release and charged too.
 
 espeak-ng's voice "man" (Klatt) at 8 kHz is what pocketsphinx's en-us model hears best;
 the sentence is one it recognises reliably ("i need help with my order ..."): at least
@@ -173,6 +174,29 @@ class Speech(ApiAssertions, unittest.TestCase):
         self.assertTrue(2000 <= int(quantity) <= 30000, row)
         self.assertEqual(status, "rated", row)
         self.assertGreaterEqual(int(cents), 1, row)  # 3 cents a minute, one minute at least
+
+    def test_hangup_ends_and_charges_a_running_transcription(self):
+        """No transcription_stop: the leg's release ends the session (transcription_ended
+        "released" after the call's end is recorded) and that charges the minutes."""
+        p, key = self.p, self.key
+        st, call, raw, _ = p.api("POST", "/v1/calls", {"from": FROM, "to": TO,
+                                                       "route_id": self.route["id"]}, key=key)
+        self.assertEqual(st, 201, raw)
+        cid = call["id"]
+        call = p.wait_call(key, cid, lambda c: c["status"] in ("answered", "ended", "failed"))
+        self.assertEqual(call["status"], "answered", call)
+        self.assertEqual(self.action(cid, "transcription_start", {"engine": "accurate"}),
+                         ("done", None))
+        time.sleep(1.0)
+        st, _, raw, _ = p.api("POST", "/v1/calls/%s/actions/hangup" % cid, {}, key=key)
+        self.assertEqual(st, 200, raw)
+        row = wait_until(lambda: (p.sql("SELECT quantity FROM usage_charges WHERE call_id = %s"
+                                        " AND kind = 'transcription'" % q(cid)) or [None])[0],
+                         10, interval=0.1, what="the transcription charge")
+        self.assertTrue(800 <= int(row[0]) <= 10000, row)
+        st, tr, raw, _ = p.api("GET", "/v1/calls/%s/transcription" % cid, key=key)
+        self.assertEqual((st, tr["status"], tr["engine"], tr["transcription_tracks"]),
+                         (200, "stopped", "accurate", "inbound"), raw)
 
 
 if __name__ == "__main__":
