@@ -1,0 +1,548 @@
+/*
+ * Trunk registration (see route_register.h). One timer ticks every TICK_MS: it sends the
+ * REGISTERs that are due and, every round, asks PostgreSQL for the leases this node holds.
+ * Each route has at most one REGISTER in flight; its transaction is libosip2's (Timer F
+ * bounds it). Route records hold no handle, so they are freed at once (their transaction
+ * is aborted or disowned first); the registry itself goes once its timer is closed and
+ * every query has answered.
+ */
+#include "route_register.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc_int.h"
+#include "sip_auth.h"
+#include "sip_msg.h"
+#include "sip_stack.h"
+#include "sip_ua.h"
+#include "voepy/alloc.h"
+#include "voepy/err.h"
+#include "voepy/id.h"
+#include "voepy/log.h"
+#include "voepy/metrics.h"
+#include "voepy/pg.h"
+#include "voepy/vtime.h"
+
+#define TICK_MS              200
+#define LEASE_ROUNDS         3
+#define UNREGISTER_WAIT_MS   3000 /* a drain waits this long for the Expires: 0 answers */
+#define BACKOFF_SHIFT        3    /* the retry delay doubles up to 8 times the base */
+#define MAX_AUTH_PER_ATTEMPT 2    /* answered challenges per attempt (a stale nonce again) */
+#define MAX_423_PER_ATTEMPT  2
+
+enum rr_state { RR_UNREGISTERED, RR_REGISTERED, RR_FAILED };
+
+static const char *const state_names[] = {"unregistered", "registered", "failed"};
+
+struct rr_route {
+    struct route_register *rr;
+    char id[ID_MAX];
+    char *ruri, *aor, *contact;
+    char *user, *pass, *realm;
+    enum sip_proto proto;
+    char ip[SIP_IP_MAX];
+    int port;
+    bool reachable;
+    unsigned asked; /* the expiry we ask for */
+    char call_id[SIP_CALL_ID_MAX], from_tag[SIP_TOKEN_MAX];
+    unsigned cseq;
+    osip_transaction_t *tr;
+    bool unregistering;
+    /* the last challenge answered, reused with the next nonce count on later REGISTERs */
+    bool have_challenge;
+    struct sip_auth_challenge ch;
+    unsigned nc, auth_tries, tries_423;
+    enum rr_state state;
+    int64_t expires_at_ms, next_at_ms;
+    unsigned failures;
+    char last_error[128];
+    struct metric *gauge;
+};
+
+struct route_register {
+    struct cc *cc;
+    struct strmap *routes; /* route id -> struct rr_route */
+    uv_timer_t timer;
+    int64_t next_round_ms, drain_deadline_ms;
+    bool querying, closing, timer_closed, draining;
+    unsigned pending; /* queries in flight */
+    void (*drained)(void *arg);
+    void *drained_arg;
+};
+
+static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                  const osip_message_t *resp, int64_t at_ms);
+static void maybe_free(struct route_register *rr);
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? vp_strdup(s) : NULL;
+}
+
+/* All routes, in an array the caller frees (*n set). */
+static struct rr_route **all_routes(struct route_register *rr, size_t *n)
+{
+    size_t max = strmap_count(rr->routes);
+    struct rr_route **all = vp_malloc((max ? max : 1) * sizeof(*all));
+    *n = strmap_values(rr->routes, (void **)all, max);
+    return all;
+}
+
+static void drop_register(struct rr_route *r)
+{
+    if (r->tr && r->rr->cc->ua)
+        sip_stack_abort(sip_ua_stack(r->rr->cc->ua), r->tr);
+    r->tr = NULL;
+}
+
+static void route_free(struct rr_route *r)
+{
+    drop_register(r);
+    metric_set(r->gauge, 0);
+    free(r->ruri);
+    free(r->aor);
+    free(r->contact);
+    free(r->user);
+    if (r->pass)
+        explicit_bzero(r->pass, strlen(r->pass));
+    free(r->pass);
+    free(r->realm);
+    explicit_bzero(&r->ch, sizeof(r->ch));
+    free(r);
+}
+
+static void reported_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct route_register *rr = arg;
+    (void)res;
+    rr->pending--;
+    if (status && !rr->closing)
+        log_warn("route.register_report_failed", "cannot record a registration: %s",
+                 vp_err_message(status));
+    maybe_free(rr);
+}
+
+/* route_registrations gets the route's state (release: the lease is given up too). */
+static void report(struct rr_route *r, bool release)
+{
+    struct route_register *rr = r->rr;
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)r->expires_at_ms);
+    const char *params[] = {rr->cc->node_id,
+                            r->id,
+                            state_names[r->state],
+                            r->state == RR_REGISTERED ? exp : NULL,
+                            r->state == RR_FAILED ? r->last_error : NULL,
+                            release ? "true" : "false"};
+    if (pg_exec(rr->cc->pg, "cc_route_reg_state", 6, params, reported_cb, rr) == 0)
+        rr->pending++;
+}
+
+/* The Authorization of the next REGISTER, or NULL when no challenge is known. */
+static char *authorization(struct rr_route *r)
+{
+    if (!r->have_challenge || !r->user)
+        return NULL;
+    struct sip_auth_creds cr = {.username = r->user, .password = r->pass, .realm = r->realm};
+    return sip_auth_header(&r->ch, &cr, "REGISTER", r->ruri, ++r->nc, NULL);
+}
+
+static int build_register(struct rr_route *r, unsigned expires, osip_message_t **mp)
+{
+    struct sip_ua *ua = r->rr->cc->ua;
+    char branch[SIP_TOKEN_MAX], exp[16];
+    sip_msg_new_branch(branch, sizeof(branch));
+    struct sip_req_spec spec = {.method = "REGISTER",
+                                .ruri = r->ruri,
+                                .via_proto = sip_proto_name(r->proto),
+                                .via_host = sip_ua_advertised_host(ua),
+                                .via_port = sip_ua_port(ua),
+                                .branch = branch,
+                                .from_uri = r->aor,
+                                .from_tag = r->from_tag,
+                                .to_uri = r->aor,
+                                .call_id = r->call_id,
+                                .cseq = ++r->cseq,
+                                .contact = r->contact};
+    int err = sip_msg_request(mp, &spec);
+    if (err)
+        return err;
+    snprintf(exp, sizeof(exp), "%u", expires);
+    osip_message_set_header(*mp, "Expires", exp);
+    char *authz = authorization(r);
+    if (authz)
+        osip_message_set_header(*mp, r->ch.proxy ? "Proxy-Authorization" : "Authorization", authz);
+    free(authz);
+    return 0;
+}
+
+static void fail(struct rr_route *r, const char *why);
+
+/* A REGISTER (expires 0 unregisters), unless one is in flight. */
+static void send_register(struct rr_route *r, unsigned expires)
+{
+    struct sip_ua *ua = r->rr->cc->ua;
+    if (r->tr || !ua)
+        return;
+    if (!r->reachable) {
+        fail(r, "the route's host is not an IP address");
+        return;
+    }
+    osip_message_t *m = NULL;
+    int err = build_register(r, expires, &m);
+    if (!err)
+        err = sip_stack_request(sip_ua_stack(ua), m, r->proto, r->ip, r->port, tr_cb, r, &r->tr);
+    if (err) {
+        r->tr = NULL;
+        fail(r, "the REGISTER could not be sent");
+    }
+}
+
+/* A new attempt (a refresh or a retry): its challenge and 423 budgets start afresh. */
+static void attempt(struct rr_route *r)
+{
+    r->auth_tries = 0;
+    r->tries_423 = 0;
+    send_register(r, r->asked);
+}
+
+static void set_gauge(struct rr_route *r)
+{
+    metric_set(r->gauge, r->state == RR_REGISTERED && !r->unregistering ? 1 : 0);
+}
+
+static void fail(struct rr_route *r, const char *why)
+{
+    struct route_register *rr = r->rr;
+    if (r->unregistering) {
+        r->unregistering = false; /* the binding ends by itself at its expiry */
+        return;
+    }
+    bool was = r->state == RR_FAILED && strcmp(r->last_error, why) == 0;
+    snprintf(r->last_error, sizeof(r->last_error), "%s", why);
+    r->state = RR_FAILED;
+    unsigned shift = r->failures < BACKOFF_SHIFT ? r->failures : BACKOFF_SHIFT;
+    r->failures++;
+    r->next_at_ms = vtime_now_ms() + (int64_t)rr->cc->opts.route_register_retry_ms * (1 << shift);
+    set_gauge(r);
+    if (!was)
+        vlog_kv(VLOG_WARN, "route.register_failed", "the registrar did not register us", "route",
+                r->id, "uri", r->ruri, "error", why, NULL);
+    report(r, false);
+}
+
+static void registered(struct rr_route *r, const osip_message_t *resp, int64_t at_ms)
+{
+    if (r->unregistering) {
+        r->unregistering = false;
+        r->state = RR_UNREGISTERED;
+        log_info("route.unregistered", "route %s: unregistered", r->id);
+        return;
+    }
+    unsigned granted = route_register_granted_secs(resp, r->contact, r->asked);
+    if (granted == 0) {
+        fail(r, "the registrar granted an expiry of 0");
+        return;
+    }
+    bool was = r->state == RR_REGISTERED;
+    r->state = RR_REGISTERED;
+    r->failures = 0;
+    r->last_error[0] = '\0';
+    r->expires_at_ms = at_ms + (int64_t)granted * 1000;
+    r->next_at_ms = at_ms + (int64_t)granted * 500; /* refresh at half the expiry */
+    set_gauge(r);
+    if (!was)
+        log_info("route.registered", "route %s: registered for %u s", r->id, granted);
+    report(r, false);
+}
+
+/* A 401/407: answer it, unless this attempt already answered a fresh challenge. */
+static void challenged(struct rr_route *r, const osip_message_t *resp, unsigned expires)
+{
+    struct sip_auth_creds cr = {.username = r->user, .password = r->pass, .realm = r->realm};
+    struct sip_auth_challenge ch;
+    char why[64];
+    snprintf(why, sizeof(why), "%d %s", resp->status_code,
+             resp->reason_phrase ? resp->reason_phrase : "");
+    if (!r->user || sip_auth_pick(resp, &cr, &ch) != 0) {
+        fail(r, why);
+        return;
+    }
+    if (r->auth_tries >= MAX_AUTH_PER_ATTEMPT || (r->auth_tries > 0 && !ch.stale)) {
+        fail(r, why); /* our answer to its own challenge was refused */
+        return;
+    }
+    r->auth_tries++;
+    r->ch = ch;
+    r->have_challenge = true;
+    r->nc = 0;
+    send_register(r, expires);
+}
+
+/* A 423 Interval Too Brief: ask again for its Min-Expires. */
+static bool too_brief(struct rr_route *r, const osip_message_t *resp)
+{
+    unsigned min = route_register_min_expires(resp);
+    if (r->unregistering || min <= r->asked || min > 86400 || r->tries_423++ >= MAX_423_PER_ATTEMPT)
+        return false;
+    r->asked = min;
+    send_register(r, r->asked);
+    return true;
+}
+
+static void answered(struct rr_route *r, const osip_message_t *resp, int64_t at_ms)
+{
+    int code = resp->status_code;
+    unsigned expires = r->unregistering ? 0 : r->asked;
+    if (code >= 200 && code < 300) {
+        registered(r, resp, at_ms);
+    } else if (code == 401 || code == 407) {
+        challenged(r, resp, expires);
+    } else if (code != 423 || !too_brief(r, resp)) {
+        char why[64];
+        snprintf(why, sizeof(why), "%d %s", code, resp->reason_phrase ? resp->reason_phrase : "");
+        fail(r, why);
+    }
+}
+
+static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
+                  const osip_message_t *resp, int64_t at_ms)
+{
+    struct rr_route *r = owner;
+    if (ev == SIP_TR_PROVISIONAL || tr != r->tr)
+        return;
+    sip_stack_disown(tr);
+    r->tr = NULL;
+    if (ev == SIP_TR_FINAL)
+        answered(r, resp, at_ms);
+    else
+        fail(r, ev == SIP_TR_TIMEOUT ? "timeout" : "transport failure");
+    maybe_free(r->rr); /* a drain may be complete */
+}
+
+/* Request-URI, AOR and Contact of a route: sip:host[:port], sip:user@host, ours. */
+static void address_route(struct rr_route *r, const char *uri)
+{
+    struct sip_ua *ua = r->rr->cc->ua;
+    char host[256];
+    unsigned char probe[16];
+    r->ruri = vp_strdup(uri);
+    if (sip_msg_uri_hostport(uri, host, sizeof(host), &r->port) != 0)
+        snprintf(host, sizeof(host), "invalid");
+    bool v6 = strchr(host, ':') != NULL;
+    r->aor = vp_asprintf("sip:%s@%s%s%s", r->user ? r->user : "voepy", v6 ? "[" : "", host,
+                         v6 ? "]" : "");
+    r->reachable =
+        (uv_inet_pton(AF_INET, host, probe) == 0 || uv_inet_pton(AF_INET6, host, probe) == 0) &&
+        strlen(host) < sizeof(r->ip);
+    if (r->reachable)
+        memcpy(r->ip, host, strlen(host) + 1);
+    const char *adv = sip_ua_advertised_host(ua);
+    bool av6 = strchr(adv, ':') != NULL;
+    r->contact =
+        vp_asprintf("sip:%s@%s%s%s:%d%s", r->user ? r->user : "voepy", av6 ? "[" : "", adv,
+                    av6 ? "]" : "", sip_ua_port(ua), r->proto == SIP_TCP ? ";transport=tcp" : "");
+}
+
+static struct rr_route *route_new(struct route_register *rr, const struct pg_result *res, int i)
+{
+    struct rr_route *r = VP_NEW(r);
+    r->rr = rr;
+    snprintf(r->id, sizeof(r->id), "%s", pg_get(res, i, "route_id"));
+    r->user = dup_or_null(pg_get(res, i, "auth_username"));
+    r->pass = dup_or_null(pg_get(res, i, "auth_password"));
+    r->realm = dup_or_null(pg_get(res, i, "auth_realm"));
+    const char *tp = pg_get(res, i, "transport"), *exp = pg_get(res, i, "register_expires_secs");
+    r->proto = SIP_UDP;
+    if (tp)
+        sip_proto_parse(tp, &r->proto);
+    r->asked = exp ? (unsigned)strtoul(exp, NULL, 10) : 3600;
+    address_route(r, pg_get(res, i, "sip_uri"));
+    sip_msg_new_call_id(r->call_id, sizeof(r->call_id), sip_ua_advertised_host(rr->cc->ua));
+    sip_msg_new_tag(r->from_tag, sizeof(r->from_tag));
+    char labels[ID_MAX + 16];
+    snprintf(labels, sizeof(labels), "route=\"%s\"", r->id);
+    r->gauge = metrics_gauge("voepy_route_registered",
+                             "1 while this node holds a registration of the route with its "
+                             "registrar, else 0",
+                             labels);
+    metric_set(r->gauge, 0);
+    return r;
+}
+
+/* The leases this node holds now: new routes register at once, lost ones are dropped. */
+static void sync_routes(struct route_register *rr, const struct pg_result *res)
+{
+    struct strmap *next = strmap_create();
+    for (int i = 0; i < pg_ntuples(res); i++) {
+        const char *id = pg_get(res, i, "route_id"), *uri = pg_get(res, i, "sip_uri");
+        if (!id || !uri || strmap_get(next, id))
+            continue;
+        struct rr_route *r = strmap_del(rr->routes, id);
+        if (!r) {
+            r = route_new(rr, res, i);
+            r->next_at_ms = vtime_now_ms();
+        }
+        strmap_put(next, r->id, r);
+    }
+    size_t n;
+    struct rr_route **gone = all_routes(rr, &n);
+    for (size_t i = 0; i < n; i++) {
+        log_info("route.register_lease_lost", "route %s: no longer registered by this node",
+                 gone[i]->id);
+        route_free(gone[i]);
+    }
+    free(gone);
+    strmap_free(rr->routes);
+    rr->routes = next;
+}
+
+static void leased_cb(int status, const struct pg_result *res, void *arg)
+{
+    struct route_register *rr = arg;
+    rr->pending--;
+    rr->querying = false;
+    if (status && !rr->closing)
+        log_warn("route.register_lease_failed", "registration round: %s", vp_err_message(status));
+    else if (!rr->closing && !rr->draining)
+        sync_routes(rr, res);
+    maybe_free(rr);
+}
+
+static void lease_round(struct route_register *rr)
+{
+    if (rr->querying)
+        return;
+    char ms[24], lease[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
+    snprintf(lease, sizeof(lease), "%u", rr->cc->opts.route_register_round_ms * LEASE_ROUNDS);
+    const char *params[] = {rr->cc->node_id, ms, lease, "true"};
+    if (pg_exec(rr->cc->pg, "cc_route_reg_lease", 4, params, leased_cb, rr) == 0) {
+        rr->querying = true;
+        rr->pending++;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct route_register *rr = t->data;
+    int64_t now = vtime_now_ms();
+    if (rr->draining) {
+        maybe_free(rr); /* the drain's deadline */
+        return;
+    }
+    if (now >= rr->next_round_ms) {
+        rr->next_round_ms = now + rr->cc->opts.route_register_round_ms;
+        lease_round(rr);
+    }
+    size_t n;
+    struct rr_route **all = all_routes(rr, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!all[i]->tr && now >= all[i]->next_at_ms)
+            attempt(all[i]);
+    free(all);
+}
+
+int route_register_create(struct route_register **rp, struct cc *cc)
+{
+    struct route_register *rr = VP_NEW(rr);
+    rr->cc = cc;
+    rr->routes = strmap_create();
+    pg_prepare(cc->pg, "cc_route_reg_lease",
+               "SELECT * FROM cc_route_reg_lease($1, $2::bigint, $3::int, $4::boolean)");
+    pg_prepare(cc->pg, "cc_route_reg_state",
+               "SELECT cc_route_reg_state($1, $2, $3, $4::bigint, $5, $6::boolean)");
+    uv_timer_init(cc->loop, &rr->timer);
+    rr->timer.data = rr;
+    if (cc->opts.route_register_round_ms > 0)
+        uv_timer_start(&rr->timer, tick_cb, TICK_MS, TICK_MS);
+    *rp = rr;
+    return 0;
+}
+
+/* Every unregister answered (or the deadline passed): leases given up, then done. */
+static bool drain_complete(struct route_register *rr)
+{
+    size_t n;
+    struct rr_route **all = all_routes(rr, &n);
+    bool waiting = false;
+    for (size_t i = 0; i < n; i++)
+        waiting = waiting || all[i]->tr;
+    if (waiting && vtime_now_ms() < rr->drain_deadline_ms) {
+        free(all);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        drop_register(all[i]); /* an unregister without answer: the binding expires */
+        all[i]->unregistering = false;
+        report(all[i], true);
+        strmap_del(rr->routes, all[i]->id);
+        route_free(all[i]);
+    }
+    free(all);
+    return true;
+}
+
+static void maybe_free(struct route_register *rr)
+{
+    if (rr->draining && rr->drained && drain_complete(rr)) {
+        void (*done)(void *) = rr->drained;
+        rr->drained = NULL;
+        done(rr->drained_arg); /* runs from a callback of the loop */
+    }
+    if (rr->closing && rr->timer_closed && rr->pending == 0) {
+        strmap_free(rr->routes);
+        free(rr);
+    }
+}
+
+void route_register_drain(struct route_register *rr, void (*done)(void *arg), void *arg)
+{
+    if (!rr || rr->draining || rr->closing)
+        return;
+    rr->draining = true;
+    rr->drained = done;
+    rr->drained_arg = arg;
+    rr->drain_deadline_ms = vtime_now_ms() + UNREGISTER_WAIT_MS;
+    size_t n;
+    struct rr_route **all = all_routes(rr, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct rr_route *r = all[i];
+        if (r->state != RR_REGISTERED)
+            continue;
+        drop_register(r); /* a refresh in flight gives way to the unregister */
+        r->unregistering = true;
+        r->auth_tries = 0;
+        set_gauge(r);
+        send_register(r, 0);
+    }
+    free(all);
+    if (!uv_is_active((uv_handle_t *)&rr->timer))
+        uv_timer_start(&rr->timer, tick_cb, TICK_MS, TICK_MS);
+    /* done runs from the tick or an answer: never inside this call */
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct route_register *rr = h->data;
+    rr->timer_closed = true;
+    maybe_free(rr);
+}
+
+void route_register_close(struct route_register *rr)
+{
+    if (!rr || rr->closing)
+        return;
+    rr->closing = true;
+    rr->drained = NULL;
+    size_t n;
+    struct rr_route **all = all_routes(rr, &n);
+    for (size_t i = 0; i < n; i++) {
+        strmap_del(rr->routes, all[i]->id);
+        route_free(all[i]);
+    }
+    free(all);
+    uv_close((uv_handle_t *)&rr->timer, timer_closed_cb);
+}

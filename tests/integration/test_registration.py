@@ -1,0 +1,185 @@
+"""Trunk registration (RFC 3261 section 10): routes created with register: true.
+
+PostgreSQL, Redis, api-gateway and call-control on loopback; SIPp plays two registrars:
+one that challenges (401 digest MD5 with qop) and grants a 4 s binding, so that the
+refresh at half the expiry is seen within the test, and one that refuses with 403. Every
+Authorization is recomputed here from the registrar's message trace. The last test drains
+call-control (SIGTERM) and expects the unregister (Expires: 0).
+"""
+import hashlib
+import re
+import signal
+import time
+import unittest
+
+from harness import ApiAssertions, Platform, wait_until
+
+USER, PASSWORD = "trunkuser", "s3cret"
+SERVICES = ("api-gateway", "call-control")
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def registers(sipp):
+    """(start line, headers) of every REGISTER the registrar received, in order."""
+    out = []
+    for block in re.split(r"^-{20,} [^\n]*\n", sipp.messages(), flags=re.M):
+        head, _, msg = block.partition("\n\n")
+        if "message received" not in head:
+            continue
+        msg = msg.lstrip()
+        if not msg.startswith("REGISTER "):
+            continue
+        lines = msg.replace("\r", "").split("\n")
+        hdrs = {}
+        for line in lines[1:]:
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            hdrs.setdefault(k.strip().lower(), v.strip())
+        out.append((lines[0], hdrs))
+    return out
+
+
+def digest_params(value):
+    assert value.startswith("Digest "), value
+    pairs = re.findall(r'([A-Za-z-]+)=(?:"([^"]*)"|([^,\s]+))', value[7:])
+    return {k.lower(): q or t for k, q, t in pairs}
+
+
+def check_digest(testcase, authz, ruri, nc):
+    d = digest_params(authz)
+    testcase.assertEqual((d["username"], d["realm"], d["uri"]), (USER, "voepy-reg", ruri))
+    testcase.assertEqual((d["qop"], d["nc"], d["opaque"], d["algorithm"]),
+                         ("auth", nc, "op7", "MD5"))
+    ha1 = md5("%s:voepy-reg:%s" % (USER, PASSWORD))
+    ha2 = md5("REGISTER:%s" % ruri)
+    want = md5("%s:%s:%s:%s:auth:%s" % (ha1, d["nonce"], d["nc"], d["cnonce"], ha2))
+    testcase.assertEqual(d["response"], want, "the digest does not match the password")
+
+
+class Registration(ApiAssertions, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Platform(services=SERVICES, name="registration",
+                         env={"VOEPY_ROUTE_OPTIONS_MS": "0",
+                              "VOEPY_ROUTE_REGISTER_ROUND_MS": "500",
+                              "VOEPY_ROUTE_REGISTER_RETRY_MS": "1000"})
+        cls.p.start()
+        cls.reg = cls.p.sipp("reg_auth.xml", name="registrar", rtp_echo=False)
+        cls.forbid = cls.p.sipp("reg_forbidden.xml", name="forbidden", rtp_echo=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+
+    def route(self, name, uri, **fields):
+        body = dict({"name": name, "sip_uri": uri, "transport": "udp"}, **fields)
+        st, r, raw, _ = self.p.admin("POST", "/admin/v1/routes", body)
+        self.assertEqual(st, 201, raw)
+        return r
+
+    def registration(self, route_id):
+        st, body, raw, _ = self.p.admin("GET", "/admin/v1/routes")
+        self.assertEqual(st, 200, raw)
+        return [r for r in body["data"] if r["id"] == route_id][0]["registration"]
+
+    def gauge(self, route_id):
+        st, _, data = self.p.ops("call-control", "/metrics")
+        text = data if isinstance(data, str) else data.decode()
+        m = re.search(r'^voepy_route_registered\{route="%s"\} (\d+)' % route_id, text,
+                      flags=re.M)
+        return int(m.group(1)) if m else None
+
+    def test_1_refused_fields(self):
+        resp = self.p.admin("POST", "/admin/v1/routes", {
+            "name": "no user", "sip_uri": self.reg.uri, "transport": "udp", "register": True})
+        self.assert_error(resp, 422, "invalid_parameter", "register")
+        resp = self.p.admin("POST", "/admin/v1/routes", {
+            "name": "too short", "sip_uri": self.reg.uri, "transport": "udp", "register": True,
+            "auth_username": USER, "auth_password": PASSWORD, "register_expires_secs": 30})
+        self.assert_error(resp, 422, "invalid_parameter", "register_expires_secs")
+        plain = self.route("plain", self.reg.uri)
+        self.assertEqual((plain["register"], plain["register_expires_secs"],
+                          plain["registration"]), (False, 3600, None))
+
+    def test_2_digest_register_and_refresh(self):
+        r = self.route("registered", self.reg.uri, auth_username=USER, auth_password=PASSWORD,
+                       register=True, register_expires_secs=60)
+        self.assertEqual((r["register"], r["register_expires_secs"]), (True, 60))
+        self.assertEqual(r["registration"],
+                         {"status": "unregistered", "expires_at": None, "last_error": None})
+        wait_until(lambda: self.registration(r["id"])["status"] == "registered", 8,
+                   what="registered")
+        t_registered = time.time()
+        self.assertEqual(self.gauge(r["id"]), 1)
+        # One node holds the lease: another one gets nothing while it is held.
+        other = self.p.sql("SELECT count(*) FROM cc_route_reg_lease('other-node', "
+                           "(extract(epoch from now()) * 1000)::bigint, 10000, true)")
+        self.assertEqual(other, [["0"]])
+        # The 4 s binding is refreshed at about half its expiry, before it ends.
+        wait_until(lambda: len(registers(self.reg)) >= 3, 5, what="the refresh")
+        waited = time.time() - t_registered
+        self.assertGreater(waited, 1.0, "refreshed far before half the expiry")
+        self.assertLess(waited, 4.0, "not refreshed before the binding expired")
+        regs = registers(self.reg)
+        ruri = self.reg.uri
+        for i, (line, h) in enumerate(regs[:3]):
+            self.assertEqual(line, "REGISTER %s SIP/2.0" % ruri)
+            self.assertIn("<sip:%s@127.0.0.1>" % USER, h["to"])
+            self.assertIn("<sip:%s@127.0.0.1>" % USER, h["from"])
+            self.assertEqual(h["call-id"], regs[0][1]["call-id"], "one Call-ID per route")
+            self.assertEqual(h["cseq"], "%d REGISTER" % (int(regs[0][1]["cseq"].split()[0]) + i))
+            self.assertEqual(h["expires"], "60")
+            via_port = re.search(r"127\.0\.0\.1:(\d+)", h["via"]).group(1)
+            self.assertEqual(h["contact"], "<sip:%s@127.0.0.1:%s>" % (USER, via_port))
+        self.assertNotIn("authorization", regs[0][1])
+        check_digest(self, regs[1][1]["authorization"], ruri, "00000001")
+        # The refresh answers the last challenge again, with the next nonce count.
+        check_digest(self, regs[2][1]["authorization"], ruri, "00000002")
+        reg = self.registration(r["id"])
+        self.assertEqual(reg["status"], "registered")
+        self.assertIsNone(reg["last_error"])
+        self.assertIsNotNone(reg["expires_at"])
+        self.__class__.registered_route = r["id"]
+
+    def test_3_forbidden_fails_and_backs_off(self):
+        r = self.route("forbidden", self.forbid.uri, auth_username=USER,
+                       auth_password=PASSWORD, register=True)
+        wait_until(lambda: self.registration(r["id"])["status"] == "failed", 8, what="failed")
+        self.assertEqual(self.registration(r["id"]),
+                         {"status": "failed", "expires_at": None, "last_error": "403 Forbidden"})
+        self.assertEqual(self.gauge(r["id"]), 0)
+        times = []
+
+        def seen():
+            n = len(registers(self.forbid))
+            while len(times) < n:
+                times.append(time.time())
+            return n >= 3
+        wait_until(seen, 8, interval=0.02, what="two retries")
+        self.assertEqual(registers(self.forbid)[0][1]["expires"], "3600")
+        gap1, gap2 = times[1] - times[0], times[2] - times[1]
+        self.assertGreater(gap1, 0.7, "retried at once after a 403")
+        self.assertGreater(gap2, gap1 * 1.5, "the retry delay does not grow")
+
+    def test_9_drain_unregisters(self):
+        route_id = getattr(self.__class__, "registered_route", None)
+        if not route_id:
+            self.skipTest("no route was registered")
+        before = len(registers(self.reg))
+        self.p.kill("call-control", signal.SIGTERM)  # drains, then exits
+        regs = registers(self.reg)[before:]
+        self.assertTrue(any(h["expires"] == "0" for _, h in regs),
+                        "no REGISTER with Expires: 0 at the drain: %r" % regs)
+        self.assertEqual(self.registration(route_id),
+                         {"status": "unregistered", "expires_at": None, "last_error": None})
+        left = self.p.sql("SELECT count(*) FROM route_registrations "
+                          "WHERE route_id = '%s' AND lease_until > now()" % route_id)
+        self.assertEqual(left, [["0"]], "the drained node kept its lease")
+
+
+if __name__ == "__main__":
+    unittest.main()
