@@ -3,7 +3,8 @@
  * the latched far end updates rtp_stats (loss, jitter) and the leg's counters; every
  * ~5 s (randomised 0.5-1.5x, the first after ~2.5 s as 6.2 allows) a connected leg sends
  * an SR while it sends RTP, else an RR, with one report block about the far end and an
- * SDES CNAME; the far end's SR/RR give the round-trip time and what it hears of us.
+ * SDES CNAME, and a last one with a BYE when a connected leg is released; the far end's
+ * SR/RR give the round-trip time and what it hears of us.
  *
  * Reports go from the leg's RTCP socket to where the far end's RTCP comes from, else to
  * its RTP address with port + 1. Built in the engine's shared tx buffer and sent with
@@ -116,7 +117,8 @@ static void fill_block(struct leg *l, struct rtcp_block *b)
     metric_observe(l->ctx->metrics.jitter_ms, (double)rtp_stats_jitter_ms(s));
 }
 
-static void send_report(struct leg *l)
+/* An SR/RR + SDES (+ BYE when the leg is leaving) to the far end's RTCP address. */
+static void send_report(struct leg *l, bool bye)
 {
     const struct leg_counters *c = &l->counters;
     bool sending = c->packets_out != l->rtcp_last_out;
@@ -132,6 +134,8 @@ static void send_report(struct leg *l)
     snprintf(cname, sizeof(cname), "%08x@voepy", (unsigned)l->ssrc);
     size_t n = rtcp_report_build(l->ctx->tx_buf, sizeof(l->ctx->tx_buf), l->ssrc,
                                  sending ? &si : NULL, l->rx_stats.started ? &b : NULL, cname);
+    if (bye && n)
+        n = rtcp_report_add_bye(l->ctx->tx_buf, sizeof(l->ctx->tx_buf), n, l->ssrc);
     struct sockaddr_storage to;
     destination(l, &to);
     uv_buf_t buf = uv_buf_init((char *)l->ctx->tx_buf, (unsigned)n);
@@ -153,5 +157,10 @@ void leg__rtcp_tick(struct leg *l)
     if (now < l->rtcp_next)
         return;
     l->rtcp_next = now + randomised(RTCP_INTERVAL_MS);
-    send_report(l);
+    send_report(l, false);
+}
+
+void leg__rtcp_bye(struct leg *l)
+{
+    send_report(l, true);
 }

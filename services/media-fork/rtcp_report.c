@@ -96,6 +96,15 @@ size_t rtcp_report_build(uint8_t *out, size_t cap, uint32_t ssrc, const struct r
     return rlen + slen;
 }
 
+size_t rtcp_report_add_bye(uint8_t *out, size_t cap, size_t len, uint32_t ssrc)
+{
+    if (len > cap || cap - len < 8)
+        return 0;
+    put_header(out + len, 1, RTCP_PT_BYE, 8);
+    put32(out + len + 4, ssrc);
+    return len + 8;
+}
+
 static void get_block(const uint8_t *p, struct rtcp_block *b)
 {
     uint32_t w = get32(p + 4);

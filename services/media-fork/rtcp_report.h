@@ -40,6 +40,12 @@ struct rtcp_sender {
 size_t rtcp_report_build(uint8_t *out, size_t cap, uint32_t ssrc, const struct rtcp_sender *sender,
                          const struct rtcp_block *block, const char *cname);
 
+/*
+ * Append a BYE (6.6) for ssrc to a compound packet of len bytes already in out (it must
+ * start with an SR or RR). Returns the new length, or 0 when cap is too small.
+ */
+size_t rtcp_report_add_bye(uint8_t *out, size_t cap, size_t len, uint32_t ssrc);
+
 /* What a far end's compound packet tells us (rtcp_report_read). */
 struct rtcp_heard {
     uint32_t ssrc; /* sender SSRC of the first SR/RR */

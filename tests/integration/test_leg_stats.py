@@ -6,7 +6,8 @@ skipped (and the sequence wrapping) at jittered times, receives media-fork's RTC
 RTP port + 1, and answers each SR with an RR carrying LSR/DLSR. Checked: the leg resource
 after the call (`legs[].rtp`: packets_lost = the skipped count, jitter_ms > 0, rtt_ms
 measured), media-fork's metrics, and that every RTCP packet received is a valid compound
-SR (media-fork sends RTP all along) + SDES CNAME whose report block describes the peer.
+SR (media-fork sends RTP all along) + SDES CNAME whose report block describes the peer,
+the last one (at the release) with a BYE.
 """
 import random
 import socket
@@ -122,6 +123,7 @@ class StatsPeer:
                 subs = parse_rtcp(data)
                 rep = parse_report(*subs[0])
                 rep["sdes"] = [s for s in subs if s[0] == 202]
+                rep["bye"] = [struct.unpack("!I", s[2][:4])[0] for s in subs if s[0] == 203]
             except (ValueError, struct.error) as e:
                 with self.lock:
                     self.invalid.append((data, str(e)))
@@ -212,6 +214,8 @@ class LegStats(unittest.TestCase):
                               key=self.key)
         self.assertEqual(st, 200, raw)
         call = p.wait_call(self.key, call["id"], lambda c: c["status"] == "ended")
+        # the release sent a last report with a BYE (RFC 3550 6.6)
+        wait_until(lambda: peer.reports and peer.reports[-1]["bye"], 3, what="RTCP BYE")
 
         rtp = call["legs"][0]["rtp"]
         self.assertEqual(rtp["packets_in"], PACKETS - len(SKIPPED), rtp)
@@ -231,6 +235,8 @@ class LegStats(unittest.TestCase):
         self.assertEqual(invalid, [])
         self.assertTrue(reports)
         leg_ssrc = reports[0]["ssrc"]
+        self.assertEqual(reports[-1]["bye"], [leg_ssrc])
+        self.assertEqual([r for r in reports[:-1] if r["bye"]], [])
         for r in reports:
             self.assertEqual(r["pt"], 200, r)  # media-fork sent RTP all along: SRs
             self.assertEqual(r["ssrc"], leg_ssrc)

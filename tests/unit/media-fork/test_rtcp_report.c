@@ -133,6 +133,29 @@ static void test_rr_bytes(void **state)
     }
 }
 
+static void test_bye(void **state)
+{
+    (void)state;
+    uint8_t out[128];
+    size_t n = rtcp_report_build(out, sizeof(out), 0x0a0b0c0d, NULL, &block, "x");
+    size_t m = rtcp_report_add_bye(out, sizeof(out), n, 0x0a0b0c0d);
+    assert_int_equal(m, n + 8);
+    assert_int_equal(out[n], 0x81);
+    assert_int_equal(out[n + 1], RTCP_PT_BYE);
+    assert_int_equal(out[n + 2] << 8 | out[n + 3], 1);
+    assert_int_equal(get32(out + n + 4), 0x0a0b0c0d);
+    struct rtcp_info info;
+    assert_int_equal(rtcp_parse(out, m, &info), 0);
+    assert_int_equal(info.npackets, 3);
+    assert_true(info.has_bye);
+    struct rtcp_heard h;
+    assert_int_equal(read_copy(out, m, block.ssrc, &h), 0);
+    assert_true(h.has_block); /* the report before the BYE still counts */
+    /* no room: nothing written past cap */
+    assert_int_equal(rtcp_report_add_bye(out, n + 7, n, 1), 0);
+    assert_int_equal(rtcp_report_add_bye(out, n, n + 1, 1), 0);
+}
+
 static void test_small_buffer(void **state)
 {
     (void)state;
@@ -185,9 +208,9 @@ static void test_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sr_bytes),     cmocka_unit_test(test_rr_bytes),
-        cmocka_unit_test(test_small_buffer), cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_sr_bytes), cmocka_unit_test(test_rr_bytes),
+        cmocka_unit_test(test_bye),      cmocka_unit_test(test_small_buffer),
+        cmocka_unit_test(test_hostile),  cmocka_unit_test(test_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
