@@ -6,6 +6,7 @@ refresh at half the expiry is seen within the test, and one that refuses with 40
 Authorization is recomputed here from the registrar's message trace. The last test drains
 call-control (SIGTERM) and expects the unregister (Expires: 0).
 """
+import datetime
 import hashlib
 import re
 import signal
@@ -22,25 +23,31 @@ def md5(s):
     return hashlib.md5(s.encode()).hexdigest()
 
 
-def registers(sipp):
-    """(start line, headers) of every REGISTER the registrar received, in order."""
+def trace(sipp):
+    """Every message in SIPp's trace, in order: (time, "received" | "sent", start line,
+    headers with lower-case names)."""
     out = []
-    for block in re.split(r"^-{20,} [^\n]*\n", sipp.messages(), flags=re.M):
+    parts = re.split(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\n", sipp.messages(),
+                     flags=re.M)
+    for stamp, block in zip(parts[1::2], parts[2::2]):
         head, _, msg = block.partition("\n\n")
-        if "message received" not in head:
-            continue
-        msg = msg.lstrip()
-        if not msg.startswith("REGISTER "):
-            continue
-        lines = msg.replace("\r", "").split("\n")
+        lines = msg.lstrip().replace("\r", "").split("\n")
         hdrs = {}
         for line in lines[1:]:
             if not line:
                 break
             k, _, v = line.partition(":")
             hdrs.setdefault(k.strip().lower(), v.strip())
-        out.append((lines[0], hdrs))
+        when = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        out.append((when, "received" if "message received" in head else "sent", lines[0],
+                    hdrs))
     return out
+
+
+def registers(sipp):
+    """(start line, headers) of every REGISTER the registrar received, in order."""
+    return [(line, h) for _, way, line, h in trace(sipp)
+            if way == "received" and line.startswith("REGISTER ")]
 
 
 def digest_params(value):
@@ -113,17 +120,22 @@ class Registration(ApiAssertions, unittest.TestCase):
                          {"status": "unregistered", "expires_at": None, "last_error": None})
         wait_until(lambda: self.registration(r["id"])["status"] == "registered", 8,
                    what="registered")
-        t_registered = time.time()
         self.assertEqual(self.gauge(r["id"]), 1)
         # One node holds the lease: another one gets nothing while it is held.
         other = self.p.sql("SELECT count(*) FROM cc_route_reg_lease('other-node', "
                            "(extract(epoch from now()) * 1000)::bigint, 10000, true)")
         self.assertEqual(other, [["0"]])
         # The 4 s binding is refreshed at about half its expiry, before it ends.
-        wait_until(lambda: len(registers(self.reg)) >= 3, 5, what="the refresh")
-        waited = time.time() - t_registered
-        self.assertGreater(waited, 1.0, "refreshed far before half the expiry")
-        self.assertLess(waited, 4.0, "not refreshed before the binding expired")
+        wait_until(lambda: len(registers(self.reg)) >= 3, 6, what="the refresh")
+        # As the registrar saw it: from its 200 (CSeq 2) to the refresh (CSeq 3).
+        msgs = trace(self.reg)
+        ok_at = [t for t, way, line, h in msgs
+                 if way == "sent" and line.startswith("SIP/2.0 200") and h["cseq"].startswith("2 ")]
+        refresh_at = [t for t, way, line, h in msgs
+                      if way == "received" and h.get("cseq", "").startswith("3 ")]
+        waited = refresh_at[0] - ok_at[0]
+        self.assertGreater(waited, 1.5, "refreshed far before half the expiry")
+        self.assertLess(waited, 3.5, "not refreshed well before the binding expired")
         regs = registers(self.reg)
         ruri = self.reg.uri
         for i, (line, h) in enumerate(regs[:3]):
@@ -152,18 +164,33 @@ class Registration(ApiAssertions, unittest.TestCase):
         self.assertEqual(self.registration(r["id"]),
                          {"status": "failed", "expires_at": None, "last_error": "403 Forbidden"})
         self.assertEqual(self.gauge(r["id"]), 0)
-        times = []
-
-        def seen():
-            n = len(registers(self.forbid))
-            while len(times) < n:
-                times.append(time.time())
-            return n >= 3
-        wait_until(seen, 8, interval=0.02, what="two retries")
+        wait_until(lambda: len(registers(self.forbid)) >= 3, 8, what="two retries")
         self.assertEqual(registers(self.forbid)[0][1]["expires"], "3600")
+        times = [t for t, way, line, _ in trace(self.forbid)
+                 if way == "received" and line.startswith("REGISTER ")]
         gap1, gap2 = times[1] - times[0], times[2] - times[1]
         self.assertGreater(gap1, 0.7, "retried at once after a 403")
         self.assertGreater(gap2, gap1 * 1.5, "the retry delay does not grow")
+
+    def test_4_lease_of_another_node(self):
+        """A route another node holds is left alone until that node's lease lapses (it
+        died), then taken over and registered."""
+        reg2 = self.p.sipp("reg_auth.xml", name="registrar2", rtp_echo=False)
+        r = self.route("held elsewhere", reg2.uri, auth_username=USER, auth_password=PASSWORD)
+        self.p.sql("INSERT INTO route_registrations (route_id, holder_node, lease_until, "
+                   "status, expires_at) VALUES ('%s', 'ghost-node', now() + interval '2.5 s', "
+                   "'registered', now() + interval '1 hour'); "
+                   "UPDATE routes SET register = true WHERE id = '%s'" % (r["id"], r["id"]))
+        time.sleep(1.5)  # three lease rounds of this node
+        self.assertEqual(registers(reg2), [], "registered a route another node holds")
+        self.assertEqual(self.registration(r["id"])["status"], "registered")
+        wait_until(lambda: len(registers(reg2)) >= 2, 5, what="the takeover")
+        wait_until(lambda: self.p.sql("SELECT holder_node, status FROM route_registrations "
+                                      "WHERE route_id = '%s'" % r["id"])[0][1] == "registered"
+                   and self.gauge(r["id"]) == 1, 3, what="registered by this node")
+        holder = self.p.sql("SELECT holder_node FROM route_registrations WHERE route_id = '%s'"
+                            % r["id"])[0][0]
+        self.assertNotEqual(holder, "ghost-node")
 
     def test_9_drain_unregisters(self):
         route_id = getattr(self.__class__, "registered_route", None)
