@@ -97,25 +97,20 @@ BEGIN
 END $$;
 
 -- A round of node p_node (at p_ms): take or renew the lease, for p_lease_ms, of every
--- route that registers and whose lease has lapsed or is ours already (p_take false:
--- only renew ours, for a node that is draining). Answers the routes this node now
--- holds, with what registering needs.
-CREATE FUNCTION cc_route_reg_lease(p_node text, p_ms bigint, p_lease_ms int, p_take boolean)
+-- route that registers and whose lease has lapsed or is ours already. Answers the routes
+-- this node now holds, with what registering needs. (A draining node stops calling this
+-- and gives its leases up with cc_route_reg_state.)
+CREATE FUNCTION cc_route_reg_lease(p_node text, p_ms bigint, p_lease_ms int)
 RETURNS TABLE (route_id text, sip_uri text, transport text, auth_username text,
                auth_password text, auth_realm text, register_expires_secs int)
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_take THEN
-        INSERT INTO route_registrations AS g (route_id, holder_node, lease_until)
-        SELECT r.id, p_node, voepy_ms(p_ms + p_lease_ms)
-          FROM routes r WHERE r.register
-        ON CONFLICT ON CONSTRAINT route_registrations_pkey DO UPDATE
-           SET holder_node = p_node, lease_until = excluded.lease_until, updated_at = now()
-         WHERE g.holder_node = p_node OR g.lease_until < voepy_ms(p_ms);
-    ELSE
-        UPDATE route_registrations g SET lease_until = voepy_ms(p_ms + p_lease_ms)
-         WHERE g.holder_node = p_node AND g.lease_until >= voepy_ms(p_ms);
-    END IF;
+    INSERT INTO route_registrations AS g (route_id, holder_node, lease_until)
+    SELECT r.id, p_node, voepy_ms(p_ms + p_lease_ms)
+      FROM routes r WHERE r.register
+    ON CONFLICT ON CONSTRAINT route_registrations_pkey DO UPDATE
+       SET holder_node = p_node, lease_until = excluded.lease_until, updated_at = now()
+     WHERE g.holder_node = p_node OR g.lease_until < voepy_ms(p_ms);
     RETURN QUERY
     SELECT r.id, r.sip_uri, r.transport, r.auth_username, r.auth_password, r.auth_realm,
            r.register_expires_secs

@@ -418,8 +418,8 @@ static void lease_round(struct route_register *rr)
     char ms[24], lease[24];
     snprintf(ms, sizeof(ms), "%lld", (long long)vtime_now_ms());
     snprintf(lease, sizeof(lease), "%u", rr->cc->opts.route_register_round_ms * LEASE_ROUNDS);
-    const char *params[] = {rr->cc->node_id, ms, lease, "true"};
-    if (pg_exec(rr->cc->pg, "cc_route_reg_lease", 4, params, leased_cb, rr) == 0) {
+    const char *params[] = {rr->cc->node_id, ms, lease};
+    if (pg_exec(rr->cc->pg, "cc_route_reg_lease", 3, params, leased_cb, rr) == 0) {
         rr->querying = true;
         rr->pending++;
     }
@@ -451,7 +451,7 @@ int route_register_create(struct route_register **rp, struct cc *cc)
     rr->cc = cc;
     rr->routes = strmap_create();
     pg_prepare(cc->pg, "cc_route_reg_lease",
-               "SELECT * FROM cc_route_reg_lease($1, $2::bigint, $3::int, $4::boolean)");
+               "SELECT * FROM cc_route_reg_lease($1, $2::bigint, $3::int)");
     pg_prepare(cc->pg, "cc_route_reg_state",
                "SELECT cc_route_reg_state($1, $2, $3, $4::bigint, $5, $6::boolean)");
     uv_timer_init(cc->loop, &rr->timer);

@@ -123,7 +123,7 @@ class Registration(ApiAssertions, unittest.TestCase):
         self.assertEqual(self.gauge(r["id"]), 1)
         # One node holds the lease: another one gets nothing while it is held.
         other = self.p.sql("SELECT count(*) FROM cc_route_reg_lease('other-node', "
-                           "(extract(epoch from now()) * 1000)::bigint, 10000, true)")
+                           "(extract(epoch from now()) * 1000)::bigint, 10000)")
         self.assertEqual(other, [["0"]])
         # The 4 s binding is refreshed at about half its expiry, before it ends.
         wait_until(lambda: len(registers(self.reg)) >= 3, 6, what="the refresh")
