@@ -27,6 +27,28 @@ const char *command_op_name(enum mf_op op)
         return "stop_gather";
     case MF_OP_SEND_DTMF:
         return "send_dtmf";
+    case MF_OP_BRIDGE:
+        return "bridge";
+    case MF_OP_UNBRIDGE:
+        return "unbridge";
+    case MF_OP_RECORD_START:
+        return "record_start";
+    case MF_OP_RECORD_STOP:
+        return "record_stop";
+    case MF_OP_STREAMING_START:
+        return "streaming_start";
+    case MF_OP_STREAMING_STOP:
+        return "streaming_stop";
+    case MF_OP_SPEAK:
+        return "speak";
+    case MF_OP_TRANSCRIPTION_START:
+        return "transcription_start";
+    case MF_OP_TRANSCRIPTION_STOP:
+        return "transcription_stop";
+    case MF_OP_AMD_START:
+        return "amd_start";
+    case MF_OP_AMD_STOP:
+        return "amd_stop";
     case MF_OP_NONE:
         break;
     }
@@ -76,7 +98,7 @@ int command__get_int(const json_t *o, const char *key, long long min, long long 
 
 static int parse_op(const json_t *o, struct mf_command *c, struct vp_error *e)
 {
-    char op[16];
+    char op[32]; /* the longest: transcription_start */
     int err = command__get_str(o, "op", true, op, sizeof(op), e);
     if (err)
         return err;
@@ -160,6 +182,10 @@ static int parse_connect(const json_t *o, struct mf_command *c, struct vp_error 
     c->remote.mode = LEG_MODE_SILENCE;
     if (mode[0] && leg_mode_parse(mode, &c->remote.mode))
         return command__bad(e, "mode", "is not echo or silence");
+    const json_t *hold = json_object_get(o, "hold"); /* optional boolean, default false */
+    if (hold && !json_is_boolean(hold))
+        return command__bad(e, "hold", "is not a boolean");
+    c->remote.hold = hold && json_is_true(hold);
     return 0;
 }
 

@@ -17,6 +17,9 @@
 #include "gather.h"
 #include "leg.h"
 #include "leg_ids.h"
+#include "recorder.h"
+#include "stream.h"
+#include "tts.h"
 #include "voepy/err.h"
 
 #define REPLY_TO_PREFIX "voepy:cc:"
@@ -32,8 +35,19 @@ enum mf_op {
     MF_OP_GATHER,
     MF_OP_STOP_GATHER,
     MF_OP_SEND_DTMF,
+    MF_OP_BRIDGE,   /* bridge.h: join leg_id and peer_leg_id */
+    MF_OP_UNBRIDGE, /* bridge.h: split leg_id from its peer */
+    MF_OP_RECORD_START,
+    MF_OP_RECORD_STOP,
+    MF_OP_STREAMING_START, /* stream.h */
+    MF_OP_STREAMING_STOP,
+    MF_OP_SPEAK,               /* tts.h: play rendered text */
+    MF_OP_TRANSCRIPTION_START, /* transcribe.h */
+    MF_OP_TRANSCRIPTION_STOP,
+    MF_OP_AMD_START, /* amd.h: answering-machine detection on the leg */
+    MF_OP_AMD_STOP,
 };
-#define MF_OP_LAST MF_OP_SEND_DTMF
+#define MF_OP_LAST MF_OP_AMD_STOP
 
 struct mf_command {
     enum mf_op op;
@@ -49,6 +63,15 @@ struct mf_command {
     struct gather_params gather; /* gather */
     char digits[DTMF_OUT_MAX_DIGITS + 1]; /* send_dtmf */
     unsigned duration_ms;                 /* send_dtmf: "duration_millis" */
+    char peer_leg_id[LEG_ID_MAX];         /* bridge (required) */
+    /* record_start; record_stop: recording_id (optional); recorder.h */
+    struct rec_params record;
+    struct stream_params stream; /* streaming_start; streaming_stop: stream_id (optional) */
+    /* speak, gather's "speak" prompt (text "" = none); transcription_start/stop
+     * (command_speech.c): media_id is the playback_id / transcription_id. */
+    char text[TTS_TEXT_MAX];
+    char voice[TTS_VOICE_MAX], language[TTS_LANG_MAX];
+    char engine[16], tracks[16]; /* transcription_start */
 };
 
 /*
@@ -68,5 +91,12 @@ int command__get_int(const json_t *o, const char *key, long long min, long long 
 int command__bad(struct vp_error *e, const char *field, const char *why);
 /* The fields of play, stop_playback, gather, stop_gather and send_dtmf. */
 int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error *e);
+/* command_record.c: the fields of record_start and record_stop. */
+int command__parse_record(const json_t *o, struct mf_command *c, struct vp_error *e);
+/* stream_command.c: the fields of streaming_start and streaming_stop. */
+int command__parse_stream(const json_t *o, struct mf_command *c, struct vp_error *e);
+/* command_speech.c: speak, gather's "speak" prompt, transcription_start/stop. */
+int command__parse_speech(const json_t *o, struct mf_command *c, struct vp_error *e);
+int command__parse_speak_prompt(const json_t *o, struct mf_command *c, struct vp_error *e);
 
 #endif

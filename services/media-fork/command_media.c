@@ -65,6 +65,8 @@ static int parse_gather(const json_t *o, struct mf_command *c, struct vp_error *
         err = parse_terminator(o, &c->gather.terminator, e);
     if (!err)
         err = command__get_str(o, "play", false, c->audio, sizeof(c->audio), e);
+    if (!err)
+        err = command__parse_speak_prompt(o, c, e); /* "speak": {text, voice, language} */
     if (err)
         return err;
     if (mn > mx)
@@ -102,6 +104,18 @@ int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error 
         return command__get_str(o, "gather_id", false, c->media_id, sizeof(c->media_id), e);
     case MF_OP_SEND_DTMF:
         return parse_send_dtmf(o, c, e);
+    case MF_OP_BRIDGE:
+        return command__get_str(o, "peer_leg_id", true, c->peer_leg_id, sizeof(c->peer_leg_id), e);
+    case MF_OP_RECORD_START:
+    case MF_OP_RECORD_STOP:
+        return command__parse_record(o, c, e);
+    case MF_OP_STREAMING_START:
+    case MF_OP_STREAMING_STOP:
+        return command__parse_stream(o, c, e);
+    case MF_OP_SPEAK:
+    case MF_OP_TRANSCRIPTION_START:
+    case MF_OP_TRANSCRIPTION_STOP:
+        return command__parse_speech(o, c, e);
     default: /* stop_playback: leg_id and reply_to only */
         return 0;
     }

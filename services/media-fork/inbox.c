@@ -8,6 +8,9 @@
 
 #include "command.h"
 #include "engine.h"
+#include "recorder.h"
+#include "stream.h"
+#include "transcribe.h"
 #include "reply.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
@@ -199,6 +202,10 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     in->redis = o->redis;
     in->engine = o->engine;
     in->load = o->load;
+    in->recorder = o->recorder;
+    in->streamer = o->streamer;
+    in->tts = o->tts;
+    in->asr = o->asr;
     snprintf(in->node, sizeof(in->node), "%s", o->node_id);
     init_metrics(in);
     char stream[STREAM_MAX];
@@ -219,6 +226,12 @@ int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o)
     }
     engine_on_reaped(in->engine, reaped_cb, in);
     engine_on_event(in->engine, inbox__leg_event_cb, in);
+    if (in->recorder)
+        recorder_on_done(in->recorder, inbox__recording_done_cb, in);
+    if (in->streamer)
+        streamer_on_event(in->streamer, inbox__stream_event_cb, in);
+    if (in->asr)
+        transcribe_on_reply(in->asr, inbox__transcribe_reply_cb, in);
     *ip = in;
     return 0;
 }
@@ -248,6 +261,12 @@ void inbox_close(struct inbox *in, void (*closed)(void *arg), void *arg)
 {
     engine_on_reaped(in->engine, NULL, NULL);
     engine_on_event(in->engine, NULL, NULL);
+    if (in->recorder) /* outcomes after this have nowhere to go */
+        recorder_on_done(in->recorder, NULL, NULL);
+    if (in->streamer)
+        streamer_on_event(in->streamer, NULL, NULL);
+    if (in->asr)
+        transcribe_on_reply(in->asr, NULL, NULL);
     in->closing = true;
     in->drained = NULL;
     in->closed = closed;

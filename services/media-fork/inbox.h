@@ -30,6 +30,10 @@ struct engine;
 struct redis;
 struct redis_opts;
 struct audio_load;
+struct recorder;
+struct streamer;
+struct tts;
+struct transcribe;
 
 struct inbox_opts {
     const char *node_id;            /* stream voepy:mf:{node_id}; consumer name */
@@ -37,7 +41,12 @@ struct inbox_opts {
     struct redis *redis;            /* shared connection for replies (XADD) */
     struct engine *engine;
     struct audio_load *load; /* audio for play and prompts; NULL: play always fails */
-    unsigned claim_idle_ms;  /* re-deliver unacknowledged commands after; default 5000 */
+    /* record_start/record_stop (recorder.h); NULL: recordings fail */
+    struct recorder *recorder;
+    struct streamer *streamer; /* streaming_start/streaming_stop; NULL: streams fail */
+    struct tts *tts;           /* speak, spoken prompts; NULL: they fail */
+    struct transcribe *asr;    /* transcription_start/stop; NULL: they fail */
+    unsigned claim_idle_ms;    /* re-deliver unacknowledged commands after; default 5000 */
 };
 
 int inbox_create(struct inbox **ip, uv_loop_t *loop, const struct inbox_opts *o);

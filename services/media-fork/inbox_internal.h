@@ -26,6 +26,10 @@ struct inbox {
     struct engine *engine;
     struct audio_load *load;   /* NULL: no audio can be played */
     struct fetching *fetching; /* plays and gathers waiting for their audio */
+    struct recorder *recorder; /* NULL: this node records nothing */
+    struct streamer *streamer; /* NULL: this node streams nothing */
+    struct tts *tts;           /* NULL: speak fails */
+    struct transcribe *asr;    /* NULL: transcription fails */
     char node[128];
     unsigned replies; /* replies being written */
     struct metric *commands[MF_OP_LAST + 1], *invalid, *reply_errors;
@@ -46,5 +50,18 @@ void inbox__do_media(struct inbox *in, const struct mf_command *c, struct rstrea
 void inbox__leg_event_cb(const struct leg_event *ev, void *arg);
 /* The leg is being released: plays and gathers still waiting for audio are dropped. */
 void inbox__forget_leg(struct inbox *in, const char *leg_id);
+
+/* inbox_record.c: record_start, record_stop; the recorder's outcomes as recording_done. */
+struct rec_result;
+void inbox__do_record(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg);
+void inbox__recording_done_cb(const struct rec_result *r, void *arg);
+
+/* stream_inbox.c: streaming_start, streaming_stop; the streams' outcomes as replies. */
+struct stream_event;
+void inbox__do_stream(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg);
+void inbox__stream_event_cb(const struct stream_event *ev, void *arg);
+
+/* inbox_media.c: transcribe.h's replies go out as the inbox's. */
+void inbox__transcribe_reply_cb(void *arg, const char *stream, char *body);
 
 #endif

@@ -10,9 +10,12 @@
 
 #include "audio_load.h"
 #include "audio_file.h"
+#include "bridge.h"
 #include "engine.h"
 #include "inbox_internal.h"
 #include "reply.h"
+#include "transcribe.h"
+#include "tts.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
 
@@ -40,6 +43,8 @@ static const char *audio_error(int err)
     return "audio_invalid";
 }
 
+static const char *speech_error(const struct vp_error *e);
+
 /* The stream a verb's replies go to: its reply_to, else the leg's allocate's ("" if none). */
 static void reply_stream(const struct mf_command *c, const struct leg *l, char *out, size_t cap)
 {
@@ -60,7 +65,7 @@ static void verb_failed(struct inbox *in, const struct mf_command *c, const stru
             rstream_ack(in->consumer, msg);
         return;
     }
-    char *body = c->op == MF_OP_PLAY
+    char *body = c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK
                      ? reply_play_failed(c->leg_id, call_id, in->node, c->media_id, error, detail)
                      : reply_verb_failed(c->leg_id, call_id, in->node, command_op_name(c->op),
                                          c->op == MF_OP_GATHER ? c->media_id : NULL, error, detail);
@@ -78,7 +83,7 @@ static void cancel(struct inbox *in, struct fetching *f)
     reply_stream(&f->c, l, stream, sizeof(stream));
     if (!stream[0])
         return;
-    bool play = f->c.op == MF_OP_PLAY;
+    bool play = f->c.op == MF_OP_PLAY || f->c.op == MF_OP_SPEAK;
     struct leg_event ev = {.type = play ? LEG_EV_PLAYBACK_ENDED : LEG_EV_GATHER_COMPLETE,
                            .leg_id = f->c.leg_id,
                            .call_id = l ? leg_call_id(l) : "",
@@ -96,8 +101,8 @@ static bool supersedes(const struct mf_command *c, const struct fetching *f)
 {
     if (f->canceled || strcmp(c->leg_id, f->c.leg_id) != 0)
         return false;
-    if (f->c.op == MF_OP_PLAY)
-        return c->op == MF_OP_PLAY || c->op == MF_OP_STOP_PLAYBACK;
+    if (f->c.op == MF_OP_PLAY || f->c.op == MF_OP_SPEAK)
+        return c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK || c->op == MF_OP_STOP_PLAYBACK;
     if (c->op == MF_OP_STOP_GATHER)
         return !c->media_id[0] || strcmp(c->media_id, f->c.media_id) == 0;
     return c->op == MF_OP_GATHER;
@@ -129,8 +134,8 @@ void inbox__forget_leg(struct inbox *in, const char *leg_id)
 
 static void start_with(struct leg *l, const struct mf_command *c, struct audio *a)
 {
-    if (c->op == MF_OP_PLAY)
-        leg_play(l, a, c->loops, c->media_id, c->reply_to);
+    if (c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK)
+        leg_play(l, a, c->op == MF_OP_SPEAK ? 1 : c->loops, c->media_id, c->reply_to);
     else
         leg_gather(l, &c->gather, c->media_id, a, c->reply_to);
 }
@@ -148,7 +153,8 @@ static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
     if (l && a)
         start_with(l, &f->c, a);
     else if (l)
-        verb_failed(in, &f->c, l, audio_error(e->err), e->message, NULL);
+        verb_failed(in, &f->c, l, f->c.text[0] ? speech_error(e) : audio_error(e->err), e->message,
+                    NULL);
     else
         audio_unref(a);
     free(f);
@@ -158,6 +164,25 @@ static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
 /* The PENDING answer of load_audio: the verb starts later (compared by address). */
 static const char PENDING[] = "pending";
 
+/* Why a render failed: unknown_voice, tts_invalid (no text) or tts_failed. */
+static const char *speech_error(const struct vp_error *e)
+{
+    if (e->err == VP_E_INVALID_PARAMETER)
+        return strcmp(e->field, "voice") == 0 ? "unknown_voice" : "tts_invalid";
+    return "tts_failed";
+}
+
+/* audio_load_get, or tts_get for a speak or a spoken prompt (c->text set). */
+static int get_audio(struct inbox *in, const struct mf_command *c, struct audio **ap,
+                     struct vp_error *e, struct fetching *f)
+{
+    if (!c->text[0])
+        return audio_load_get(in->load, c->audio, ap, e, fetched_cb, f);
+    if (!in->tts)
+        return vp_error_set(e, VP_E_NOT_IMPLEMENTED, "text", "this node speaks no text");
+    return tts_get(in->tts, c->voice, c->language, c->text, ap, e, fetched_cb, f);
+}
+
 /*
  * The audio of c: NULL with *ap set (ready now), PENDING (c waits in the inbox's list and
  * starts from fetched_cb), or an error code (e says more).
@@ -165,17 +190,17 @@ static const char PENDING[] = "pending";
 static const char *load_audio(struct inbox *in, const struct mf_command *c, struct audio **ap,
                               struct vp_error *e)
 {
-    if (!in->load) {
+    if (!in->load && !c->text[0]) {
         vp_error_set(e, VP_E_NOT_IMPLEMENTED, "audio", "this node plays no audio");
         return "audio_url_not_supported";
     }
     struct fetching *f = VP_NEW(f);
     f->in = in;
     f->c = *c;
-    int rc = audio_load_get(in->load, c->audio, ap, e, fetched_cb, f);
+    int rc = get_audio(in, c, ap, e, f);
     if (rc != AUDIO_LOAD_PENDING) {
         free(f);
-        return rc ? audio_error(rc) : NULL;
+        return rc ? c->text[0] ? speech_error(e) : audio_error(rc) : NULL;
     }
     f->next = in->fetching;
     in->fetching = f;
@@ -190,10 +215,21 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
     const char *error = NULL;
     switch (c->op) {
     case MF_OP_PLAY:
+    case MF_OP_SPEAK:
     case MF_OP_GATHER:
-        if (c->audio[0] && (error = load_audio(in, c, &a, e)))
+        if ((c->audio[0] || c->text[0]) && (error = load_audio(in, c, &a, e)))
             return error == PENDING ? NULL : error;
         start_with(l, c, a);
+        return NULL;
+    case MF_OP_TRANSCRIPTION_START:
+        if (!in->asr)
+            return "transcription_unavailable";
+        return transcribe_start(in->asr, l, c->media_id, c->engine, c->tracks, c->reply_to, e)
+                   ? "invalid_request"
+                   : NULL;
+    case MF_OP_TRANSCRIPTION_STOP:
+        if (in->asr) /* nothing running is not an error: stop is idempotent */
+            transcribe_stop(in->asr, c->leg_id, c->media_id);
         return NULL;
     case MF_OP_SEND_DTMF:
         return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
@@ -203,14 +239,66 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
     case MF_OP_STOP_GATHER:
         leg_stop_gather(l, c->media_id);
         return NULL;
+    case MF_OP_AMD_START:
+        leg_amd_start(l, c->reply_to);
+        return NULL;
+    case MF_OP_AMD_STOP:
+        leg_amd_stop(l); /* nothing running is not an error: stop is idempotent */
+        return NULL;
     default:
         return "invalid_request";
+    }
+}
+
+/*
+ * bridge / unbridge (bridge.h): both legs must be live here. Answered with bridged /
+ * unbridged on reply_to (else the leg's allocate's), or media.failed (request bridge).
+ */
+static void do_bridge(struct inbox *in, const struct mf_command *c, struct leg *l,
+                      struct rstream_msg *msg)
+{
+    struct leg *peer = c->op == MF_OP_BRIDGE ? engine_find(in->engine, c->peer_leg_id) : NULL;
+    if (!l || (c->op == MF_OP_BRIDGE && !peer)) {
+        verb_failed(in, c, l, "unknown_leg", l ? "the peer leg is not live on this node" : NULL,
+                    msg);
+        return;
+    }
+    if (c->op == MF_OP_BRIDGE && bridge_join(l, peer)) {
+        verb_failed(in, c, l, "invalid_request", "a leg cannot be bridged to itself", msg);
+        return;
+    }
+    if (c->op == MF_OP_UNBRIDGE) {
+        peer = bridge_peer(l);
+        bridge_leave(l);
+    }
+    char stream[STREAM_MAX];
+    reply_stream(c, l, stream, sizeof(stream));
+    char *body =
+        reply_bridged(c->op == MF_OP_BRIDGE ? "bridged" : "unbridged", c->leg_id, leg_call_id(l),
+                      in->node, peer ? leg_id(peer) : "", peer ? leg_call_id(peer) : "");
+    if (stream[0])
+        inbox__send_reply(in, stream, body, msg);
+    else {
+        free(body);
+        rstream_ack(in->consumer, msg);
     }
 }
 
 void inbox__do_media(struct inbox *in, const struct mf_command *c, struct rstream_msg *msg)
 {
     struct leg *l = engine_find(in->engine, c->leg_id);
+    if (c->op == MF_OP_BRIDGE || c->op == MF_OP_UNBRIDGE) {
+        do_bridge(in, c, l, msg);
+        return;
+    }
+    if (c->op == MF_OP_RECORD_START || c->op == MF_OP_RECORD_STOP) {
+        inbox__do_record(in, c, msg); /* inbox_record.c */
+        return;
+    }
+    if (c->op == MF_OP_STREAMING_START || c->op == MF_OP_STREAMING_STOP) {
+        inbox__do_stream(in, c, msg); /* stream_inbox.c */
+        return;
+    }
     if (l && waiting_duplicate(in, c)) {
         rstream_ack(in->consumer, msg);
         return;
@@ -233,4 +321,9 @@ void inbox__leg_event_cb(const struct leg_event *ev, void *arg)
     char stream[STREAM_MAX];
     snprintf(stream, sizeof(stream), "%s", ev->reply_to);
     inbox__send_reply(in, stream, reply_leg_event(ev, in->node), NULL);
+}
+
+void inbox__transcribe_reply_cb(void *arg, const char *stream, char *body)
+{
+    inbox__send_reply(arg, stream, body, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "port_pool.h"
 #include "udp_pair.h"
 #include "voepy/alloc.h"
@@ -190,6 +191,10 @@ void leg_close(struct leg *l)
         return;
     leg__media_close(l); /* its events go out before the leg is gone */
     leg__tap_close(l);
+    leg__inject_close(l);
+    bridge_leave(l); /* the peer goes back to its mode */
+    if (l->state == LEG_CONNECTED)
+        leg__rtcp_bye(l); /* the far end learns we left (leg_rtcp.c) */
     set_state(l, LEG_CLOSING);
     l->closes_pending = 2;
     uv_close((uv_handle_t *)&l->rtp, close_cb);

@@ -23,6 +23,7 @@
 #define MF_LEG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -52,6 +53,7 @@ struct leg_remote {
     unsigned ptime_ms; /* 20 */
     enum leg_mode mode;
     uint8_t te_pt; /* telephone-event (RFC 4733) payload type, both ways; 101 by default */
+    bool hold;     /* the far end holds the call (its SDP: sendonly/inactive): send nothing */
 };
 
 /*
@@ -111,6 +113,27 @@ void leg_gather(struct leg *l, const struct gather_params *p, const char *gather
 bool leg_stop_gather(struct leg *l, const char *gather_id);
 /* Queue RFC 4733 digits (dtmf_out_queue's rules and errors). */
 int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms);
+
+/*
+ * Injected audio (leg_inject.c): 8 kHz linear samples another source (a bidirectional
+ * WebSocket stream) wants the far end to hear. They are queued (at most 1 s: beyond
+ * that the oldest samples are dropped; returns how many were dropped) and go out 20 ms
+ * per tick, encoded with the leg's codec, in place of the bridge peer's audio or the
+ * mode (DTMF and playback still come first). leg_inject_clear() drops what is queued.
+ */
+size_t leg_inject_audio(struct leg *l, const int16_t *pcm, size_t n);
+size_t leg_inject_queued(const struct leg *l);
+void leg_inject_clear(struct leg *l);
+
+/*
+ * Answering-machine detection (leg_amd.c, amd.h) on what the far end says: the leg
+ * reports LEG_EV_AMD_COMPLETE once, to reply_to ("" or NULL: the allocate's), when the
+ * detector decides, or with what it has (machine without beep, else unknown) when the
+ * leg closes first. A start while one runs is ignored. Stop ends it silently; false when
+ * none was running.
+ */
+void leg_amd_start(struct leg *l, const char *reply_to);
+bool leg_amd_stop(struct leg *l);
 
 const char *leg_state_name(enum leg_state s);
 const char *leg_mode_name(enum leg_mode m);

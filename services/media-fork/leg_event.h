@@ -8,9 +8,12 @@
 #ifndef MF_LEG_EVENT_H
 #define MF_LEG_EVENT_H
 
+#include <stdbool.h>
+
 enum leg_event_type {
     LEG_EV_PLAYBACK_ENDED,  /* reason: finished | stopped | failed */
     LEG_EV_GATHER_COMPLETE, /* status: valid | invalid | timeout | cancelled; digits */
+    LEG_EV_AMD_COMPLETE,    /* status: human | machine | unknown; beep */
 };
 
 struct leg_event {
@@ -21,6 +24,8 @@ struct leg_event {
     const char *reason;   /* LEG_EV_PLAYBACK_ENDED */
     const char *status;   /* LEG_EV_GATHER_COMPLETE */
     const char *digits;   /* LEG_EV_GATHER_COMPLETE */
+    bool beep;            /* LEG_EV_AMD_COMPLETE: a beep followed a machine's greeting */
+    unsigned elapsed_ms;  /* LEG_EV_AMD_COMPLETE: audio analysed */
 };
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * leg_internal.h - the leg object, shared by leg.c (lifetime and state), leg_rx.c
- * (receive path), leg_tx.c (send path) and leg_media.c (media verbs). Nothing outside
- * these four files includes it.
+ * (receive path), leg_tx.c (send path) and the per-leg features that hook into those
+ * paths: leg_media.c (media verbs), leg_tap.c (audio taps), leg_amd.c, leg_inject.c,
+ * leg_rtcp.c, bridge.c. Nothing else includes it: the rest of media-fork uses leg.h.
  */
 #ifndef MF_LEG_INTERNAL_H
 #define MF_LEG_INTERNAL_H
@@ -11,6 +12,7 @@
 #include "frame_ring.h"
 #include "leg.h"
 #include "media_ctx.h"
+#include "rtp_stats.h"
 
 struct leg {
     uv_udp_t rtp, rtcp; /* embedded: the leg is freed when both are closed */
@@ -42,11 +44,28 @@ struct leg {
     uint32_t ts;
     bool marker_next; /* first packet, or first after a gap, starts a talkspurt */
 
+    /* RTCP and receiver statistics (leg_rtcp.c). */
+    struct rtp_stats rx_stats; /* the far end's RTP (the latched source) */
+    uint64_t rtcp_next;        /* uv_now() ms of our next report; 0: not scheduled */
+    uint64_t rtcp_last_out;    /* packets_out at our last report: an SR while it grows */
+    uint32_t peer_lsr;         /* middle of the far end's last SR's NTP time; 0: none */
+    uint64_t peer_lsr_ns;      /* uv_hrtime() when that SR arrived */
+    int64_t lost_counted;      /* loss already added to voepy_media_rtp_lost_total */
+
     /* Media verbs (leg_media.c): NULL until the first play/gather/send_dtmf. */
     struct leg_media *media;
 
     /* Audio taps (leg_tap.c): NULL while the leg has none. */
     struct leg_taps *taps;
+
+    /* Answering-machine detection (leg_amd.c): NULL unless running. */
+    struct leg_amd *amd;
+
+    /* Bridged to another leg (bridge.c): NULL while not bridged. */
+    struct leg_bridge *bridge;
+
+    /* Injected audio (leg_inject.c): NULL until something is injected. */
+    struct leg_inject *inject;
 };
 
 /* One packet to send this tick. */
@@ -81,6 +100,33 @@ void leg__tap_rx(struct leg *l, const struct rtp_hdr *h);
 void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len);
 /* The leg is closing: every tap's closed(), then all are freed. Safe without taps. */
 void leg__tap_close(struct leg *l);
+
+/* bridge.c (called only while l->bridge is set) */
+/* A valid packet from the far end of a connected leg: kept for the peer to send. */
+void bridge__rx(struct leg *l, const struct rtp_hdr *h);
+/* This tick's frame from the peer (payload left NULL when it heard nothing). */
+void bridge__frame(struct leg *l, struct leg_frame *f);
+/* A second frame for this tick when the peer's audio backs up (f->ts set by the caller);
+ * false when there is no backlog. */
+bool bridge__catch_up(struct leg *l, struct leg_frame *f);
+
+/* leg_inject.c */
+/* This tick's frame from injected audio; false when less than a frame is queued. */
+bool leg__inject_frame(struct leg *l, struct leg_frame *f);
+/* The leg is closing: drop the queue. */
+void leg__inject_close(struct leg *l);
+
+/* leg_rtcp.c */
+/* The leg is opened: empty statistics, no report scheduled. */
+void leg__rtcp_init(struct leg *l);
+/* A valid RTP packet from the latched far end: statistics and the leg's counters. */
+void leg__stats_rx(struct leg *l, const struct rtp_hdr *h);
+/* A valid RTCP compound packet from the far end: its SR time and its block about us. */
+void leg__rtcp_rx(struct leg *l, const uint8_t *pkt, size_t len);
+/* Connected legs, each tick after sending: an SR/RR + SDES when one is due. */
+void leg__rtcp_tick(struct leg *l);
+/* A connected leg is being released: a last report with a BYE (RFC 3550 6.6). */
+void leg__rtcp_bye(struct leg *l);
 
 /* leg_tx.c */
 void leg__tx_init(struct leg *l);

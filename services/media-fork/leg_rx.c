@@ -53,8 +53,10 @@ static bool source_ok(struct leg *l, const struct sockaddr *from)
 /* Hand a valid packet to whatever consumes this leg's audio. */
 static void deliver(struct leg *l, const struct rtp_hdr *h)
 {
-    if (l->ring && l->state == LEG_CONNECTED && l->remote.mode == LEG_MODE_ECHO &&
-        h->pt == l->remote.pt)
+    if (l->bridge && l->state == LEG_CONNECTED)
+        bridge__rx(l, h); /* audio and events for the bridged peer (instead of echo) */
+    else if (l->ring && l->state == LEG_CONNECTED && l->remote.mode == LEG_MODE_ECHO &&
+             h->pt == l->remote.pt)
         frame_ring_push(l->ring, h->payload, h->payload_len);
     if (l->media)
         leg__media_rx(l, h); /* digits for a gather */
@@ -80,6 +82,7 @@ static void on_rtp(struct leg *l, const uint8_t *pkt, size_t len, const struct s
     metric_inc(m->packets_in);
     metric_add(m->bytes_in, (int64_t)len);
     l->last_activity = uv_now(l->ctx->loop);
+    leg__stats_rx(l, &h); /* loss and jitter (leg_rtcp.c) */
     deliver(l, &h);
 }
 
@@ -126,6 +129,7 @@ static void rtcp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         memcpy(&l->rtcp_addr, from, sa_len(from));
         l->rtcp_seen = true;
     }
+    leg__rtcp_rx(l, (const uint8_t *)buf->base, (size_t)nread); /* RTT, loss of our RTP */
 }
 
 int leg__rx_start(struct leg *l)

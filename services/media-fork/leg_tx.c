@@ -5,9 +5,10 @@
  * socket refuses is dropped and counted, since a late frame is useless.
  *
  * Playback and DTMF events (leg_media.c) come first; otherwise the mode fills the tick.
- * Sources to come (bridge peer, mixer) plug into next_frame(); RTCP sender
- * reports (RFC 3550 6.2, about every 5 s) will be sent from leg__tx_tick() to
- * l->rtcp_addr (or the RTP address + 1) on the same clock.
+ * A bridged leg sends its peer's audio instead of its mode (bridge.c); a mixer would
+ * plug in here too. RTCP sender/receiver reports (RFC 3550 6.2, about every 5 s) are
+ * sent from leg__tx_tick() by leg_rtcp.c to l->rtcp_addr (or the RTP address + 1) on the
+ * same clock.
  */
 #include "leg_internal.h"
 
@@ -23,6 +24,7 @@ void leg__tx_init(struct leg *l)
     crypto_random(&l->seq, sizeof(l->seq));
     crypto_random(&l->ts, sizeof(l->ts));
     l->marker_next = true;
+    leg__rtcp_init(l);
 }
 
 /* Samples in one tick at the codec's clock: 160 for G.711. */
@@ -78,16 +80,33 @@ static void send_frame(struct leg *l, const struct leg_frame *f)
 void leg__tx_tick(struct leg *l)
 {
     struct leg_frame f = {.pt = l->remote.pt, .ts = l->ts};
-    if (!(l->media && leg__media_frame(l, &f)))
+    bool media = l->media && leg__media_frame(l, &f); /* DTMF or playback wins */
+    if (!media && l->inject)
+        media = leg__inject_frame(l, &f); /* then injected audio (leg_inject.c) */
+    bool bridged = !media && l->bridge;
+    if (bridged)
+        bridge__frame(l, &f);
+    else if (!media)
         f.payload = next_frame(l, &f.len);
+    if (l->remote.hold)
+        f.payload = NULL; /* held by the far end: nothing goes out, the clock runs on */
     if (f.payload)
         send_frame(l, &f);
     else
         l->marker_next = true; /* silence gap: the next packet starts a talkspurt */
+    if (bridged && f.payload && !f.event && !l->remote.hold) {
+        /* The peer's audio backed up: a second frame, a period later on our clock. */
+        struct leg_frame g = {.pt = l->remote.pt, .ts = l->ts + tick_samples(l)};
+        if (bridge__catch_up(l, &g)) {
+            send_frame(l, &g);
+            l->ts += tick_samples(l);
+        }
+    }
     if (l->taps) {
         bool audio = f.payload && !f.event;
         leg__tap_tick(l, audio ? f.payload : NULL, audio ? f.len : 0);
     }
+    leg__rtcp_tick(l); /* SR/RR when due (leg_rtcp.c); l->ts is this period's time */
     /* The timestamp follows the clock whether or not this period was sent. */
     l->ts += tick_samples(l);
 }

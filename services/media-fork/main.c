@@ -13,6 +13,11 @@
 #include "audio_load.h"
 #include "engine.h"
 #include "inbox.h"
+#include "recorder.h"
+#include "stream.h"
+#include "storage.h"
+#include "transcribe.h"
+#include "tts.h"
 #include "voepy/err.h"
 #include "voepy/lifecycle.h"
 #include "voepy/log.h"
@@ -27,6 +32,10 @@ struct mf_config {
     long port_min, port_max, idle_secs;
     char *audio_dir;
     long audio_cache_mb, audio_max_secs, audio_fetch_mb;
+    char *recordings_dir;
+    char *tts_engine, *asr_accurate, *asr_model; /* speech (tts.h, transcribe.h) */
+    long vad_threshold;
+    bool stream_insecure;         /* VOEPY_STREAM_ALLOW_INSECURE: ws:// stream URLs */
     struct url_policy_config url; /* VOEPY_URL_*: which http(s) audio URLs may be fetched */
 };
 
@@ -49,6 +58,20 @@ static const struct config_var vars[] = {
     CONFIG_INT(struct mf_config, audio_fetch_mb, "VOEPY_MEDIA_AUDIO_FETCH_MB", "20", 1, 1024,
                "largest http(s) audio file downloaded (MiB)"),
     URL_POLICY_VARS(struct mf_config, url),
+    CONFIG_BOOL(struct mf_config, stream_insecure, "VOEPY_STREAM_ALLOW_INSECURE", "false",
+                "accept ws:// (unencrypted) stream URLs besides wss:// (development and tests)"),
+    CONFIG_STR(struct mf_config, recordings_dir, "VOEPY_RECORDINGS_DIR",
+               "/var/lib/voepy/recordings", 0,
+               "directory recordings are stored under (the gateway serves them from it); "
+               "recording is off when it does not exist"),
+    CONFIG_STR(struct mf_config, tts_engine, "VOEPY_TTS_ENGINE", "espeak", 0,
+               "text-to-speech engine for speak (espeak)"),
+    CONFIG_STR(struct mf_config, asr_accurate, "VOEPY_ASR_ACCURATE_ENGINE", "", 0,
+               "engine of transcription's \"accurate\"; empty: pocketsphinx, as \"fast\""),
+    CONFIG_STR(struct mf_config, asr_model, "VOEPY_ASR_MODEL_DIR", "", 0,
+               "pocketsphinx model directory; empty: /usr/share/pocketsphinx/model/en-us"),
+    CONFIG_INT(struct mf_config, vad_threshold, "VOEPY_VAD_THRESHOLD_DBFS", "-40", -90, -1,
+               "transcription: a 20 ms frame louder than this (dBFS) is speech"),
 };
 
 struct media_fork {
@@ -59,6 +82,11 @@ struct media_fork {
     struct url_policy *url_policy; /* freed after the loop ends */
     struct audio_load *load;
     struct inbox *inbox;
+    struct storage *storage;   /* NULL: no recordings (freed after the loop) */
+    struct recorder *recorder; /* NULL: no recordings */
+    struct streamer *streamer; /* WebSocket media streams (freed after the loop) */
+    struct tts *tts;
+    struct transcribe *asr;
     struct nodes *nodes;
     struct lifecycle *lc;
     int lc_id;
@@ -84,10 +112,20 @@ static void inbox_drained_cb(void *arg)
     nodes_close(n, nodes_closed_cb, mf);
 }
 
-static void engine_drained_cb(void *arg)
+static void recorder_drained_cb(void *arg)
 {
     struct media_fork *mf = arg;
     inbox_drain(mf->inbox, inbox_drained_cb, mf);
+}
+
+/* The last legs' recordings are still being finished: their outcomes go out first. */
+static void engine_drained_cb(void *arg)
+{
+    struct media_fork *mf = arg;
+    if (mf->recorder)
+        recorder_drain(mf->recorder, recorder_drained_cb, mf);
+    else
+        recorder_drained_cb(mf);
 }
 
 static void drain_hook(struct lifecycle *lc, int id, void *arg)
@@ -101,7 +139,13 @@ static void stop_hook(void *arg)
 {
     struct media_fork *mf = arg;
     inbox_close(mf->inbox, NULL, NULL);
+    /* its streams end; their connections and handles close */
+    streamer_close(mf->streamer);
     audio_load_close(mf->load, NULL, NULL); /* answers waiting plays: the inbox can go */
+    tts_close(mf->tts, NULL, NULL);         /* the same for waiting speaks */
+    transcribe_close(mf->asr, NULL, NULL);  /* before the legs: its taps come off */
+    if (mf->recorder) /* before the legs close: files are finished, not reported */
+        recorder_close(mf->recorder, NULL, NULL);
     if (mf->nodes)
         nodes_close(mf->nodes, NULL, NULL);
     engine_close(mf->engine, NULL, NULL);
@@ -146,6 +190,42 @@ static int start_audio(struct media_fork *mf)
     return audio_load_create(&mf->load, mf->svc.loop, &lo);
 }
 
+static int start_speech(struct media_fork *mf)
+{
+    int err = tts_create(&mf->tts, mf->svc.loop, mf->audio, mf->cfg.tts_engine);
+    if (err) {
+        log_error("media.config", "VOEPY_TTS_ENGINE must be espeak");
+        return err;
+    }
+    struct transcribe_opts to = {.node = mf->svc.node_id,
+                                 .accurate_engine = mf->cfg.asr_accurate,
+                                 .model_dir = mf->cfg.asr_model,
+                                 .threshold_dbfs = (int)mf->cfg.vad_threshold};
+    if ((err = transcribe_create(&mf->asr, mf->svc.loop, &to)))
+        log_error("media.config", "VOEPY_ASR_ACCURATE_ENGINE must be empty or pocketsphinx");
+    return err;
+}
+
+/* Recording needs the storage directory; without it the node still serves calls. */
+static int start_recorder(struct media_fork *mf)
+{
+    if (storage_dir_create(&mf->storage, mf->cfg.recordings_dir)) {
+        log_warn("media.recording_off",
+                 "VOEPY_RECORDINGS_DIR %s is not a directory: "
+                 "record_start will fail",
+                 mf->cfg.recordings_dir);
+        return 0;
+    }
+    return recorder_create(&mf->recorder, mf->svc.loop, mf->storage);
+}
+
+/* Streams check their URLs with the same policy as audio URLs (start_audio made it). */
+static int start_streamer(struct media_fork *mf)
+{
+    struct streamer_opts so = {.policy = mf->url_policy, .allow_insecure = mf->cfg.stream_insecure};
+    return streamer_create(&mf->streamer, mf->svc.loop, &so);
+}
+
 static int start_inbox(struct media_fork *mf)
 {
     struct redis_opts ro;
@@ -155,7 +235,11 @@ static int start_inbox(struct media_fork *mf)
                             .ropts = &ro,
                             .redis = mf->svc.redis,
                             .engine = mf->engine,
-                            .load = mf->load};
+                            .load = mf->load,
+                            .recorder = mf->recorder,
+                            .streamer = mf->streamer,
+                            .tts = mf->tts,
+                            .asr = mf->asr};
     return inbox_create(&mf->inbox, mf->svc.loop, &io);
 }
 
@@ -176,6 +260,12 @@ int main(int argc, char **argv)
     if (!err)
         err = start_audio(&mf);
     if (!err)
+        err = start_recorder(&mf);
+    if (!err)
+        err = start_streamer(&mf);
+    if (!err)
+        err = start_speech(&mf);
+    if (!err)
         err = start_inbox(&mf);
     if (!err)
         err = start_heartbeat(&mf);
@@ -189,7 +279,11 @@ int main(int argc, char **argv)
              mf.cfg.port_max);
     int rc = service_run(&mf.svc);
     audio_cache_destroy(mf.audio); /* after the loop: no command can reach it any more */
+    tts_shutdown();                /* after the loop: no render runs */
+    streamer_destroy(mf.streamer); /* after the loop closed its handles */
     url_policy_free(mf.url_policy);
+    if (mf.storage)
+        storage_destroy(mf.storage); /* the recorder, freed with its last file, is gone */
     config_free(&mf.cfg, vars, sizeof(vars) / sizeof(vars[0]));
     return rc;
 }

@@ -45,6 +45,23 @@ static void init_verbs(struct media_metrics *m)
     }
 }
 
+/* Receiver statistics and RTCP (leg_rtcp.c). */
+static void init_quality(struct media_metrics *m)
+{
+    static const double ms[] = {1, 2, 5, 10, 20, 30, 50, 100, 200, 500, 1000};
+    size_t n = sizeof(ms) / sizeof(ms[0]);
+    m->rtcp_out = metrics_counter("voepy_media_rtcp_packets_total", "RTCP compound packets.",
+                                  "direction=\"out\"");
+    m->lost = metrics_counter("voepy_media_rtp_lost_total",
+                              "RTP packets of far ends never received (RFC 3550 A.3).", NULL);
+    m->jitter_ms =
+        metrics_histogram("voepy_media_rtp_jitter_ms",
+                          "Far ends' interarrival jitter at each RTCP report (ms).", NULL, ms, n);
+    m->rtt_ms =
+        metrics_histogram("voepy_media_rtcp_rtt_ms",
+                          "Round-trip times from far ends' RTCP reports (ms).", NULL, ms, n);
+}
+
 void media_metrics_init(struct media_metrics *m)
 {
     m->legs = metrics_gauge("voepy_media_legs", "Legs holding an RTP/RTCP port pair.", NULL);
@@ -56,6 +73,7 @@ void media_metrics_init(struct media_metrics *m)
     m->rtcp_in = metrics_counter("voepy_media_rtcp_packets_total", "RTCP compound packets.",
                                  "direction=\"in\"");
     init_invalid(m);
+    init_quality(m);
     m->flood = metrics_counter("voepy_media_rx_throttled_total",
                                "Times a leg hit its per-tick receive budget.", NULL);
     m->send_errors = metrics_counter("voepy_media_rtp_send_errors_total",

@@ -17,6 +17,10 @@ struct media_metrics {
     struct metric *packets_in, *packets_out; /* voepy_media_rtp_packets_total{direction} */
     struct metric *bytes_in, *bytes_out;     /* voepy_media_rtp_bytes_total{direction} */
     struct metric *rtcp_in;                  /* voepy_media_rtcp_packets_total{direction} */
+    struct metric *rtcp_out;                 /* direction="out": our SR/RR (leg_rtcp.c) */
+    struct metric *lost;      /* voepy_media_rtp_lost_total: far ends' RTP never received */
+    struct metric *jitter_ms; /* voepy_media_rtp_jitter_ms: histogram, one per RTCP report */
+    struct metric *rtt_ms;    /* voepy_media_rtcp_rtt_ms: histogram, per report about us */
     /* voepy_media_rtp_invalid_total{reason}: malformed RTP by rtp_fault, then others */
     struct metric *invalid_fault[RTP_FAULT_RTCP + 1];
     struct metric *invalid_source;   /* reason="source": not from the latched address */

@@ -36,5 +36,16 @@ char *reply_play_failed(const char *leg_id, const char *call_id, const char *nod
 char *reply_verb_failed(const char *leg_id, const char *call_id, const char *node,
                         const char *request, const char *gather_id, const char *error,
                         const char *detail);
+/* {"op":"bridged","leg_id","call_id","media_node","peer_leg_id","peer_call_id"} or
+ * {"op":"unbridged",...} (peer fields "" when the leg had no peer). */
+char *reply_bridged(const char *op, const char *leg_id, const char *call_id, const char *node,
+                    const char *peer_leg_id, const char *peer_call_id);
+
+/*
+ * {"op":"recording_done","leg_id","call_id","media_node","recording_id","status":
+ * "completed"|"failed","duration_ms","size_bytes","storage_key","error"?,"detail"?}
+ */
+struct rec_result;
+char *reply_recording_done(const struct rec_result *r, const char *node);
 
 #endif

@@ -208,6 +208,26 @@ static void test_audio_both_ways(void **state)
     assert_ptr_equal(bridge_peer(fx->la), fx->lb);
 }
 
+/* Audio that backs up (packets bunched, or late for their tick) is caught up, not lost:
+ * past two frames waiting, a tick sends a second one, on one stream, a period apart. */
+static void test_backlog_is_caught_up_not_dropped(void **state)
+{
+    struct fixture *fx = *state;
+    for (int i = 0; i < 6; i++)
+        send_audio(fx, &fx->pa, fx->la, 0, (uint8_t)(0x40 + i));
+    settle(fx);
+    tick(fx, 3);
+    assert_int_equal(fx->pb.n, 5); /* 1+1, 1+1, 1: two waiting are left alone */
+    tick(fx, 3);
+    assert_int_equal(fx->pb.n, 6);
+    assert_one_stream(&fx->pb, 0, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(fx->pb.pkts[i].first, 0x40 + i); /* in order, none lost */
+        if (i)
+            assert_int_equal(fx->pb.pkts[i].h.ts - fx->pb.pkts[i - 1].h.ts, 160);
+    }
+}
+
 static void test_transcodes_pcmu_pcma(void **state)
 {
     struct fixture *fx = *state;
@@ -311,6 +331,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_audio_both_ways, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_is_caught_up_not_dropped, setup_pcmu,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),
         cmocka_unit_test_setup_teardown(test_dtmf_passes_through_once, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_release_unbridges, setup_pcmu, teardown),
