@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_dialog.h"
+#include "call_bridge.h"
+#include "call_amd.h"
 #include "call_int.h"
+#include "call_record.h"
+#include "call_stream.h"
 #include "call_route.h"
 #include "sip_session.h"
 #include "sip_uas.h"
@@ -85,8 +90,15 @@ bool call_set_state(struct call *c, enum call_state to, int64_t at_ms)
     c->state = to;
     if (to == CALL_RINGING)
         store__ringing(c, at_ms);
-    else if (to == CALL_ANSWERED)
+    else if (to == CALL_ANSWERED) {
         store__answered(c, at_ms);
+        call_record_answered(c); /* the record option of the creation or the answer */
+        call_stream_answered(c); /* answer's stream_url (call_stream.c) */
+        if (!c->inbound)
+            call_amd_answered(c); /* answering_machine_detection premium */
+    }
+    if (to == CALL_RINGING || to == CALL_ANSWERED)
+        call_bridge__moved(c); /* a transfer's or forwarding's child: join its parent */
     return true;
 }
 
@@ -104,7 +116,8 @@ void call__finish(struct call *c, const char *reason, const char *initiator, int
 {
     if (call_state_terminal(c->state))
         return;
-    enum call_state to = c->state == CALL_ANSWERED ? CALL_ENDED : CALL_FAILED;
+    enum call_state to =
+        c->state == CALL_ANSWERED || c->state == CALL_BRIDGED ? CALL_ENDED : CALL_FAILED;
     if (!call_set_state(c, to, at_ms))
         return;
     c->end_reason = reason;
@@ -118,6 +131,7 @@ void call__finish(struct call *c, const char *reason, const char *initiator, int
             sip_status ? status : NULL, NULL);
     count_end(c);
     uv_timer_stop(&c->timer);
+    call_dialog__ending(c); /* a refer or INFO digits in progress fail */
     if (c->sess) {
         sip_session_terminate(c->sess);
         c->sess = NULL;
@@ -126,12 +140,15 @@ void call__finish(struct call *c, const char *reason, const char *initiator, int
         call_in__ending(c);
     if (!media__release(c))
         call__record_end(c);
+    call_bridge__moved(c); /* a bridged peer or a transfer's child ends too */
 }
 
 void call__record_end(struct call *c)
 {
     if (c->abandoned || c->end_recorded)
         return;
+    if (c->recording_sent && !c->media.counted)
+        call_record_lost(c); /* media-fork never answered the release: nobody finishes them */
     store__ended(c);
 }
 
@@ -157,6 +174,7 @@ void call__maybe_free(struct call *c)
     if (strmap_get(c->cc->calls, c->id) == c)
         strmap_del(c->cc->calls, c->id);
     update_live_gauge(c->cc);
+    call_dialog__free(c);
     if (c->sess) {
         sip_session_terminate(c->sess);
         c->sess = NULL;

@@ -15,15 +15,19 @@
  * hangup command and every other ending go through call__finish, which gives the INVITE
  * its final answer or sends our BYE (call_in__ending).
  *
- * answer's record and stream options are not carried out: media-fork cannot record or
- * stream yet. The call is answered all the same; the action is completed with a note
- * saying so and its call_streams row is failed (never left "requested" as if it ran).
+ * answer's record "record-from-answer" (record_channels, record_format) starts a recording
+ * when the call is answered (call_record.c), and its stream_url a WebSocket media stream
+ * (call_stream.c, the call_streams row the gateway wrote).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_dialog.h"
+#include "call_forward.h"
 #include "call_int.h"
+#include "call_record.h"
+#include "call_stream.h"
 #include "sdp_uas.h"
 #include "sip_uas.h"
 #include "voepy/buf.h"
@@ -33,10 +37,6 @@
 #include "voepy/log.h"
 #include "voepy/pg.h"
 #include "voepy/vtime.h"
-
-#define MEDIA_EXTRAS_NOTE                                                                    \
-    "answered without recording or streaming: the media plane cannot record or stream yet, " \
-    "so record and stream_url were not carried out"
 
 static void uas_cb(struct sip_uas *u, enum sip_uas_event ev, int64_t at_ms, void *arg);
 
@@ -73,11 +73,11 @@ static void ring_timeout_cb(uv_timer_t *t)
     call__finish(c, "no_answer", "system", 480, vtime_now_ms());
 }
 
-static void start_answer(struct call *c, const char *action_id, bool media_extras)
+static void start_answer(struct call *c, const char *action_id)
 {
     c->answering = true;
     snprintf(c->answer_action, sizeof(c->answer_action), "%s", action_id);
-    c->answer_note = media_extras ? MEDIA_EXTRAS_NOTE : NULL;
+    c->answer_note = NULL;    /* record and stream_url are carried out once answered */
     uv_timer_stop(&c->timer); /* the media timeout and the ACK wait bound the rest */
     vlog_kv(VLOG_INFO, "call.answering", "answering an inbound call", "call_id", c->id, "action_id",
             action_id, NULL);
@@ -103,7 +103,7 @@ static void on_created(struct call *c)
     if (sip_uas_ringing(c->uas) == 0)
         call_set_state(c, CALL_RINGING, vtime_now_ms());
     if (strcmp(c->early.verb, "answer") == 0)
-        start_answer(c, c->early.action_id, c->early.media_extras);
+        start_answer(c, c->early.action_id);
 }
 
 static void created_cb(struct call *c, int status, const struct pg_result *res)
@@ -113,6 +113,8 @@ static void created_cb(struct call *c, int status, const struct pg_result *res)
     c->creating = false;
     if (outcome && strcmp(outcome, "created") == 0 && tenant) {
         snprintf(c->tenant_id, sizeof(c->tenant_id), "%s", tenant);
+        if (call_forward_created(c, res))
+            return; /* a forwarding number: call_forward.c rings and answers */
         on_created(c);
         return;
     }
@@ -159,6 +161,7 @@ static bool create(struct cc *cc, struct sip_uas *u, const struct sip_uas_offer 
     c->offer = *offer;
     c->creating = true;
     sip_uas_bind(u, uas_cb, c);
+    call_dialog_hook(c); /* re-INVITEs, NOTIFY, INFO, session timers */
     uv_timer_start(&c->timer, ring_timeout_cb, ms, 0);
     store__inbound_create(c, o->call_id, o->at_ms, created_cb);
     call__maybe_free(c); /* a statement that could not even be queued ended it (500) */
@@ -191,12 +194,13 @@ void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *a
 void call_in__media_ready(struct call *c)
 {
     struct buf b = BUF_INIT;
-    if (call_state_terminal(c->state) || !c->uas)
-        return;
+    if (call_state_terminal(c->state) || !c->uas || call_forward_hold(c))
+        return; /* a forwarded call is answered when its child answers */
     struct sdp_answer_params p = {.ip = c->media.ip,
                                   .port = c->media.port,
                                   .session_id = (uint64_t)vtime_now_ms(),
                                   .offer = &c->offer};
+    c->sdp_id = p.session_id; /* kept for our answers to re-offers (call_dialog.c) */
     int err = sdp_build_answer(&b, &p);
     if (!err)
         err = sip_uas_answer(c->uas, b.data);
@@ -278,7 +282,8 @@ static int waiting_call(struct cc *cc, const char *call_id, struct call **cp, ch
         return VP_E_NOT_FOUND;
     }
     if (!c->inbound || !c->uas || c->answering || call_state_terminal(c->state) ||
-        c->state == CALL_ANSWERED || (c->creating && c->early.verb[0])) {
+        c->state == CALL_ANSWERED || c->state == CALL_BRIDGED || c->relay ||
+        (c->creating && c->early.verb[0])) {
         snprintf(why, n, "call %s is not an inbound call waiting for an answer", call_id);
         return VP_E_CONFLICT;
     }
@@ -299,13 +304,13 @@ int call_in_answer(struct cc *cc, const char *call_id, const char *action_id, co
     int err = waiting_call(cc, call_id, &c, why, n);
     if (err)
         return err;
-    bool extras = vjson_str(params, "record") || vjson_str(params, "stream_url");
+    call_record_answer_params(c, params); /* record: started once answered */
+    call_stream_answer_params(c, params); /* stream_url: likewise (call_stream.c) */
     if (c->creating) {
         stash(c, "answer", action_id);
-        c->early.media_extras = extras;
         return 0;
     }
-    start_answer(c, action_id, extras);
+    start_answer(c, action_id);
     return 0;
 }
 

@@ -26,6 +26,8 @@ struct pg_result;
 struct sip_session;
 struct sip_uas;
 struct store_op;
+struct call_refer;
+struct call_info;
 
 enum media_state {
     MEDIA_NONE,       /* nothing asked */
@@ -42,6 +44,9 @@ struct call_media {
     int port;
     long long packets_in, packets_out;
     bool counted;           /* packets_* came from media-fork */
+    long long lost;         /* far end's RTP lost (media.released "lost") */
+    long long jitter_ms;    /* its interarrival jitter ("jitter_ms") */
+    long long rtt_ms;       /* RTCP round-trip time ("rtt_ms"), -1 when unknown */
     uint64_t pick_deadline; /* uv_now until which we wait for a media-fork node */
 };
 
@@ -49,8 +54,7 @@ struct call_media {
 struct call_early_action {
     char verb[8]; /* "answer" | "reject" | "" */
     char action_id[ID_MAX];
-    bool busy;         /* reject: user_busy (else rejected) */
-    bool media_extras; /* answer: record or stream_url asked */
+    bool busy; /* reject: user_busy (else rejected) */
 };
 
 struct call {
@@ -83,12 +87,37 @@ struct call {
     struct sdp_answer offer; /* the caller's SDP offer, as parsed */
     char answer_action[ID_MAX];
     const char *answer_note; /* static: what the answer did not carry out, NULL = all */
+    struct {                 /* answer's record "record-from-answer" (call_record.c) */
+        char channels[8];    /* "" = not asked */
+        char format[8];
+    } answer_record;
+    bool recording_sent; /* a record_start went out (call_record.c) */
+    /* answer's stream_url (call_stream.c) */
+    struct {
+        char stream_id[ID_MAX]; /* "" = none asked, or already started */
+        char url[2048];
+        char track[16], codec[8];
+    } answer_stream;
     struct call_early_action early;
     struct call_media media;
+    /* transfer, bridge, forwarding (call_bridge.c, call_forward.c): other calls by id */
+    char peer_id[ID_MAX];       /* bridged (or being bridged) with, "" none */
+    char parent_id[ID_MAX];     /* a transfer's or forwarding's child: the call it joins */
+    char child_id[ID_MAX];      /* the transfer (or forwarding) dialling for this call */
+    char bridge_action[ID_MAX]; /* the transfer/bridge action the bridge completes */
+    const char *soon_reason;    /* static: end_reason of a deferred ending */
+    bool relay;                 /* inbound to a forwarding number: call_forward.c drives it */
+    bool relay_answered;        /* ... and its child answered: the 200 may go */
+
     uv_timer_t timer;       /* ring timeout, then the time limit */
     uv_timer_t media_timer; /* a media-fork reply we wait for */
     uv_getaddrinfo_t dns;
     bool dns_pending;
+    /* the SIP dialog beyond answer and hangup (call_dialog.c, call_refer.c, sip_info.c) */
+    uint64_t sdp_id;          /* o= sess-id of our SDP, kept for the answers to re-offers */
+    bool held;                /* the far end holds the call (sendonly, inactive, 0.0.0.0) */
+    struct call_refer *refer; /* a refer action in progress, NULL = none */
+    struct call_info *info;   /* DTMF digits going out as SIP INFO, NULL = none */
     struct store_op *q_head, **q_tail; /* SQL for this call, one statement at a time */
     bool q_busy;
     int handles;
@@ -144,5 +173,11 @@ void store__inbound_create(struct call *c, const char *sip_call_id, int64_t at_m
                            store_then_cb *then);
 /* An action's row: done (note: what was not carried out, NULL = everything) or failed. */
 void store__action_result(struct call *c, const char *action_id, bool done, const char *note);
+/*
+ * Any SQL on the call's queue: $1 is the call id, $2 this node's id, then args (n <= 8,
+ * NULL = SQL NULL). kick: it writes an event. then: told the result (may be NULL).
+ */
+void store__sql(struct call *c, const char *sql, const char *const *args, int n, bool kick,
+                store_then_cb *then);
 
 #endif

@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_dialog.h"
 #include "call_int.h"
+#include "call_speech.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
 #include "voepy/json.h"
@@ -44,8 +46,18 @@ struct media_call {
     json_t *retry; /* the command of the next try (its gather_id set when sent) */
 };
 
-static const char *const media_verbs[] = {
-    "play", "stop_playback", "gather", "gather_using_audio", "stop_gather", "send_dtmf", NULL};
+/* The last four are the speech verbs (call_speech.h). */
+static const char *const media_verbs[] = {"play",
+                                          "stop_playback",
+                                          "gather",
+                                          "gather_using_audio",
+                                          "stop_gather",
+                                          "send_dtmf",
+                                          "speak",
+                                          "gather_using_speak",
+                                          "transcription_start",
+                                          "transcription_stop",
+                                          NULL};
 
 static bool in_list(const char *s, const char *const *list)
 {
@@ -62,8 +74,15 @@ bool call_media_is_verb(const char *op)
 
 bool call_media_is_verb_request(const char *request)
 {
-    static const char *const requests[] = {"play",        "stop_playback", "gather",
-                                           "stop_gather", "send_dtmf",     NULL};
+    static const char *const requests[] = {"play",
+                                           "stop_playback",
+                                           "gather",
+                                           "stop_gather",
+                                           "send_dtmf",
+                                           "speak",
+                                           "transcription_start",
+                                           "transcription_stop",
+                                           NULL};
     return in_list(request, requests);
 }
 
@@ -185,7 +204,7 @@ static json_t *verb_command(struct call *c, const char *op)
     return json_pack("{s:s, s:s}", "op", op, "leg_id", c->leg_id);
 }
 
-static int send_or_why(struct call *c, json_t *cmd, char *why, size_t n)
+int media__send_or_why(struct call *c, json_t *cmd, char *why, size_t n)
 {
     int err = media__send_verb(c, cmd);
     if (err)
@@ -203,11 +222,15 @@ static bool already(struct call *c, const char *action)
 
 static int do_play(struct call *c, const char *action, const json_t *p, char *why, size_t n)
 {
-    json_t *cmd = verb_command(c, "play");
-    set_str(cmd, "audio", vjson_str(p, "url"));
-    copy_member(cmd, p, "loop");
+    /* speak (call_speech.c) is a play of rendered text: same ids, same completion */
+    bool speak = vjson_str(p, "payload") != NULL;
+    json_t *cmd = speak ? call_speech_speak_command(c->leg_id, p) : verb_command(c, "play");
+    if (!speak) {
+        set_str(cmd, "audio", vjson_str(p, "url"));
+        copy_member(cmd, p, "loop");
+    }
     set_str(cmd, "playback_id", action);
-    int err = send_or_why(c, cmd, why, n);
+    int err = media__send_or_why(c, cmd, why, n);
     if (!err) {
         struct media_call *mc = state_make(c->cc, c->id);
         snprintf(mc->playing, sizeof(mc->playing), "%s", action); /* an earlier one: stopped */
@@ -217,7 +240,7 @@ static int do_play(struct call *c, const char *action, const json_t *p, char *wh
 
 static int do_stop_playback(struct call *c, const char *action, char *why, size_t n)
 {
-    int err = send_or_why(c, verb_command(c, "stop_playback"), why, n);
+    int err = media__send_or_why(c, verb_command(c, "stop_playback"), why, n);
     if (err)
         return err;
     struct media_call *mc = state_get(c->cc, c->id);
@@ -252,8 +275,9 @@ static int do_gather(struct call *c, const char *action, const json_t *p, char *
     const char *prompt = vjson_str(p, "audio_url");
     const char *again = vjson_str(p, "invalid_audio_url");
     json_t *cmd = gather_command(c, p, prompt);
+    call_speech_gather_prompt(cmd, p, false); /* gather_using_speak */
     set_str(cmd, "gather_id", action);
-    int err = send_or_why(c, cmd, why, n);
+    int err = media__send_or_why(c, cmd, why, n);
     if (err)
         return err;
     struct media_call *mc = state_make(c->cc, c->id);
@@ -263,8 +287,10 @@ static int do_gather(struct call *c, const char *action, const json_t *p, char *
     mc->tries = 1;
     long long max = vjson_int(p, "maximum_tries", 1);
     mc->max_tries = max < 1 ? 1 : max > 10 ? 10 : (int)max;
-    if (mc->max_tries > 1)
+    if (mc->max_tries > 1) {
         mc->retry = gather_command(c, p, again ? again : prompt);
+        call_speech_gather_prompt(mc->retry, p, true);
+    }
     return 0;
 }
 
@@ -276,7 +302,7 @@ static int do_stop_gather(struct call *c, const char *action, char *why, size_t 
         set_str(cmd, "gather_id", mc->gather_id);
         mc->max_tries = mc->tries; /* the cancelled try is the last */
     }
-    int err = send_or_why(c, cmd, why, n);
+    int err = media__send_or_why(c, cmd, why, n);
     if (!err)
         store__action_result(c, action, true, NULL);
     return err;
@@ -284,24 +310,26 @@ static int do_stop_gather(struct call *c, const char *action, char *why, size_t 
 
 static int do_send_dtmf(struct call *c, const char *action, const json_t *p, char *why, size_t n)
 {
+    if (c->offer.dtmf_pt < 0) /* no telephone-event in the far end's SDP: SIP INFO */
+        return call_info_send_dtmf(c, action, p, why, n);
     json_t *cmd = verb_command(c, "send_dtmf");
     set_str(cmd, "digits", vjson_str(p, "digits"));
     copy_member(cmd, p, "duration_millis");
-    int err = send_or_why(c, cmd, why, n);
+    int err = media__send_or_why(c, cmd, why, n);
     if (!err)
         store__action_result(c, action, true, NULL);
     return err;
 }
 
-/* The call, answered here with a media leg, or VP_E_* with why. */
-static int media_call(struct cc *cc, const char *call_id, struct call **cp, char *why, size_t n)
+int call_media_call(struct cc *cc, const char *call_id, struct call **cp, char *why, size_t n)
 {
     struct call *c = call__find(cc, call_id);
     if (!c || c->abandoned) {
         snprintf(why, n, "call %s is not live on this node", call_id);
         return VP_E_NOT_FOUND;
     }
-    if (c->state != CALL_ANSWERED || c->media.state != MEDIA_ALLOCATED) {
+    if ((c->state != CALL_ANSWERED && c->state != CALL_BRIDGED) ||
+        c->media.state != MEDIA_ALLOCATED) {
         snprintf(why, n, "call %s is not answered with a media leg on this node", call_id);
         return VP_E_CONFLICT;
     }
@@ -313,7 +341,7 @@ int call_media_action(struct cc *cc, const char *op, const char *call_id, const 
                       const json_t *params, char *why, size_t n)
 {
     struct call *c;
-    int err = media_call(cc, call_id, &c, why, n);
+    int err = call_media_call(cc, call_id, &c, why, n);
     if (err)
         return err;
     const char *legs = vjson_str(params, "target_legs");
@@ -324,8 +352,12 @@ int call_media_action(struct cc *cc, const char *op, const char *call_id, const 
     }
     if (already(c, action_id))
         return 0;
-    if (strcmp(op, "play") == 0)
+    if (strcmp(op, "play") == 0 || strcmp(op, "speak") == 0)
         return do_play(c, action_id, params, why, n);
+    if (strcmp(op, "gather_using_speak") == 0)
+        return do_gather(c, action_id, params, why, n);
+    if (call_speech_is_verb(op))
+        return call_speech_action(c, op, action_id, params, why, n);
     if (strcmp(op, "stop_playback") == 0)
         return do_stop_playback(c, action_id, why, n);
     if (strcmp(op, "gather") == 0 || strcmp(op, "gather_using_audio") == 0)

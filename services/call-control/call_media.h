@@ -48,6 +48,11 @@ void call_media_free_all(struct cc *cc);
 /* media_client.c: send a verb command (reply_to is added) to c's media node; takes cmd.
  * Returns 0 or VP_E_*. */
 int media__send_verb(struct call *c, json_t *cmd);
+/* The same, with a sentence for the action's error in why when it fails. */
+int media__send_or_why(struct call *c, json_t *cmd, char *why, size_t n);
+/* The call call_id, carried here, answered or bridged, with a media leg: 0 and *cp, or
+ * VP_E_NOT_FOUND / VP_E_CONFLICT with why (what every media action needs first). */
+int call_media_call(struct cc *cc, const char *call_id, struct call **cp, char *why, size_t n);
 /* store.c: the final result of a gather action (cc_gather_complete): done, and the
  * call.gather_complete event. */
 void store__gather_complete(struct call *c, const char *action_id, const char *digits,

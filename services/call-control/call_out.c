@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_dialog.h"
 #include "call_int.h"
 #include "call_route.h"
 #include "sip_msg.h"
@@ -65,6 +66,7 @@ static char *offer(struct call *c)
     int64_t now = vtime_now_ms();
     struct sdp_offer_params p = {
         .ip = c->media.ip, .port = c->media.port, .session_id = (uint64_t)now, .version = 1};
+    c->sdp_id = (uint64_t)now; /* kept for our answers to re-offers (call_dialog.c) */
     if (sdp_build_offer(&b, &p) != 0) {
         buf_free(&b);
         return NULL;
@@ -103,6 +105,7 @@ static void invite(struct call *c, const char *ip, const char *host, int port)
         fail_system(c, "the INVITE could not be sent");
         return;
     }
+    call_dialog_hook(c); /* re-INVITEs, NOTIFY, INFO, session timers */
     store__leg_media(c, sip_session_call_id(c->sess));
     uv_timer_start(&c->timer, ring_timeout_cb, (uint64_t)c->timeout_secs * 1000, 0);
 }
@@ -182,6 +185,7 @@ static void on_answered(struct call *c, const struct sip_session_info *info)
     c->answer_status = info->status;
     snprintf(c->remote_media, sizeof(c->remote_media), "%s:%d", a.ip, a.port);
     snprintf(c->codec, sizeof(c->codec), "%s", a.codec);
+    c->offer = a; /* the far end's SDP as it stands (re-offers, send_dtmf's INFO fallback) */
     media__connect(c, &a);
     uv_timer_stop(&c->timer);
     c->answered_ms = info->at_ms;
@@ -273,7 +277,8 @@ static void finish_by_command(struct call *c, const char *initiator, const char 
     static const char *const initiators[] = {"api", "system", "caller", "callee", NULL};
     static const char *const reasons[] = {"balance_exhausted", "time_limit", "system_failure",
                                           NULL};
-    const char *def = c->state == CALL_ANSWERED ? "completed" : "canceled";
+    const char *def =
+        c->state == CALL_ANSWERED || c->state == CALL_BRIDGED ? "completed" : "canceled";
     call__finish(c, pick(reason, reasons, def), pick(initiator, initiators, "api"), 0,
                  vtime_now_ms());
 }

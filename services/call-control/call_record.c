@@ -161,34 +161,24 @@ void call_record_answered(struct call *c)
 static int do_stop(struct call *c, const char *action, char *why, size_t n)
 {
     json_t *cmd = json_pack("{s:s, s:s}", "op", "record_stop", "leg_id", c->leg_id);
-    int err = media__send_verb(c, cmd);
-    if (err) {
-        snprintf(why, n, "the command could not be sent to media-fork node %s: %s", c->media.node,
-                 vp_err_message(err));
-        return err;
-    }
-    store__action_result(c, action, true, NULL);
-    return 0;
+    int err = media__send_or_why(c, cmd, why, n);
+    if (!err)
+        store__action_result(c, action, true, NULL);
+    return err;
 }
 
 int call_record_action(struct cc *cc, const char *op, const char *call_id, const char *action_id,
                        const json_t *params, char *why, size_t n)
 {
-    struct call *c = call__find(cc, call_id);
-    if (!c || c->abandoned) {
-        snprintf(why, n, "call %s is not live on this node", call_id);
-        return VP_E_NOT_FOUND;
-    }
-    if (!recordable(cc, call_id)) {
-        snprintf(why, n, "call %s is not answered or bridged with a media leg on this node",
-                 call_id);
-        return VP_E_CONFLICT;
-    }
+    struct call *c;
+    int err = call_media_call(cc, call_id, &c, why, n);
+    if (err)
+        return err;
     if (strcmp(op, "stop_recording") == 0)
         return do_stop(c, action_id, why, n);
     const json_t *beep = json_object_get(params, "play_beep");
-    int err = start(c, action_id, vjson_str(params, "channels"), vjson_str(params, "format"), false,
-                    vjson_int(params, "max_length", 0), beep && json_is_true(beep));
+    err = start(c, action_id, vjson_str(params, "channels"), vjson_str(params, "format"), false,
+                vjson_int(params, "max_length", 0), beep && json_is_true(beep));
     if (err)
         snprintf(why, n, "the database is busy: the recording was not started");
     return err ? VP_E_UNAVAILABLE : 0;

@@ -61,15 +61,6 @@ bool call_speech_is_outcome(const char *op)
 
 /* ---- actions ---- */
 
-static int send_or_why(struct call *c, json_t *cmd, char *why, size_t n)
-{
-    int err = media__send_verb(c, cmd);
-    if (err)
-        snprintf(why, n, "the command could not be sent to media-fork node %s: %s", c->media.node,
-                 vp_err_message(err));
-    return err;
-}
-
 int call_speech_action(struct call *c, const char *op, const char *action_id, const json_t *p,
                        char *why, size_t n)
 {
@@ -80,7 +71,7 @@ int call_speech_action(struct call *c, const char *op, const char *action_id, co
         set_str(cmd, "engine", vjson_str(p, "engine"));
         set_str(cmd, "tracks", vjson_str(p, "transcription_tracks"));
     }
-    int err = send_or_why(c, cmd, why, n);
+    int err = media__send_or_why(c, cmd, why, n);
     if (err)
         return err;
     store__action_result(c, action_id, true, NULL);

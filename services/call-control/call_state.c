@@ -9,6 +9,8 @@ const char *call_state_name(enum call_state s)
         return "ringing";
     case CALL_ANSWERED:
         return "answered";
+    case CALL_BRIDGED:
+        return "bridged";
     case CALL_ENDED:
         return "ended";
     case CALL_FAILED:
@@ -29,8 +31,10 @@ bool call_state_can_move(enum call_state from, enum call_state to)
         return from == CALL_INITIATED;
     case CALL_ANSWERED:
         return from == CALL_INITIATED || from == CALL_RINGING;
-    case CALL_ENDED:
+    case CALL_BRIDGED:
         return from == CALL_ANSWERED;
+    case CALL_ENDED:
+        return from == CALL_ANSWERED || from == CALL_BRIDGED;
     case CALL_FAILED:
         return from == CALL_INITIATED || from == CALL_RINGING;
     case CALL_INITIATED:

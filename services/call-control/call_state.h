@@ -4,6 +4,7 @@
  *
  *   initiated -> ringing -> answered -> ended
  *   initiated -> answered            (a 2xx without a provisional)
+ *   answered -> bridged -> ended     (transfer, bridge: call_bridge.h, 0025_bridge.sql)
  *   initiated | ringing -> failed
  *
  * The SQL functions of proto/sql/0020_call_control.sql accept the same moves.
@@ -17,6 +18,7 @@ enum call_state {
     CALL_INITIATED, /* claimed; media being allocated or INVITE sent, nothing heard */
     CALL_RINGING,   /* 180/183 received */
     CALL_ANSWERED,  /* 2xx received, ACKed, media connected */
+    CALL_BRIDGED,   /* answered, its leg bridged with another call's (call_bridge.c) */
     CALL_ENDED,     /* over after an answer */
     CALL_FAILED,    /* over without an answer */
 };

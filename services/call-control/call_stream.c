@@ -52,16 +52,6 @@ static void row_failed(struct cc *cc, const char *stream_id)
 
 /* ---- starting and stopping ---- */
 
-/* The call, live here, answered or bridged, with a media leg; NULL otherwise. */
-static struct call *streamable(struct cc *cc, const char *call_id)
-{
-    struct call *c = call__find(cc, call_id);
-    if (!c || c->abandoned || (c->state != CALL_ANSWERED && c->state != CALL_BRIDGED) ||
-        c->media.state != MEDIA_ALLOCATED)
-        return NULL;
-    return c;
-}
-
 static int send_start(struct call *c, const char *stream_id, const char *url, const char *track,
                       const char *codec)
 {
@@ -84,13 +74,12 @@ static int do_start(struct call *c, const char *action, const json_t *p, char *w
     }
     int err =
         send_start(c, stream_id, url, vjson_str(p, "stream_track"), vjson_str(p, "stream_codec"));
-    if (err) {
+    if (err)
         snprintf(why, n, "the command could not be sent to media-fork node %s: %s", c->media.node,
                  vp_err_message(err));
-        return err;
-    }
-    store__action_result(c, action, true, NULL);
-    return 0;
+    else
+        store__action_result(c, action, true, NULL);
+    return err;
 }
 
 static int do_stop(struct call *c, const char *action, const json_t *p, char *why, size_t n)
@@ -99,28 +88,19 @@ static int do_stop(struct call *c, const char *action, const json_t *p, char *wh
     const char *stream_id = vjson_str(p, "stream_id");
     if (stream_id)
         json_object_set_new(cmd, "stream_id", json_string(stream_id));
-    int err = media__send_verb(c, cmd);
-    if (err) {
-        snprintf(why, n, "the command could not be sent to media-fork node %s: %s", c->media.node,
-                 vp_err_message(err));
-        return err;
-    }
-    store__action_result(c, action, true, NULL);
-    return 0;
+    int err = media__send_or_why(c, cmd, why, n);
+    if (!err)
+        store__action_result(c, action, true, NULL);
+    return err;
 }
 
 int call_stream_action(struct cc *cc, const char *op, const char *call_id, const char *action_id,
                        const json_t *params, char *why, size_t n)
 {
-    struct call *c = call__find(cc, call_id);
-    if (!c || c->abandoned) {
-        snprintf(why, n, "call %s is not live on this node", call_id);
-        return VP_E_NOT_FOUND;
-    }
-    if (!streamable(cc, call_id)) {
-        snprintf(why, n, "call %s is not answered with a media leg on this node", call_id);
-        return VP_E_CONFLICT;
-    }
+    struct call *c;
+    int err = call_media_call(cc, call_id, &c, why, n);
+    if (err)
+        return err;
     if (strcmp(op, "streaming_stop") == 0)
         return do_stop(c, action_id, params, why, n);
     return do_start(c, action_id, params, why, n);

@@ -8,6 +8,7 @@
 #include "call.h"
 #include "cc_int.h"
 #include "call_int.h"
+#include "route_register.h"
 #include "sip_ua.h"
 #include "takeover.h"
 #include "voepy/alloc.h"
@@ -44,6 +45,8 @@ static void defaults(struct cc_opts *o)
         o->drain_grace_ms = 60000;
     if (!o->node_dead_ms)
         o->node_dead_ms = 5000;
+    if (!o->route_register_retry_ms)
+        o->route_register_retry_ms = 30000;
 }
 
 static int start_sip(struct cc *cc)
@@ -123,6 +126,8 @@ int cc_create(struct cc **ccp, struct service *svc, const struct cc_opts *o)
         err = dial_create(&cc->dial, cc);
     if (!err)
         err = start_takeover(cc);
+    if (!err)
+        err = route_register_create(&cc->reg, cc);
     return err;
 }
 
@@ -138,7 +143,8 @@ static void left_cb(void *arg)
 /* Drained: leave the heartbeat table (nothing of ours is left to take over), then done. */
 static void check_drained(struct cc *cc)
 {
-    if (!cc->draining || !cc->drained || cc->leaving || strmap_count(cc->calls) > 0)
+    if (!cc->draining || !cc->drained || cc->leaving || strmap_count(cc->calls) > 0 ||
+        cc->reg_draining)
         return;
     log_info("cc.drained", "no live calls left");
     uv_timer_stop(&cc->drain_timer);
@@ -162,6 +168,14 @@ static void drain_deadline_cb(uv_timer_t *t)
     call_hangup_all(cc);
 }
 
+/* The trunks are unregistered and their leases given up. */
+static void reg_drained_cb(void *arg)
+{
+    struct cc *cc = arg;
+    cc->reg_draining = false;
+    check_drained(cc);
+}
+
 void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg)
 {
     if (cc->draining || cc->stopped)
@@ -171,6 +185,10 @@ void cc_drain(struct cc *cc, void (*done)(void *arg), void *arg)
     cc->drained_arg = arg;
     if (cc->dial)
         dial_drain(cc->dial);
+    if (cc->reg) {
+        cc->reg_draining = true;
+        route_register_drain(cc->reg, reg_drained_cb, cc);
+    }
     if (cc->registry)
         nodes_close(cc->registry, NULL, NULL);
     cc->registry = NULL;
@@ -204,6 +222,10 @@ void cc_stop(struct cc *cc)
         nodes_close(cc->nodes, NULL, NULL);
     if (cc->outbox)
         outbox_close(cc->outbox, NULL, NULL);
+    if (cc->reg)
+        route_register_close(cc->reg);
+    cc->reg = NULL;
+    cc->reg_draining = false;
     if (cc->ua)
         sip_ua_close(cc->ua, NULL, NULL);
     cc->dial = NULL;

@@ -39,6 +39,10 @@ struct cc_opts {
     unsigned route_options_ms;
     unsigned route_down_after;
     unsigned sip_timer_b_ms;
+    /* Trunk registration (route_register.h): lease round (0 = no registration) and the
+     * first retry delay after a failed REGISTER. */
+    unsigned route_register_round_ms;
+    unsigned route_register_retry_ms;
 };
 
 /* Wire everything to the service base (its loop, pool, Redis, node id). */

@@ -15,6 +15,7 @@ struct nodes;
 struct outbox;
 struct pg_pool;
 struct redis;
+struct route_register;
 struct sip_ua;
 struct takeover;
 
@@ -42,6 +43,10 @@ struct cc {
     bool leaving; /* drained: the heartbeat row is being removed */
     void (*drained)(void *arg);
     void *drained_arg;
+    /* route_register.h: trunk registrations; reg_draining while their unregisters are
+     * not all answered (a drain waits for them) */
+    struct route_register *reg;
+    bool reg_draining;
 };
 
 /* A call was freed: a drain may be complete. */
@@ -60,8 +65,13 @@ void dial_close(struct dial *d);
  * "verbs", comma-separated): the api-gateway forwards only these to this node and
  * answers 501 for the others. Add a verb here when its op is handled in inbox.c.
  */
-#define INBOX_VERBS \
-    "hangup,answer,reject,play,stop_playback,gather,gather_using_audio,stop_gather,send_dtmf"
+#define INBOX_VERBS                                                                            \
+    "hangup,answer,reject,play,stop_playback,gather,gather_using_audio,stop_gather,send_dtmf," \
+    "start_recording,stop_recording,"                                                          \
+    "streaming_start,streaming_stop,"                                                          \
+    "transfer,bridge,"                                                                         \
+    "refer,"                                                                                   \
+    "speak,gather_using_speak,transcription_start,transcription_stop"
 int inbox_create(struct inbox **ip, struct cc *cc);
 void inbox_close(struct inbox *in);
 /*

@@ -13,7 +13,14 @@
 #include <string.h>
 
 #include "call.h"
+#include "call_amd.h"
+#include "call_bridge.h"
+#include "call_dialog.h"
+#include "call_bridge.h"
 #include "call_media.h"
+#include "call_speech.h"
+#include "call_record.h"
+#include "call_stream.h"
 #include "cc_int.h"
 #include "voepy/alloc.h"
 #include "voepy/id.h"
@@ -214,8 +221,33 @@ static bool media_op(struct cc *cc, struct rstream_consumer *consumer, struct rs
     vlog_kv(VLOG_INFO, "inbox.action", "media action", "op", op, "call_id", call, "action_id",
             action, NULL);
     char why[256] = "";
+    const json_t *params = json_object_get(m, "params");
+    int err = call_record_is_verb(op) /* call_record.c */
+                  ? call_record_action(cc, op, call, action, params, why, sizeof(why))
+                  : call_stream_is_verb(op) /* call_stream.c */
+                        ? call_stream_action(cc, op, call, action, params, why, sizeof(why))
+                        : call_media_action(cc, op, call, action, params, why, sizeof(why));
+    if (!err)
+        return false;
+    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
+    return fail_action(cc, consumer, msg, action, call, why);
+}
+
+/* transfer and bridge (call_bridge.c): as media_op. */
+static bool bridge_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                      const json_t *m, const char *op)
+{
+    const char *action, *call;
+    if (!action_ids(m, &action, &call)) {
+        log_warn("inbox.bad_action", "entry %s: %s without a valid call_id and action_id", msg->id,
+                 op);
+        return false;
+    }
+    vlog_kv(VLOG_INFO, "inbox.action", "bridge action", "op", op, "call_id", call, "action_id",
+            action, NULL);
+    char why[256] = "";
     int err =
-        call_media_action(cc, op, call, action, json_object_get(m, "params"), why, sizeof(why));
+        call_bridge_action(cc, op, call, action, json_object_get(m, "params"), why, sizeof(why));
     if (!err)
         return false;
     vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
@@ -232,6 +264,25 @@ static bool is_inbound_verb(const char *op)
     return strcmp(op, "answer") == 0 || strcmp(op, "reject") == 0;
 }
 
+/* refer (call_refer.c): as media_op. */
+static bool refer_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                     const json_t *m)
+{
+    const char *action, *call;
+    if (!action_ids(m, &action, &call)) {
+        log_warn("inbox.bad_action", "entry %s: refer without a valid call_id and action_id",
+                 msg->id);
+        return false;
+    }
+    vlog_kv(VLOG_INFO, "inbox.action", "refer action", "call_id", call, "action_id", action, NULL);
+    char why[256] = "";
+    int err = call_refer_action(cc, call, action, json_object_get(m, "params"), why, sizeof(why));
+    if (!err)
+        return false;
+    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", "refer", "call_id", call, NULL);
+    return fail_action(cc, consumer, msg, action, call, why);
+}
+
 /* Handle one command; true when its ack is left to a database answer. */
 static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct rstream_msg *msg,
                    const json_t *m, const char *op)
@@ -242,9 +293,23 @@ static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct r
         call_media_reply(in->cc, m);
     else if (is_media_outcome(op))
         call_media_outcome(in->cc, m);
+    else if (call_speech_is_outcome(op))
+        call_speech_outcome(in->cc, m);
+    else if (call_bridge_is_reply(op))
+        call_bridge_reply(in->cc, m);
+    else if (call_bridge_is_verb(op))
+        return bridge_op(in->cc, consumer, msg, m, op);
+    else if (strcmp(op, "recording_done") == 0)
+        call_record_done(in->cc, m);
+    else if (call_stream_is_reply(op))
+        call_stream_reply(in->cc, m); /* call_stream.c */
+    else if (call_amd_is_outcome(op))
+        call_amd_outcome(in->cc, m);
+    else if (strcmp(op, "refer") == 0)
+        return refer_op(in->cc, consumer, msg, m);
     else if (is_inbound_verb(op))
         return inbound_op(in->cc, consumer, msg, m, op);
-    else if (call_media_is_verb(op))
+    else if (call_media_is_verb(op) || call_record_is_verb(op) || call_stream_is_verb(op))
         return media_op(in->cc, consumer, msg, m, op);
     else
         return unknown_op(in->cc, consumer, msg, m, op);

@@ -25,6 +25,7 @@ struct cc_config {
     long drain_grace_ms;
     long node_dead_ms;
     long route_options_ms, route_down_after, sip_timer_b_ms;
+    long route_register_round_ms, route_register_retry_ms;
 };
 
 static const struct config_var vars[] = {
@@ -56,6 +57,12 @@ static const struct config_var vars[] = {
                "failed keep-alives in a row that make a route down"),
     CONFIG_INT(struct cc_config, sip_timer_b_ms, "VOEPY_SIP_TIMER_B_MS", "32000", 500, 300000,
                "how long an outbound INVITE waits for any answer (RFC 3261 Timer B)"),
+    CONFIG_INT(struct cc_config, route_register_round_ms, "VOEPY_ROUTE_REGISTER_ROUND_MS", "5000",
+               0, 600000,
+               "trunk registration: how often a node takes or renews the leases of the routes "
+               "it registers (held 3 rounds); 0 turns registration off"),
+    CONFIG_INT(struct cc_config, route_register_retry_ms, "VOEPY_ROUTE_REGISTER_RETRY_MS", "30000",
+               100, 3600000, "first retry of a failed REGISTER; doubles up to 8 times this"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -99,6 +106,8 @@ static int app_start(struct cc_app *app, const struct cc_config *cfg)
                         .route_options_ms = (unsigned)cfg->route_options_ms,
                         .route_down_after = (unsigned)cfg->route_down_after,
                         .sip_timer_b_ms = (unsigned)cfg->sip_timer_b_ms,
+                        .route_register_round_ms = (unsigned)cfg->route_register_round_ms,
+                        .route_register_retry_ms = (unsigned)cfg->route_register_retry_ms,
                         .drain_timeout_ms = (unsigned)cfg->common.drain_timeout_ms,
                         .event_partitions = (unsigned)cfg->common.event_partitions};
     int err = cc_create(&app->cc, &app->svc, &o);

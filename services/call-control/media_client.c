@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_bridge.h"
 #include "call_int.h"
 #include "call_media.h"
 #include "voepy/json.h"
@@ -112,6 +113,11 @@ static void pick_again_cb(uv_timer_t *t)
 
 int media__allocate(struct call *c)
 {
+    if (c->media.node[0]) { /* a transfer's child: on its parent's node (call_bridge.c) */
+        char node[sizeof(c->media.node)];
+        snprintf(node, sizeof(node), "%s", c->media.node); /* allocate_on copies into it */
+        return allocate_on(c, node);
+    }
     const char *node = nodes_pick(c->cc->nodes, "media-fork");
     if (node)
         return allocate_on(c, node);
@@ -136,6 +142,8 @@ void media__connect(struct call *c, const struct sdp_answer *a)
                   "codec", a->codec, "ptime", a->ptime, "mode", c->cc->opts.media_mode);
     if (a->dtmf_pt >= 96 && a->dtmf_pt <= 127 && a->dtmf_pt != a->payload_type)
         json_object_set_new(cmd, "dtmf_payload_type", json_integer(a->dtmf_pt));
+    if (a->dir == SDP_SENDONLY || a->dir == SDP_INACTIVE) /* the far end holds the call */
+        json_object_set_new(cmd, "hold", json_true());
     send_command(c, cmd);
 }
 
@@ -189,6 +197,10 @@ static void on_allocated(struct call *c, const json_t *m)
 static void on_failed(struct call *c, const json_t *m)
 {
     const char *request = vjson_str(m, "request");
+    if (call_bridge_is_request(request)) {
+        call_bridge__media_failed(c, m); /* the bridge's failure: the calls go on */
+        return;
+    }
     if (call_media_is_verb_request(request)) {
         call_media__failed(c, m); /* a verb's failure: the leg and the call go on */
         return;
@@ -208,6 +220,9 @@ static void on_released(struct call *c, const json_t *m)
 {
     c->media.packets_in = vjson_int(m, "packets_in", 0);
     c->media.packets_out = vjson_int(m, "packets_out", 0);
+    c->media.lost = vjson_int(m, "lost", 0); /* receiver statistics (leg_rtcp.c) */
+    c->media.jitter_ms = vjson_int(m, "jitter_ms", 0);
+    c->media.rtt_ms = vjson_int(m, "rtt_ms", -1); /* null: no RTCP report about us */
     c->media.counted = true;
     bool waited = c->media.state == MEDIA_RELEASING;
     c->media.state = MEDIA_RELEASED;

@@ -15,7 +15,7 @@
 #include "voepy/log.h"
 #include "voepy/pg.h"
 
-#define MAX_PARAMS 10
+#define MAX_PARAMS 12 /* cc_call_ended with leg statistics (0039) */
 #define MAX_TRIES  4
 
 struct store_op {
@@ -40,7 +40,9 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_leg_media", "SELECT cc_leg_media($1, $2, $3, $4, $5)");
     pg_prepare(pg, "cc_call_ringing", "SELECT cc_call_ringing($1, $2, $3)");
     pg_prepare(pg, "cc_call_answered", "SELECT cc_call_answered($1, $2, $3, $4, $5, $6)");
-    pg_prepare(pg, "cc_call_ended", "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    /* with the leg's loss, jitter and RTT: the overload in proto/sql/0039_leg_stats.sql */
+    pg_prepare(pg, "cc_call_ended",
+               "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
     pg_prepare(pg, "cc_sweep_unclaimed", "SELECT * FROM cc_sweep_unclaimed($1, $2)");
     pg_prepare(pg, "cc_recover_node", "SELECT cc_recover_node($1, $2)");
     /* inbound calls, proto/sql/0021_inbound.sql */
@@ -189,6 +191,17 @@ void store__inbound_create(struct call *c, const char *sip_call_id, int64_t at_m
     push(c, op);
 }
 
+void store__sql(struct call *c, const char *sql, const char *const *args, int n, bool kick,
+                store_then_cb *then)
+{
+    struct store_op *op = op_new(c, sql);
+    for (int i = 0; i < n && op->nparams < MAX_PARAMS; i++)
+        add(op, args[i]);
+    op->kick = kick;
+    op->then = then;
+    push(c, op);
+}
+
 void store__action_result(struct call *c, const char *action_id, bool done, const char *note)
 {
     struct store_op *op = op_new(c, "cc_action_result");
@@ -239,6 +252,9 @@ void store__ended(struct call *c)
     add_int(op, c->end_sip_status, c->end_sip_status > 0);
     add_int(op, c->media.packets_in, c->media.counted);
     add_int(op, c->media.packets_out, c->media.counted);
+    add_int(op, c->media.lost, c->media.counted);
+    add_int(op, c->media.jitter_ms, c->media.counted);
+    add_int(op, c->media.rtt_ms, c->media.counted && c->media.rtt_ms >= 0);
     op->kick = true;
     op->ends = true;
     push(c, op);

@@ -11,13 +11,14 @@ static void test_legal_moves(void **state)
 {
     (void)state;
     /* every pair, against the table in call_state.h and 0020_call_control.sql */
-    const bool legal[5][5] = {
-        /* to:          INIT   RING   ANS    ENDED  FAILED */
-        /* initiated */ {false, true, true, false, true},
-        /* ringing   */ {false, false, true, false, true},
-        /* answered  */ {false, false, false, true, false},
-        /* ended     */ {false, false, false, false, false},
-        /* failed    */ {false, false, false, false, false},
+    const bool legal[6][6] = {
+        /* to:          INIT   RING   ANS    BRIDGED ENDED  FAILED */
+        /* initiated */ {false, true, true, false, false, true},
+        /* ringing   */ {false, false, true, false, false, true},
+        /* answered  */ {false, false, false, true, true, false},
+        /* bridged   */ {false, false, false, false, true, false},
+        /* ended     */ {false, false, false, false, false, false},
+        /* failed    */ {false, false, false, false, false, false},
     };
     for (int f = CALL_INITIATED; f <= CALL_FAILED; f++)
         for (int t = CALL_INITIATED; t <= CALL_FAILED; t++)
@@ -28,7 +29,7 @@ static void test_legal_moves(void **state)
 static void test_names_and_terminal(void **state)
 {
     (void)state;
-    const char *names[] = {"initiated", "ringing", "answered", "ended", "failed"};
+    const char *names[] = {"initiated", "ringing", "answered", "bridged", "ended", "failed"};
     for (int s = CALL_INITIATED; s <= CALL_FAILED; s++) {
         assert_string_equal(call_state_name((enum call_state)s), names[s]);
         assert_int_equal(call_state_terminal((enum call_state)s), s >= CALL_ENDED);
