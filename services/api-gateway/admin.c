@@ -77,6 +77,13 @@ static const struct jfield route_fields[] = {
     {.name = "auth_password", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
     {.name = "auth_realm", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
     {.name = "failover_route_id", .type = JF_ID, .flags = JF_NULLABLE, .kind = "route"},
+    /* trunk registration by call-control (proto/sql/0038_route_registration.sql) */
+    {.name = "register", .type = JF_BOOL, .flags = JF_NULLABLE},
+    {.name = "register_expires_secs",
+     .type = JF_INT,
+     .flags = JF_NULLABLE,
+     .min = 60,
+     .max = 86400},
 };
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -161,17 +168,20 @@ void admin_route_create(struct api_req *r)
                    "sip_uri must be sip:host or sip:host:port (host name, IPv4 or [IPv6]).");
         return;
     }
-    const char *params[11] = {vjson_str(r->body, "name"), uri, vjson_str(r->body, "transport"),
+    const char *params[13] = {vjson_str(r->body, "name"), uri, vjson_str(r->body, "transport"),
                               vjson_bool(r->body, "platform_default", false) ? "true" : "false"};
     input_idem_params(r, params + 4);
     params[7] = vjson_str(r->body, "auth_username");
     params[8] = vjson_str(r->body, "auth_password");
     params[9] = vjson_str(r->body, "auth_realm");
     params[10] = vjson_str(r->body, "failover_route_id");
+    params[11] = vjson_bool(r->body, "register", false) ? "true" : "false";
+    long long expires = vjson_int(r->body, "register_expires_secs", 0); /* 0: absent */
+    params[12] = expires ? input_printf(r, "%lld", expires) : NULL;
     reply_query(r,
-                "SELECT * FROM api_admin_route_create($1, $2, $3, $4::boolean, $5, $6, $7, $8, "
-                "$9, $10, $11)",
-                11, params, NULL);
+                "SELECT * FROM api_admin_route_create_reg($12::boolean, $13::int, $1, $2, $3, "
+                "$4::boolean, $5, $6, $7, $8, $9, $10, $11)",
+                13, params, NULL);
 }
 
 void admin_route_list(struct api_req *r)

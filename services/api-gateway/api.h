@@ -45,6 +45,11 @@ struct api {
     struct url_policy *url_policy;               /* VOEPY_URL_* (url_guard.h), owned by main.c */
     struct ccnodes *ccnodes;                     /* call-control nodes and their verbs */
     const char *recordings_dir;                  /* VOEPY_RECORDINGS_DIR (recordings.c) */
+    /* Signed download_url (recordings.c): HMAC key, public base URL ("" = none), lifetime. */
+    uint8_t recording_url_key[CRYPTO_HMAC_SHA256_LEN];
+    const char *public_url;
+    size_t public_url_len; /* without trailing slashes */
+    long recording_url_ttl;
     /* Key lookups (auth.c, authcache.h); NULL when VOEPY_API_AUTH_CACHE_MS=0. */
     struct authcache *auth_cache;
 };
@@ -256,6 +261,21 @@ void recordings_list(struct api_req *r);
 void recordings_get(struct api_req *r);
 void recordings_download(struct api_req *r);
 void recordings_delete(struct api_req *r);
+/*
+ * The download_url key: key_text when set, else derived from the admin token (so every
+ * gateway of a deployment agrees without more configuration). Strings are borrowed.
+ */
+void recordings_url_init(struct api *api, const char *key_text, const char *admin_token,
+                         const char *public_url, long ttl_secs);
+/* A download that carries ?expires=&sig= is checked by its signature, not an API key. */
+bool recordings_download_signed(const struct api_req *r);
+/* Replace the download_url of a Recording object (borrowed) with a signed, expiring URL. */
+void recordings_sign(struct api_req *r, json_t *recording);
+/*
+ * reply_query callback for a Recording, a page of them ("data") or a Call with its
+ * "recordings": every download_url signed, then the row's status and body.
+ */
+void recordings_signed_body_cb(int status, const struct pg_result *res, void *arg);
 
 void webhooks_create(struct api_req *r);
 void webhooks_list(struct api_req *r);

@@ -118,7 +118,8 @@ void calls_get(struct api_req *r)
     if (!id)
         return;
     const char *params[] = {r->tenant_id, id};
-    reply_query(r, "SELECT * FROM api_call_get($1, $2)", 2, params, NULL);
+    reply_query(r, "SELECT * FROM api_call_get($1, $2)", 2, params,
+                recordings_signed_body_cb); /* its recordings' download_url signed */
 }
 
 static int query_enum(struct api_req *r, const char *name, const char *const *choices,

@@ -33,6 +33,9 @@ struct gw_config {
     struct url_policy_config url; /* VOEPY_URL_*: which customer URLs are accepted */
     long auth_cache_ms;
     char *recordings_dir;
+    char *recording_url_key; /* recordings.c: download_url signatures */
+    char *public_url;
+    long recording_url_ttl;
 };
 
 static const struct config_var vars[] = {
@@ -52,6 +55,14 @@ static const struct config_var vars[] = {
     CONFIG_STR(struct gw_config, recordings_dir, "VOEPY_RECORDINGS_DIR",
                "/var/lib/voepy/recordings", 0,
                "directory the recording files are served from (storage_key is relative to it)"),
+    CONFIG_STR(struct gw_config, recording_url_key, "VOEPY_RECORDING_URL_KEY", "", CONFIG_SECRET,
+               "key of the HMAC that signs recordings' download_url (every gateway the same); "
+               "empty: derived from VOEPY_ADMIN_TOKEN"),
+    CONFIG_STR(struct gw_config, public_url, "VOEPY_API_PUBLIC_URL", "", 0,
+               "the API's public base URL (https://api.example.com), put before signed "
+               "download_url paths; empty: the paths alone"),
+    CONFIG_INT(struct gw_config, recording_url_ttl, "VOEPY_RECORDING_URL_TTL_SECS", "3600", 60,
+               604800, "how long a recording's download_url stays valid"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -102,6 +113,8 @@ static int gateway_start(struct gateway *gw, const struct gw_config *cfg)
     gw->api.redis = gw->svc.redis;
     url_policy_log(gw->api.url_policy);
     gw->api.recordings_dir = cfg->recordings_dir;
+    recordings_url_init(&gw->api, cfg->recording_url_key, cfg->admin_token, cfg->public_url,
+                        cfg->recording_url_ttl);
     auth_admin_init(&gw->api, cfg->admin_token);
     auth_cache_init(&gw->api, cfg->auth_cache_ms);
     struct outbox_opts oo = {.partitions = (unsigned)cfg->common.event_partitions};
