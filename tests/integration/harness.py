@@ -394,6 +394,11 @@ class Platform:
         subprocess.run([binary("migrate"), "--dir", os.path.join(ROOT, "proto", "sql"),
                         "--dsn", self.pg_dsn], check=True, stdout=subprocess.DEVNULL)
 
+    def recordings_dir(self):
+        path = os.path.join(self.tmp, "recordings")
+        os.makedirs(path, exist_ok=True)
+        return path
+
     def service_env(self, service, **overrides):
         env = dict(os.environ)
         env.update({
@@ -416,6 +421,9 @@ class Platform:
             "VOEPY_URL_ALLOW_PRIVATE": "true",
             "VOEPY_URL_ALLOW_PORTS": "1024-65535",  # receivers listen on ephemeral ports
             "VOEPY_WEBHOOK_RETRY_SCHEDULE": "0,1,1,2,2,3,3,3",
+            # media-fork writes recordings here, the gateway serves them (a suite may set
+            # its own in env)
+            "VOEPY_RECORDINGS_DIR": self.recordings_dir(),
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })

@@ -6,16 +6,15 @@ call-control node's SIP port, with the DID as the Request-URI user. Each test ch
 SIPp saw (the scenario's expectations: SIPp exits 0 only when every response it waited
 for came), the call row, its events, end_reason/end_initiator and that rating priced it.
 
-answer's record/stream options: media-fork cannot record or stream yet, so the node
-answers without them, completes the action with a note saying so and fails the stream row
-(test_answer_with_record_and_stream_is_honest).
+answer's record/stream options are carried out once the call is answered
+(test_answer_with_record_and_stream; streams themselves: test_streaming).
 """
 import re
 import subprocess
 import time
 import unittest
 
-from harness import SERVICES, Platform, q, wait_until
+from harness import SERVICES, Platform, free_port, q, wait_until
 
 CALLER = "+15125550199"
 DID = "+15125550100"          # the tenant's number
@@ -242,22 +241,26 @@ class Inbound(InboundBase):
         self.assertGreaterEqual(billed, 1)
         self.assertEqual(cents, billed)
 
-    def test_answer_with_record_and_stream_is_honest(self):
-        """media-fork cannot record or stream yet: the call is answered without them, the
-        action says what was not carried out, the stream row is failed, not 'requested'."""
+    def test_answer_with_record_and_stream(self):
+        """answer's options are carried out once answered: the recording runs (its row,
+        completed at the end) and the stream is attempted; a stream_url nobody listens on
+        (a free loopback port) fails its row without failing the answer."""
         sipp = self.dial("uac_inbound_answer_bye.xml", pause_ms=1000)
         call_id = self.ringing(sipp)
         self.answer(call_id, {"record": "record-from-answer", "record_channels": "dual",
-                              "stream_url": "wss://media.example.com/voepy"})
+                              "record_format": "wav",
+                              "stream_url": "wss://127.0.0.1:%d/voepy" % free_port()})
         verb, status, error = self.actions(call_id)[0]
-        self.assertEqual((verb, status), ("answer", "done"))
-        self.assertIn("record and stream_url were not carried out", error)
-        streams = self.p.sql("SELECT status FROM call_streams WHERE call_id = %s" % q(call_id))
-        self.assertEqual(streams, [["failed"]])
-        self.assertEqual(self.p.sql("SELECT count(*) FROM recordings WHERE call_id = %s"
-                                    % q(call_id)), [["0"]])
+        self.assertEqual((verb, status, error), ("answer", "done", None))
         self.assert_ended(call_id, "ended", "completed", "callee", "200")
         self.assert_caller_passed(sipp)
+        wait_until(lambda: self.p.sql("SELECT status FROM call_streams WHERE call_id = %s"
+                                      % q(call_id)) == [["failed"]], 10,
+                   what="the refused stream's row to fail")
+        recs = wait_until(lambda: [r for r in self.p.sql(
+            "SELECT channels, format, status FROM recordings WHERE call_id = %s" % q(call_id))
+            if r[2] != "recording"], 15, what="the recording to finish")
+        self.assertEqual(recs, [["dual", "wav", "available"]])
         self.rated(call_id)
 
     # -- not answered ------------------------------------------------------------------------
