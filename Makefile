@@ -51,6 +51,16 @@ bench-webhooks: deps
 bench-rating: deps
 	@tests/bench/rating/run.sh
 
+# Call setup rate through a voepy relay number vs Kamailio vs SIPp direct, in one run (tests/bench/sip).
+.PHONY: bench-sip
+bench-sip: deps
+	@tests/bench/sip/run.sh
+
+# Bridged G.711 calls through media-fork vs rtpengine in userspace, in one run (tests/bench/media).
+.PHONY: bench-media
+bench-media: deps
+	@tests/bench/media/run.sh
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 

@@ -13,6 +13,9 @@ packages=(
     libhpdf-dev poppler-utils  # invoice PDFs (libharu); pdftotext reads them back in test_invoice_pdf
     libspandsp-dev libsndfile1-dev libsamplerate0-dev  # media-fork: DTMF + G.711, WAV/MP3 decoding, resampling
     sox  # tests: DTMF tones and audio files for test_media_verbs
+    libwebsockets-dev libwebsockets-evlib-uv libopus-dev  # media-fork: WebSocket media streams (lws on libuv), Opus
+    libespeak-ng-dev espeak-ng-data  # media-fork: speak (tts_espeak.c)
+    libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us  # media-fork: transcription (asr_pocketsphinx.c)
 )
 # npm for tests/contract/lint.sh, unless a Node.js with npm is there already (NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package).
