@@ -18,7 +18,9 @@ repeated, so a packet says which file it came from. Checked:
   waiting play is refused queue_full;
 - ringback: a call created with audio_url is transferred to a SIPp that rings and never
   answers (uas_ring.xml, timeout_secs 2): while the child rings, the parent's far end
-  hears the audio_url; once the transfer has failed (no_answer) it hears nothing more.
+  hears the audio_url; once the transfer has failed (no_answer) it hears nothing more;
+  transferred to a SIPp that rings 1.5 s then answers (sip/play_uas_ring_peer.xml), the
+  parent hears the ringback while it rings, then the new call's far end and no ringback.
 """
 import json
 import os
@@ -269,6 +271,33 @@ class Play(unittest.TestCase):
         self.assertEqual(self.p.wait_call(self.key, parent["id"],
                                           lambda c: c["status"] == "answered")["status"],
                          "answered")
+        # Again to a far end that answers after ringing: the ringback stops at the bridge
+        # and the parent's far end hears the new call's far end instead.
+        child_peer = RtpPeer()
+        self.peers.append(child_peer)
+        uas = self.p.sipp("play_uas_ring_peer.xml", name="ringpeer", rtp_echo=False,
+                          extra=["-key", "peer_port", str(child_peer.port)])
+        route = self.p.create_route(uas.uri, name="ringpeer")
+        self.p.sql("UPDATE tenants SET default_route_id = %s WHERE id = %s"
+                   % (q(route["id"]), q(self.tenant["id"])))
+        time.sleep(0.3)
+        peer.take()
+        act = self.action(parent["id"], "transfer", {"to": "+15558675310", "timeout_secs": 10})
+        heard = []
+        wait_until(lambda: heard.extend(kinds(peer.take())) or heard.count("P") >= 10, 5,
+                   what="the ringback while the second transfer rings")
+        self.assertEqual(self.action_row(act), ("done", ""))
+        child = self.p.sql("SELECT id FROM calls WHERE options->>'parent_call_id' = %s"
+                           " AND status = 'bridged'" % q(parent["id"]))[0][0]
+        child_port = int(self.p.sql("SELECT local_media FROM call_legs WHERE call_id = %s"
+                                    % q(child))[0][0].rsplit(":", 1)[1])
+        time.sleep(0.3)
+        peer.take()
+        child_peer.send_audio(child_port, bytes([0x1F]) * 160 * 25)  # a negative level
+        time.sleep(0.2)
+        heard = kinds(peer.take())
+        self.assertNotIn("P", heard, "no ringback once bridged")
+        self.assertGreaterEqual(heard.count("N"), 15, "the new call's far end is heard")
         self.hangup(parent["id"])
 
 
