@@ -23,6 +23,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -110,33 +111,41 @@ def _release(name):
         pass
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port that nothing listens on now (TCP and UDP both free when kind is None), and
-    that this process has not handed out before: ports are chosen before the servers that
-    will use them start, so the kernel may offer the same free port twice in a row (seen:
-    Redis and a service's ops port got the same one). Each port is also claimed in the
-    shared registry, for suites running side by side."""
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+# Ports handed out for servers to listen on: below the RTP blocks (rtp_block) and below
+# the kernel's ephemeral range (32768 up), from which every outgoing connection takes its
+# local port. A port chosen there could be taken by some process's connection between the
+# check and the server's bind (seen: a TCP SIPp that could not listen, under load).
+LISTEN_PORTS = (10000, 19999)
+
+
+def _bindable(port, kind):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
         s.close()
-        if port in _ports_given or not _claim("port-%d" % port):
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port that nothing listens on now, for TCP and UDP both, that this process has not
+    handed out before (ports are chosen before the servers that will use them start) and
+    that no other test process running now has claimed (the shared registry)."""
+    for _ in range(10000):
+        port = random.randint(*LISTEN_PORTS)
+        if port in _ports_given or not _bindable(port, socket.SOCK_STREAM) \
+                or not _bindable(port, socket.SOCK_DGRAM) or not _claim("port-%d" % port):
             continue
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            u.close()
         _ports_given.add(port)
         return port
+    raise RuntimeError("no free port in %d-%d" % LISTEN_PORTS)
 
 
 def rtp_block():
-    """200 ports (an even start) for one platform's media-fork, below the kernel's ephemeral
-    range (32768 up), which free_port() draws from. Claimed in the registry until the
+    """200 ports (an even start) for one platform's media-fork, between free_port()'s range
+    and the kernel's ephemeral range (32768 up). Claimed in the registry until the
     platform stops."""
     blocks = 60  # 20000..31999
     first = (os.getpid() + len(os.listdir(tempfile.gettempdir()))) % blocks
@@ -305,6 +314,18 @@ class Sipp:
         self.process = Process(name, argv, dict(os.environ),
                                os.path.join(tmp, "%s-%d.log" % (name, self.port)), cwd=tmp)
         time.sleep(0.2)
+        tcp = "-t" in argv and argv[argv.index("-t") + 1].startswith("t")
+        if tcp and not target:
+            # A TCP far end must listen before we call it: a refused connect fails the
+            # call at once (UDP is retransmitted). SIPp starts slowly on a busy machine.
+            wait_until(lambda: self._listening(), 10, what="SIPp %s listening on TCP" % name)
+
+    def _listening(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     @property
     def uri(self):

@@ -175,7 +175,7 @@ class Rtpengine:
         self.log = open(os.path.join(tmp, "rtpengine.log"), "wb")
         self.proc = subprocess.Popen(
             ["rtpengine", "--table=-1", "--interface=127.0.0.1",
-             "--listen-ng=127.0.0.1:%d" % self.ng, "--port-min=8000", "--port-max=19999",
+             "--listen-ng=127.0.0.1:%d" % self.ng, "--port-min=40000", "--port-max=59999",
              "--foreground", "--log-stderr", "--log-level=3", "--delete-delay=0", "--pidfile",
              os.path.join(tmp, "rtpengine.pid")],
             stdout=self.log, stderr=subprocess.STDOUT)
