@@ -12,7 +12,10 @@ An inbound call (sip/codec_uac_g722.xml) offering G722 only is answered with G72
 scenario checks our SDP answer) and gets G.722 RTP. Bridged legs: two G722 legs relay the
 payloads a peer sends byte for byte; a G722 leg bridged with an Opus leg transcodes (the
 Opus side gets Opus packets of speech size on payload type 111, timestamps 960 apart).
+Echo mode (a `connect` with mode echo sent to media-fork) sends a G722 or Opus peer's
+payloads back unchanged on the leg's own clock.
 """
+import json
 import os
 import time
 import unittest
@@ -20,7 +23,7 @@ import unittest
 from harness import Platform, q, wait_until
 from test_call_control import FROM, TO, setup_tenant
 from test_inbound import CALLER
-from test_media_verbs import AudioServer, RtpPeer, sox
+from test_media_verbs import AudioServer, Redis, RtpPeer, sox
 
 DID = "+15125550188"  # the tenant's number for the inbound call
 
@@ -187,12 +190,34 @@ class Codecs(unittest.TestCase):
             self.assertIn(st, (200, 409), raw)
             self.p.wait_call(self.key, call["id"], lambda x: x["status"] == "ended")
 
-    def send_and_collect(self, src, port, payloads, dst):
-        """src sends payloads as G.722 RTP to port every 20 ms; dst's earlier packets go."""
+    def test_echo_mode(self):
+        """A leg switched to echo (a second `connect`, as a re-INVITE would send) sends back
+        what its far end sends, on its own clock: 160 (G722) or 960 (OPUS) per frame."""
+        redis = Redis(self.p.redis_port)
+        self.addCleanup(redis.close)
+        node = wait_until(lambda: redis.call("ZRANGE", "voepy:nodes:media-fork", 0, -1), 5,
+                          what="the media-fork node")[0]
+        for (route, peer), pt, codec, step in ((self.g722, 9, "G722", 160),
+                                               (self.opus, 111, "OPUS", 960)):
+            call = self.place(route, peer)
+            leg, port = self.leg(call)
+            redis.call("XADD", "voepy:mf:%s" % node, "*", "m", json.dumps(
+                {"op": "connect", "leg_id": leg, "remote_ip": "127.0.0.1",
+                 "remote_port": peer.port, "codec": codec, "payload_type": pt,
+                 "dtmf_payload_type": 96, "mode": "echo"}))
+            time.sleep(0.2)
+            sent = [os.urandom(160 if codec == "G722" else 40) for _ in range(15)]
+            self.send_and_collect(peer, port, sent, peer, pt=pt)
+            back = self.check_stream(peer.take(), pt, step)
+            self.assertGreaterEqual(len([p for p in back if bytes(p["payload"]) in sent]), 12)
+            self.hangup(call["id"])
+
+    def send_and_collect(self, src, port, payloads, dst, pt=9):
+        """src sends payloads as RTP (pt) to port every 20 ms; dst's earlier packets go."""
         time.sleep(0.1)
         dst.take()
         for i, pay in enumerate(payloads):
-            src.send(port, 9, pay, marker=(i == 0), ts=(src.ts + 160 * i) & 0xFFFFFFFF)
+            src.send(port, pt, pay, marker=(i == 0), ts=(src.ts + 160 * i) & 0xFFFFFFFF)
             time.sleep(0.02)
         time.sleep(0.3)
 
