@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "command.h"
 #include "voepy/err.h"
 
 #define FRAMES 50 /* one second */
@@ -230,13 +231,45 @@ static void test_bad_input(void **state)
     codec_state_free(NULL);
 }
 
+static int connect_with(const char *fields, struct mf_command *c, struct vp_error *e)
+{
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"op\":\"connect\",\"leg_id\":\"l1\",\"remote_ip\":\"127.0.0.1\","
+             "\"remote_port\":6000%s}",
+             fields);
+    memset(e, 0, sizeof(*e));
+    return command_parse(body, strlen(body), c, e);
+}
+
+/* connect names the new codecs: G722 by name or static type 9, OPUS only with the
+ * dynamic payload type the SDP gave it. */
+static void test_connect_codecs(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(connect_with(",\"payload_type\":9", &c, &e), 0);
+    assert_ptr_equal(c.remote.codec, codec_by_name("G722"));
+    assert_int_equal(connect_with(",\"codec\":\"G722\"", &c, &e), 0);
+    assert_int_equal(c.remote.pt, 9);
+    assert_int_equal(connect_with(",\"codec\":\"OPUS\",\"payload_type\":111", &c, &e), 0);
+    assert_ptr_equal(c.remote.codec, codec_by_name("OPUS"));
+    assert_int_equal(c.remote.pt, 111);
+    assert_int_equal(connect_with(",\"codec\":\"opus\"", &c, &e), VP_E_INVALID_PARAMETER);
+    assert_string_equal(e.field, "payload_type");
+    assert_int_equal(connect_with(",\"payload_type\":111", &c, &e), VP_E_INVALID_PARAMETER);
+    assert_int_equal(connect_with(",\"codec\":\"G729\"", &c, &e), VP_E_INVALID_PARAMETER);
+    assert_string_equal(e.field, "codec");
+}
+
 int main(void)
 {
     make_tone();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),     cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_silence),   cmocka_unit_test(test_isolation),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_connect_codecs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
