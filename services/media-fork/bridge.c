@@ -153,12 +153,29 @@ static void audio_frame(struct leg *l, const struct frame *in, struct leg_frame 
     const struct codec *from = b->peer->remote.codec;
     f->len = in->len;
     if (!from || from == l->remote.codec) {
-        f->payload = in->data;
+        f->payload = in->data; /* same codec (G.722 and Opus too): relayed unchanged */
         return;
     }
-    codec_decode(from, in->data, b->pcm, in->len);
-    codec_encode(l->remote.codec, b->pcm, b->out, in->len);
-    f->payload = b->out;
+    /* The peer's own relay decoder (its far end's stream), then our encoder: 20 ms at
+     * 8 kHz in between; a longer G.711 frame keeps its length through G.711. */
+    f->payload = NULL;
+    f->len = 0;
+    if (!b->peer->codec || !l->codec)
+        return;
+    int n = codec_state_decode(b->peer->codec, CODEC_DEC_RELAY, in->data, in->len, b->pcm,
+                               FRAME_MAX_BYTES);
+    if (n <= 0)
+        return;
+    if (!from->stateful && !l->remote.codec->stateful) {
+        codec_encode(l->remote.codec, b->pcm, b->out, (size_t)n);
+        f->len = (size_t)n;
+    } else {
+        if (n < CODEC_FRAME_SAMPLES) /* a short frame: padded with silence */
+            memset(b->pcm + n, 0, (CODEC_FRAME_SAMPLES - (size_t)n) * sizeof(b->pcm[0]));
+        int len = codec_state_encode(l->codec, b->pcm, b->out, sizeof(b->out));
+        f->len = len > 0 ? (size_t)len : 0;
+    }
+    f->payload = f->len ? b->out : NULL;
 }
 
 /*

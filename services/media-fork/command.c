@@ -150,7 +150,9 @@ static int parse_codec(const json_t *o, struct leg_remote *r, struct vp_error *e
         return command__bad(e, "codec", "or payload_type is required");
     if (!r->codec)
         return command__bad(e, name[0] ? "codec" : "payload_type", "is not a supported codec");
-    r->pt = has_pt ? (uint8_t)pt : r->codec->static_pt;
+    if (!has_pt && r->codec->static_pt < 0)
+        return command__bad(e, "payload_type", "is required for a dynamic codec (OPUS)");
+    r->pt = has_pt ? (uint8_t)pt : (uint8_t)r->codec->static_pt;
     return 0;
 }
 

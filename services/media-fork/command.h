@@ -64,6 +64,7 @@ struct mf_command {
     char digits[DTMF_OUT_MAX_DIGITS + 1]; /* send_dtmf */
     unsigned duration_ms;                 /* send_dtmf: "duration_millis" */
     char peer_leg_id[LEG_ID_MAX];         /* bridge (required) */
+    bool stop_current; /* stop_playback "stop": "current" (else "all", the default) */
     /* record_start; record_stop: recording_id (optional); recorder.h */
     struct rec_params record;
     struct stream_params stream; /* streaming_start; streaming_stop: stream_id (optional) */

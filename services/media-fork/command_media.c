@@ -93,6 +93,19 @@ static int parse_send_dtmf(const json_t *o, struct mf_command *c, struct vp_erro
     return 0;
 }
 
+/* stop_playback's "stop": "current" or "all" (default); "playback_id": only that play. */
+static int parse_stop_playback(const json_t *o, struct mf_command *c, struct vp_error *e)
+{
+    char stop[16];
+    int err = command__get_str(o, "stop", false, stop, sizeof(stop), e);
+    if (err)
+        return err;
+    if (stop[0] && strcmp(stop, "current") != 0 && strcmp(stop, "all") != 0)
+        return command__bad(e, "stop", "must be current or all");
+    c->stop_current = strcmp(stop, "current") == 0;
+    return command__get_str(o, "playback_id", false, c->media_id, sizeof(c->media_id), e);
+}
+
 int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error *e)
 {
     switch (c->op) {
@@ -116,7 +129,9 @@ int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error 
     case MF_OP_TRANSCRIPTION_START:
     case MF_OP_TRANSCRIPTION_STOP:
         return command__parse_speech(o, c, e);
-    default: /* stop_playback: leg_id and reply_to only */
+    case MF_OP_STOP_PLAYBACK:
+        return parse_stop_playback(o, c, e);
+    default:
         return 0;
     }
 }

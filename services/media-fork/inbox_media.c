@@ -24,8 +24,14 @@ struct fetching {
     struct fetching *next;
     struct inbox *in;
     struct mf_command c;
-    bool canceled; /* superseded or released: the fetched audio is dropped */
+    bool canceled;  /* superseded or released: the fetched audio is dropped */
+    uint32_t token; /* a play's place in the leg's queue (leg_play_queue), 0 for a gather */
 };
+
+static bool is_play(const struct mf_command *c)
+{
+    return c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK;
+}
 
 static const char *audio_error(int err)
 {
@@ -78,6 +84,8 @@ static void verb_failed(struct inbox *in, const struct mf_command *c, const stru
 static void cancel(struct inbox *in, struct fetching *f)
 {
     f->canceled = true;
+    if (f->token)
+        return; /* a queued play: the leg's queue reports it when it drops it */
     struct leg *l = engine_find(in->engine, f->c.leg_id);
     char stream[STREAM_MAX];
     reply_stream(&f->c, l, stream, sizeof(stream));
@@ -102,7 +110,7 @@ static bool supersedes(const struct mf_command *c, const struct fetching *f)
     if (f->canceled || strcmp(c->leg_id, f->c.leg_id) != 0)
         return false;
     if (f->c.op == MF_OP_PLAY || f->c.op == MF_OP_SPEAK)
-        return c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK || c->op == MF_OP_STOP_PLAYBACK;
+        return false; /* queued in the leg: stop_playback drops it there (leg_media.c) */
     if (c->op == MF_OP_STOP_GATHER)
         return !c->media_id[0] || strcmp(c->media_id, f->c.media_id) == 0;
     return c->op == MF_OP_GATHER;
@@ -140,6 +148,26 @@ static void start_with(struct leg *l, const struct mf_command *c, struct audio *
         leg_gather(l, &c->gather, c->media_id, a, c->reply_to);
 }
 
+/*
+ * A queued play's audio arrived (a) or failed (a NULL): attach it to its place in the
+ * queue (dropped when the play was stopped meanwhile: reported then), or take the place
+ * back. Returns the leg when the failure must still be reported, else NULL.
+ */
+static struct leg *play_loaded(struct leg *l, struct fetching *f, struct audio *a)
+{
+    if (!is_play(&f->c)) { /* cannot happen: only plays have a token */
+        audio_unref(a);
+        return NULL;
+    }
+    if (!a) {
+        leg_play_forget(l, f->token);
+        return l;
+    }
+    if (!leg_play_ready(l, f->token, a))
+        audio_unref(a);
+    return NULL;
+}
+
 static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
 {
     struct fetching *f = arg;
@@ -150,6 +178,11 @@ static void fetched_cb(struct audio *a, const struct vp_error *e, void *arg)
             break;
         }
     struct leg *l = f->canceled || in->closing ? NULL : engine_find(in->engine, f->c.leg_id);
+    /* a queued play: a is consumed here; l stays only when its failure is to be reported */
+    if (f->token && l) {
+        l = play_loaded(l, f, a);
+        a = NULL;
+    }
     if (l && a)
         start_with(l, &f->c, a);
     else if (l)
@@ -207,6 +240,33 @@ static const char *load_audio(struct inbox *in, const struct mf_command *c, stru
     return PENDING;
 }
 
+/*
+ * A play or speak takes its place in the leg's queue first (queue_full when 16 wait), so
+ * that plays start in the order they came even when their audio loads at different
+ * speeds; the audio is attached now or when loaded (fetched_cb).
+ */
+static const char *queue_play(struct inbox *in, const struct mf_command *c, struct leg *l,
+                              struct vp_error *e)
+{
+    unsigned loops = c->op == MF_OP_SPEAK ? 1 : c->loops;
+    uint32_t token = leg_play_queue(l, NULL, loops, c->media_id, c->reply_to);
+    if (!token) {
+        vp_error_set(e, VP_E_CONFLICT, "playback_id", "16 plays already wait on this leg");
+        return "queue_full";
+    }
+    struct audio *a = NULL;
+    const char *error = load_audio(in, c, &a, e);
+    if (error == PENDING) {
+        in->fetching->token = token; /* load_audio put it first */
+        return NULL;
+    }
+    if (error)
+        leg_play_forget(l, token);
+    else if (!leg_play_ready(l, token, a))
+        audio_unref(a); /* cannot happen: nothing ran in between */
+    return error;
+}
+
 /* Carry out a verb on live leg l; NULL (done or waiting for audio) or the error code. */
 static const char *apply_media(struct inbox *in, const struct mf_command *c, struct leg *l,
                                struct vp_error *e)
@@ -216,6 +276,7 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
     switch (c->op) {
     case MF_OP_PLAY:
     case MF_OP_SPEAK:
+        return queue_play(in, c, l, e);
     case MF_OP_GATHER:
         if ((c->audio[0] || c->text[0]) && (error = load_audio(in, c, &a, e)))
             return error == PENDING ? NULL : error;
@@ -233,8 +294,15 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
         return NULL;
     case MF_OP_SEND_DTMF:
         return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
-    case MF_OP_STOP_PLAYBACK:
-        leg_stop_playback(l); /* nothing playing is not an error: stop is idempotent */
+    case MF_OP_STOP_PLAYBACK: /* nothing playing is not an error: stop is idempotent */
+        if (c->media_id[0]) {
+            leg_stop_playback_id(l, c->media_id); /* a ringback (call_play.c) */
+        } else if (c->stop_current) {
+            leg_stop_playback_current(l);
+        } else {
+            leg_stop_playback(l);
+            leg_drop_plays(l);
+        }
         return NULL;
     case MF_OP_STOP_GATHER:
         leg_stop_gather(l, c->media_id);

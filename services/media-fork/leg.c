@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "codec.h"
 #include "port_pool.h"
 #include "udp_pair.h"
 #include "voepy/alloc.h"
@@ -135,6 +136,15 @@ int leg_open(struct leg **lp, struct media_ctx *ctx, const char *leg_id, const c
     return 0;
 }
 
+/* A fresh codec state for c (a new codec, or the first connect). */
+static void set_codec(struct leg *l, const struct codec *c)
+{
+    codec_state_free(l->codec);
+    l->codec = NULL;
+    if (codec_state_create(&l->codec, c) != 0)
+        log_error("media.codec_failed", "leg=%s codec=%s", l->id, c->name);
+}
+
 void leg_connect(struct leg *l, const struct leg_remote *r)
 {
     bool moved = l->state != LEG_CONNECTED ||
@@ -149,6 +159,8 @@ void leg_connect(struct leg *l, const struct leg_remote *r)
             l->ring = vp_malloc(sizeof(*l->ring));
         frame_ring_reset(l->ring);
     }
+    if (!l->codec || codec_state_codec(l->codec) != r->codec)
+        set_codec(l, r->codec);
     l->remote = *r;
     if (l->state != LEG_CONNECTED)
         set_state(l, LEG_CONNECTED);
@@ -180,6 +192,7 @@ static void close_cb(uv_handle_t *h)
     ctx->legs_open--;
     update_gauges(ctx);
     free(l->ring);
+    codec_state_free(l->codec);
     free(l);
     if (ctx->leg_freed)
         ctx->leg_freed(ctx);

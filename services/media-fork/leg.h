@@ -96,8 +96,29 @@ struct gather_params;
  */
 void leg_play(struct leg *l, struct audio *a, unsigned loops, const char *play_id,
               const char *reply_to);
-/* Stop the playback (event reason "stopped"); returns false when nothing was playing. */
+/* Stop the playback (event reason "stopped"); returns false when nothing was playing.
+ * The next waiting play (below) starts at the next tick. */
 bool leg_stop_playback(struct leg *l);
+/*
+ * The queue of plays (play_queue.h, proto/streams.md "play"): leg_play_queue() appends a
+ * play (a: the leg takes the reference; NULL while its audio is still being loaded,
+ * attached later with leg_play_ready) that starts when the plays before it have ended;
+ * returns its token, or 0 when PLAY_QUEUE_MAX already wait (a stays the caller's).
+ * leg_play_ready() returns false when the play no longer waits (a stays the caller's);
+ * leg_play_forget() drops a waiting play without a report (its audio failed to load: the
+ * caller reports). leg_stop_playback_current() ends what plays (or the first waiting
+ * play when nothing plays yet); leg_drop_plays() ends every waiting play "stopped".
+ * leg_play() above preempts what plays but leaves the queue; a gather's prompt and the
+ * leg's release end the queue too.
+ */
+uint32_t leg_play_queue(struct leg *l, struct audio *a, unsigned loops, const char *play_id,
+                        const char *reply_to);
+bool leg_play_ready(struct leg *l, uint32_t token, struct audio *a);
+void leg_play_forget(struct leg *l, uint32_t token);
+bool leg_stop_playback_current(struct leg *l);
+/* End the play play_id (playing or waiting) "stopped", the others go on; false: none. */
+bool leg_stop_playback_id(struct leg *l, const char *play_id);
+void leg_drop_plays(struct leg *l);
 /*
  * Start collecting digits (p checked with gather_params_check), with prompt (NULL or a
  * reference the leg takes) played first. A running gather ends "cancelled". A gather_id

@@ -17,14 +17,15 @@
 #include "voepy/alloc.h"
 
 #define INJECT_MAX_SAMPLES 8000
-#define INJECT_FRAME       160 /* 20 ms at 8 kHz (G.711 legs) */
+#define INJECT_FRAME       160 /* 20 ms at 8 kHz, encoded with the leg's codec state */
+_Static_assert(INJECT_FRAME == CODEC_FRAME_SAMPLES, "one leg frame per tick");
 
 struct leg_inject {
     int16_t ring[INJECT_MAX_SAMPLES];
     size_t head, len; /* oldest sample, samples held */
     uint64_t dropped;
     int16_t pcm[INJECT_FRAME];
-    uint8_t enc[INJECT_FRAME];
+    uint8_t enc[CODEC_PAYLOAD_MAX];
 };
 
 static void push(struct leg_inject *in, int16_t s)
@@ -64,15 +65,17 @@ void leg_inject_clear(struct leg *l)
 bool leg__inject_frame(struct leg *l, struct leg_frame *f)
 {
     struct leg_inject *in = l->inject;
-    if (!in || in->len < INJECT_FRAME || l->remote.codec->frame_bytes != INJECT_FRAME)
+    if (!in || in->len < INJECT_FRAME || !l->codec)
         return false;
     for (size_t i = 0; i < INJECT_FRAME; i++)
         in->pcm[i] = in->ring[(in->head + i) % INJECT_MAX_SAMPLES];
     in->head = (in->head + INJECT_FRAME) % INJECT_MAX_SAMPLES;
     in->len -= INJECT_FRAME;
-    codec_encode(l->remote.codec, in->pcm, in->enc, INJECT_FRAME);
+    int n = codec_state_encode(l->codec, in->pcm, in->enc, sizeof(in->enc));
+    if (n <= 0)
+        return false;
     f->payload = in->enc;
-    f->len = INJECT_FRAME;
+    f->len = (size_t)n;
     return true;
 }
 

@@ -28,6 +28,10 @@ struct leg {
 
     /* Far end: valid from LEG_CONNECTED on. */
     struct leg_remote remote;
+    /* Encoder/decoders for remote.codec (codec.h): made by leg_connect when the codec
+     * changes, freed in close_cb; NULL before the first connect (or if the library
+     * refused: the leg then sends no audio of its own). */
+    struct codec_state *codec;
     bool latched; /* latch_addr holds the source of the far end's RTP */
     struct sockaddr_storage latch_addr;
     bool rtcp_seen; /* rtcp_addr: where the far end's RTCP comes from (for reports later) */

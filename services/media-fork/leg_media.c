@@ -22,6 +22,7 @@
 #include "dtmf_out.h"
 #include "gather.h"
 #include "leg_internal.h"
+#include "play_queue.h"
 #include "playback.h"
 #include "rfc4733.h"
 #include "voepy/alloc.h"
@@ -32,15 +33,16 @@ struct leg_media {
     struct playback play;
     bool play_is_prompt; /* the playback is the running gather's prompt */
     char play_id[LEG_ID_MAX], play_reply_to[STREAM_MAX];
+    struct play_queue queue; /* plays waiting behind the one playing (play_queue.h) */
     struct gather gather;
     char gather_id[LEG_ID_MAX], gather_reply_to[STREAM_MAX];
     struct dtmf_out tx;
     struct rfc4733_rx rx;
-    bool events_seen;            /* the far end sends RFC 4733: no in-band detection */
-    struct dtmf_detect *inband;  /* while a gather runs */
-    struct leg *leg;             /* for the detector's callback */
-    int16_t pcm[PLAYBACK_FRAME]; /* decode/encode scratch */
-    uint8_t enc[PLAYBACK_FRAME];
+    bool events_seen;             /* the far end sends RFC 4733: no in-band detection */
+    struct dtmf_detect *inband;   /* while a gather runs */
+    struct leg *leg;              /* for the detector's callback */
+    int16_t pcm[FRAME_MAX_BYTES]; /* decode/encode scratch: up to 60 ms at 8 kHz */
+    uint8_t enc[CODEC_PAYLOAD_MAX];
     uint8_t ev[RFC4733_PAYLOAD_LEN];
 };
 
@@ -107,6 +109,102 @@ void leg_play(struct leg *l, struct audio *a, unsigned loops, const char *play_i
     copy(m->play_id, sizeof(m->play_id), play_id);
     copy(m->play_reply_to, sizeof(m->play_reply_to), reply_to);
     leg_touch(l);
+}
+
+/* ---- the queue of plays (play_queue.h) ------------------------------------------------ */
+
+/* A waiting play that ends without having started: "stopped" to its reply_to. */
+static void dropped(struct leg *l, struct play_item *it)
+{
+    audio_unref(it->audio);
+    metric_inc(l->ctx->metrics.play_stopped);
+    struct leg_event ev = {.type = LEG_EV_PLAYBACK_ENDED, .id = it->id, .reason = "stopped"};
+    emit(l, &ev, it->reply_to);
+}
+
+/* Start the first waiting play when nothing plays and its audio is there. */
+static void start_next(struct leg *l)
+{
+    struct leg_media *m = l->media;
+    const struct play_item *head = play_queue_head(&m->queue);
+    struct play_item it;
+    if (!head || !head->audio || playback_active(&m->play) || !play_queue_pop(&m->queue, &it))
+        return;
+    playback_start(&m->play, it.audio, it.loops);
+    copy(m->play_id, sizeof(m->play_id), it.id);
+    copy(m->play_reply_to, sizeof(m->play_reply_to), it.reply_to);
+}
+
+uint32_t leg_play_queue(struct leg *l, struct audio *a, unsigned loops, const char *play_id,
+                        const char *reply_to)
+{
+    struct leg_media *m = media(l);
+    leg_touch(l);
+    uint32_t token = play_queue_push(&m->queue, a, loops, play_id, reply_to);
+    if (token && m->play_is_prompt)
+        leg_stop_playback(l); /* a gather's prompt ends (as before queues): the play goes */
+    if (token)
+        start_next(l);
+    return token;
+}
+
+bool leg_play_ready(struct leg *l, uint32_t token, struct audio *a)
+{
+    struct leg_media *m = l->media;
+    if (!m || !play_queue_ready(&m->queue, token, a))
+        return false;
+    if (!m->play_is_prompt)
+        start_next(l);
+    return true;
+}
+
+void leg_play_forget(struct leg *l, uint32_t token)
+{
+    struct play_item it;
+    if (l->media && play_queue_take(&l->media->queue, token, &it))
+        audio_unref(it.audio);
+    if (l->media && !l->media->play_is_prompt)
+        start_next(l); /* the next one may have been waiting behind it */
+}
+
+void leg_drop_plays(struct leg *l)
+{
+    struct play_item it;
+    while (l->media && play_queue_pop(&l->media->queue, &it))
+        dropped(l, &it);
+}
+
+bool leg_stop_playback_current(struct leg *l)
+{
+    struct play_item it;
+    if (leg_stop_playback(l)) {
+        if (!l->media->play_is_prompt)
+            start_next(l);
+        return true;
+    }
+    if (!l->media || !play_queue_pop(&l->media->queue, &it))
+        return false;
+    dropped(l, &it); /* the first one was still loading: it is the current one */
+    start_next(l);
+    return true;
+}
+
+bool leg_stop_playback_id(struct leg *l, const char *play_id)
+{
+    struct leg_media *m = l->media;
+    if (!m || !play_id || !play_id[0])
+        return false;
+    if (playback_active(&m->play) && !m->play_is_prompt && strcmp(m->play_id, play_id) == 0)
+        return leg_stop_playback(l); /* the next one starts at the next tick */
+    for (unsigned i = 0; i < m->queue.count; i++) {
+        const struct play_item *it = &m->queue.items[(m->queue.head + i) % PLAY_QUEUE_MAX];
+        struct play_item taken;
+        if (strcmp(it->id, play_id) == 0 && play_queue_take(&m->queue, it->token, &taken)) {
+            dropped(l, &taken);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ---- gather -------------------------------------------------------------------------- */
@@ -179,6 +277,7 @@ void leg_gather(struct leg *l, const struct gather_params *p, const char *gather
     leg_stop_gather(l, NULL);
     if (prompt) {
         leg_stop_playback(l);
+        leg_drop_plays(l); /* a prompt preempts the plays: all end stopped */
         playback_start(&m->play, prompt, 1);
         m->play_is_prompt = true;
     }
@@ -227,14 +326,11 @@ void leg__media_rx(struct leg *l, const struct rtp_hdr *h)
     if (h->pt == l->remote.te_pt) {
         rx_event(l, h);
     } else if (m->inband && gather_running(&m->gather) && h->pt == l->remote.pt) {
-        for (size_t off = 0; off < h->payload_len; off += PLAYBACK_FRAME) {
-            size_t n =
-                h->payload_len - off < PLAYBACK_FRAME ? h->payload_len - off : PLAYBACK_FRAME;
-            codec_decode(l->remote.codec, h->payload + off, m->pcm, n);
-            dtmf_detect_samples(m->inband, m->pcm, n);
-            if (!gather_running(&m->gather)) /* a digit ended it */
-                break;
-        }
+        int n = l->codec ? codec_state_decode(l->codec, CODEC_DEC_DTMF, h->payload, h->payload_len,
+                                              m->pcm, FRAME_MAX_BYTES)
+                         : 0;
+        if (n > 0)
+            dtmf_detect_samples(m->inband, m->pcm, (size_t)n);
     }
 }
 
@@ -250,15 +346,19 @@ bool leg__media_frame(struct leg *l, struct leg_frame *f)
             metric_inc(l->ctx->metrics.dtmf_sent);
         return true;
     }
+    if (!playback_active(&m->play) && !m->play_is_prompt)
+        start_next(l);
     if (!playback_active(&m->play))
         return false;
     if (!playback_next(&m->play, m->pcm)) {
         play_ended(l, "finished");
         return false;
     }
-    codec_encode(l->remote.codec, m->pcm, m->enc, PLAYBACK_FRAME);
+    int n = l->codec ? codec_state_encode(l->codec, m->pcm, m->enc, sizeof(m->enc)) : -1;
+    if (n <= 0)
+        return false; /* the mode fills the tick */
     f->payload = m->enc;
-    f->len = PLAYBACK_FRAME;
+    f->len = (size_t)n;
     return true;
 }
 
@@ -281,6 +381,7 @@ void leg__media_close(struct leg *l)
         return;
     leg_stop_gather(l, NULL);
     leg_stop_playback(l);
+    leg_drop_plays(l);
     dtmf_detect_destroy(l->media->inband);
     free(l->media);
     l->media = NULL;

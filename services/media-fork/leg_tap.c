@@ -17,7 +17,8 @@
 #include "rfc4733.h"
 #include "voepy/alloc.h"
 
-#define TAP_SAMPLES FRAME_MAX_BYTES /* G.711: a byte per sample; frames beyond are cut */
+#define TAP_SAMPLES FRAME_MAX_BYTES     /* decode room: up to 60 ms at 8 kHz */
+#define TAP_FRAME   CODEC_FRAME_SAMPLES /* what taps get per tick: 20 ms; longer frames are cut */
 
 struct leg_tap {
     const struct leg_tap_ops *ops;
@@ -106,30 +107,27 @@ void leg__tap_rx(struct leg *l, const struct rtp_hdr *h)
     sweep(l);
 }
 
-/* Decode up to `samples` of a frame; the rest (or all, without a frame) is silence. */
-static bool decode(const struct codec *c, const uint8_t *data, size_t len, int16_t *pcm,
-                   size_t samples)
+/* Decode a frame with reader d's state into TAP_FRAME samples; the rest (or all, without
+ * a frame or codec state) is silence. */
+static bool decode(struct leg *l, enum codec_dec d, const uint8_t *data, size_t len, int16_t *pcm)
 {
-    size_t n = data ? (len < samples ? len : samples) : 0;
-    if (n)
-        codec_decode(c, data, pcm, n);
-    memset(pcm + n, 0, (samples - n) * sizeof(*pcm));
-    return n > 0;
+    int n = data && l->codec ? codec_state_decode(l->codec, d, data, len, pcm, TAP_SAMPLES) : 0;
+    size_t got = n > 0 ? ((size_t)n < TAP_FRAME ? (size_t)n : TAP_FRAME) : 0;
+    memset(pcm + got, 0, (TAP_FRAME - got) * sizeof(*pcm));
+    return got > 0;
 }
 
 void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len)
 {
     struct leg_taps *ts = l->taps;
-    const struct codec *c = l->remote.codec;
-    size_t samples = c->frame_bytes < TAP_SAMPLES ? c->frame_bytes : TAP_SAMPLES;
     const struct frame *in = frame_ring_pop(&ts->in);
     struct leg_tap_frame f = {
         .in = ts->in_pcm,
         .out = ts->out_pcm,
-        .samples = samples,
-        .rate = c->clock_rate,
-        .in_heard = decode(c, in ? in->data : NULL, in ? in->len : 0, ts->in_pcm, samples),
-        .out_sent = decode(c, sent, sent_len, ts->out_pcm, samples),
+        .samples = TAP_FRAME,
+        .rate = 8000, /* every codec is decoded to the leg's 8 kHz (codec.h) */
+        .in_heard = decode(l, CODEC_DEC_IN, in ? in->data : NULL, in ? in->len : 0, ts->in_pcm),
+        .out_sent = decode(l, CODEC_DEC_OUT, sent, sent_len, ts->out_pcm),
     };
     ts->walking++;
     for (struct leg_tap *t = ts->head; t; t = t->next)

@@ -11,7 +11,8 @@
  *   out  what this tick sent to the far end (mode audio, playback, a bridged peer's
  *        audio), else silence (out_sent false, e.g. during an RFC 4733 event).
  *
- * Both are decoded from the leg's codec to 16-bit samples at `rate` Hz (8000 for G.711).
+ * Both are decoded from the leg's codec to 16-bit samples at `rate` Hz (8000: a leg keeps
+ * every codec's audio at 8 kHz, codec.h).
  * The buffers belong to the leg and are valid only during the call.
  *
  * Lifetime: leg_tap_add() returns a handle; leg_tap_remove() detaches it at once (the

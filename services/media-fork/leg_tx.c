@@ -27,19 +27,19 @@ void leg__tx_init(struct leg *l)
     leg__rtcp_init(l);
 }
 
-/* Samples in one tick at the codec's clock: 160 for G.711. */
+/* Timestamp units in one tick at the codec's clock: 160 (G.711, G.722), 960 (Opus). */
 static uint32_t tick_samples(const struct leg *l)
 {
-    return l->remote.codec->clock_rate / 1000u * MEDIA_TICK_MS;
+    return codec_frame_ts(l->remote.codec) / 20u * MEDIA_TICK_MS;
 }
 
 /* This period's payload from the leg's mode, or NULL when there is nothing to send. */
 static const uint8_t *next_frame(struct leg *l, size_t *len)
 {
     switch (l->remote.mode) {
-    case LEG_MODE_SILENCE:
-        *len = l->remote.codec->frame_bytes;
-        return codec_silence_frame(l->remote.codec);
+    case LEG_MODE_SILENCE: /* G.711's static frame, else zeros through our encoder */
+        *len = 0;
+        return l->codec ? codec_state_silence(l->codec, len) : NULL;
     case LEG_MODE_ECHO: {
         const struct frame *f = l->ring ? frame_ring_pop(l->ring) : NULL;
         *len = f ? f->len : 0;
