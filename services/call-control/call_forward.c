@@ -14,6 +14,7 @@
 
 #include "call_bridge.h"
 #include "call_int.h"
+#include "call_relay.h"
 #include "sip_uas.h"
 #include "voepy/log.h"
 #include "voepy/nodes.h"
@@ -123,5 +124,7 @@ void call_forward__moved(struct call *p)
     if (call_bridge__join(ch, p, "") != 0) {
         log_error("call.forward_failed", "call %s: the bridge command could not be sent", p->id);
         call__finish(p, "system_failure", "system", 0, vtime_now_ms());
+        return;
     }
+    call_relay_bridged(p);
 }

@@ -182,7 +182,7 @@ void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *a
         return;
     }
     if (!o->sdp || o->sdp_len > SDP_MAX_LEN || sdp_parse_answer(o->sdp, o->sdp_len, &offer) != 0) {
-        refuse(u, o, 488, "the INVITE has no SDP offer we can answer (PCMU or PCMA)");
+        refuse(u, o, 488, "the INVITE has no SDP offer we can answer (PCMU, PCMA, G722, OPUS)");
         return;
     }
     if (!number_of(o->from_user, from, sizeof(from)))

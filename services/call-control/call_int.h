@@ -145,6 +145,10 @@ void call__record_end(struct call *c);
 /* Free the call if nothing holds it any more. */
 void call__maybe_free(struct call *c);
 
+/* call_record.c: start_recording's path without an action (relay numbers, call_relay.c):
+ * cc_recording_start with channels/format, then record_start; 0 or the query's error. */
+int call_record__start(struct call *c, const char *channels, const char *format);
+
 /* call_out.c */
 void call__media_ready(struct call *c);
 

@@ -2,10 +2,7 @@
  * The media verbs of a call (call_media.h). An action is checked against the call as this
  * node carries it (answered, a media leg allocated; one leg, so target_legs is self) and
  * sent to the leg's media-fork node. Its call_actions row completes:
- *   play            when media-fork reports the playback's end (playback_ended: finished
- *                   or stopped -> done, failed -> failed with media-fork's error);
- *   stop_playback   when the play it stops reports its end (done at once when nothing of
- *                   ours plays: a gather's prompt ends without a report);
+ *   play, speak, stop_playback   as call_play.c says (target_legs, the queue of plays);
  *   gather*         with its final gather_complete, which is also call.gather_complete
  *                   (cc_gather_complete); media.failed for it fails it;
  *   stop_gather, send_dtmf   done once sent.
@@ -27,6 +24,7 @@
 
 #include "call_dialog.h"
 #include "call_int.h"
+#include "call_play.h"
 #include "call_speech.h"
 #include "voepy/alloc.h"
 #include "voepy/err.h"
@@ -38,8 +36,7 @@
 
 struct media_call {
     char call_id[ID_MAX];
-    char playing[ID_MAX];     /* the play action playing now ("" none) */
-    char stop_action[ID_MAX]; /* a stop_playback waiting for that play's end */
+    struct call_play *plays; /* the plays sent to the call's leg (call_play.c), NULL none */
     char gather_action[ID_MAX];
     char gather_id[GATHER_ID_MAX]; /* the running try's */
     int tries, max_tries;
@@ -109,6 +106,7 @@ static struct media_call *state_make(struct cc *cc, const char *call_id)
 static void state_free(struct cc *cc, struct media_call *mc)
 {
     strmap_del(cc->media_calls, mc->call_id);
+    call_play_free(mc->plays);
     json_decref(mc->retry);
     free(mc);
     if (strmap_count(cc->media_calls) == 0) {
@@ -127,8 +125,21 @@ static void gather_forget(struct media_call *mc)
 /* Forget mc when nothing is pending. */
 static void state_tidy(struct cc *cc, struct media_call *mc)
 {
-    if (!mc->playing[0] && !mc->stop_action[0] && !mc->gather_action[0])
+    if (!mc->plays && !mc->gather_action[0])
         state_free(cc, mc);
+}
+
+struct call_play **call_media__plays(struct cc *cc, const char *call_id, bool make)
+{
+    struct media_call *mc = make ? state_make(cc, call_id) : state_get(cc, call_id);
+    return mc ? &mc->plays : NULL;
+}
+
+void call_media__tidy(struct cc *cc, const char *call_id)
+{
+    struct media_call *mc = state_get(cc, call_id);
+    if (mc)
+        state_tidy(cc, mc);
 }
 
 void call_media_free_all(struct cc *cc)
@@ -158,17 +169,6 @@ static void record_direct(struct cc *cc, const char *sql, const char *const *par
 {
     if (pg_exec(cc->pg, sql, n, params, direct_cb, cc) != 0)
         log_warn("media.outcome_lost", "a media outcome was not recorded: the queue is full");
-}
-
-static void record_action(struct cc *cc, struct call *c, const char *call_id, const char *action,
-                          bool done, const char *note)
-{
-    if (c) {
-        store__action_result(c, action, done, note);
-        return;
-    }
-    const char *params[] = {call_id, cc->node_id, action, done ? "true" : "false", note};
-    record_direct(cc, "SELECT cc_action_result($1, $2, $3, $4, $5)", params, 5);
 }
 
 static void record_gather(struct cc *cc, struct call *c, const char *call_id, const char *action,
@@ -217,41 +217,7 @@ int media__send_or_why(struct call *c, json_t *cmd, char *why, size_t n)
 static bool already(struct call *c, const char *action)
 {
     struct media_call *mc = state_get(c->cc, c->id);
-    return mc && (strcmp(mc->playing, action) == 0 || strcmp(mc->gather_action, action) == 0);
-}
-
-static int do_play(struct call *c, const char *action, const json_t *p, char *why, size_t n)
-{
-    /* speak (call_speech.c) is a play of rendered text: same ids, same completion */
-    bool speak = vjson_str(p, "payload") != NULL;
-    json_t *cmd = speak ? call_speech_speak_command(c->leg_id, p) : verb_command(c, "play");
-    if (!speak) {
-        set_str(cmd, "audio", vjson_str(p, "url"));
-        copy_member(cmd, p, "loop");
-    }
-    set_str(cmd, "playback_id", action);
-    int err = media__send_or_why(c, cmd, why, n);
-    if (!err) {
-        struct media_call *mc = state_make(c->cc, c->id);
-        snprintf(mc->playing, sizeof(mc->playing), "%s", action); /* an earlier one: stopped */
-    }
-    return err;
-}
-
-static int do_stop_playback(struct call *c, const char *action, char *why, size_t n)
-{
-    int err = media__send_or_why(c, verb_command(c, "stop_playback"), why, n);
-    if (err)
-        return err;
-    struct media_call *mc = state_get(c->cc, c->id);
-    if (!mc || !mc->playing[0]) {
-        store__action_result(c, action, true, NULL);
-        return 0;
-    }
-    if (mc->stop_action[0]) /* an earlier stop of the same play: it is done too */
-        store__action_result(c, mc->stop_action, true, NULL);
-    snprintf(mc->stop_action, sizeof(mc->stop_action), "%s", action);
-    return 0;
+    return call_play_has(c, action) || (mc && strcmp(mc->gather_action, action) == 0);
 }
 
 /* The gather command of a try (without gather_id), prompt the prompt or NULL. */
@@ -345,21 +311,22 @@ int call_media_action(struct cc *cc, const char *op, const char *call_id, const 
     if (err)
         return err;
     const char *legs = vjson_str(params, "target_legs");
-    if (legs && strcmp(legs, "self") != 0) {
+    bool play = strcmp(op, "play") == 0 || strcmp(op, "speak") == 0;
+    if (!play && legs && strcmp(legs, "self") != 0) {
         snprintf(why, n, "target_legs %.16s needs a second leg: call %s has only its own", legs,
                  call_id);
         return VP_E_INVALID_PARAMETER;
     }
     if (already(c, action_id))
         return 0;
-    if (strcmp(op, "play") == 0 || strcmp(op, "speak") == 0)
-        return do_play(c, action_id, params, why, n);
+    if (play) /* call_play.c: target_legs and the queue */
+        return call_play_action(c, op, action_id, params, why, n);
     if (strcmp(op, "gather_using_speak") == 0)
         return do_gather(c, action_id, params, why, n);
     if (call_speech_is_verb(op))
         return call_speech_action(c, op, action_id, params, why, n);
     if (strcmp(op, "stop_playback") == 0)
-        return do_stop_playback(c, action_id, why, n);
+        return call_play_stop(c, action_id, params, why, n);
     if (strcmp(op, "gather") == 0 || strcmp(op, "gather_using_audio") == 0)
         return do_gather(c, action_id, params, why, n);
     if (strcmp(op, "stop_gather") == 0)
@@ -388,28 +355,6 @@ static bool gather_action_of(const char *gather_id, char *action, size_t n)
     memcpy(action, gather_id, len);
     action[len] = '\0';
     return id_valid(action, "act");
-}
-
-static void on_playback_ended(struct cc *cc, struct call *c, const char *call_id, const json_t *m)
-{
-    const char *id = vjson_str(m, "playback_id"), *reason = vjson_str(m, "reason");
-    vlog_kv(VLOG_INFO, "media.playback_ended", "a playback ended", "call_id", call_id,
-            "playback_id", id, "reason", reason, "error", vjson_str(m, "error"), NULL);
-    if (!id || !id_valid(id, "act"))
-        return;
-    bool failed = !reason || strcmp(reason, "failed") == 0;
-    char note[256];
-    snprintf(note, sizeof(note), "%.64s: %.180s", or_else(vjson_str(m, "error"), "failed"),
-             or_else(vjson_str(m, "detail"), "the audio could not be played"));
-    record_action(cc, c, call_id, id, !failed, failed ? note : NULL);
-    struct media_call *mc = state_get(cc, call_id);
-    if (!mc || strcmp(mc->playing, id) != 0)
-        return;
-    mc->playing[0] = '\0';
-    if (mc->stop_action[0])
-        record_action(cc, c, call_id, mc->stop_action, true, NULL);
-    mc->stop_action[0] = '\0';
-    state_tidy(cc, mc);
 }
 
 /* Start the next try of mc's gather; false when it could not be sent. */
@@ -477,7 +422,7 @@ void call_media_outcome(struct cc *cc, const json_t *m)
     if (c && c->abandoned)
         return;
     if (strcmp(op, "playback_ended") == 0)
-        on_playback_ended(cc, c, call_id, m);
+        call_play_ended(cc, c, call_id, m); /* call_play.c */
     else
         on_gather_complete(cc, c, call_id, m);
 }
@@ -510,15 +455,11 @@ void call_media__failed(struct call *c, const json_t *m)
  */
 void call_media__released(struct call *c)
 {
+    call_play_released(c); /* may free the state */
     struct media_call *mc = state_get(c->cc, c->id);
     if (!mc)
         return;
     if (!c->abandoned) {
-        if (mc->playing[0])
-            store__action_result(c, mc->playing, true,
-                                 "the call ended before media-fork reported the playback's end");
-        if (mc->stop_action[0])
-            store__action_result(c, mc->stop_action, true, NULL);
         if (mc->gather_action[0])
             record_gather(c->cc, c, c->id, mc->gather_action, "", "call_hangup");
     }

@@ -20,6 +20,7 @@
 
 #include "call_dialog.h"
 #include "call_int.h"
+#include "call_play.h"
 #include "call_route.h"
 #include "sip_msg.h"
 #include "sip_session.h"
@@ -189,6 +190,7 @@ static void on_answered(struct call *c, const struct sip_session_info *info)
     media__connect(c, &a);
     uv_timer_stop(&c->timer);
     c->answered_ms = info->at_ms;
+    call_play_ringback_stop(c); /* before the bridge (call_set_state) goes out */
     if (!call_set_state(c, CALL_ANSWERED, info->at_ms))
         return;
     if (c->time_limit_secs > 0)
@@ -247,8 +249,9 @@ static void session_cb(struct sip_session *s, enum sip_session_event ev,
     (void)s;
     switch (ev) {
     case SIP_SESS_PROGRESS:
-        if ((info->status == 180 || info->status == 183) && c->state == CALL_INITIATED)
-            call_set_state(c, CALL_RINGING, info->at_ms);
+        if ((info->status == 180 || info->status == 183) && c->state == CALL_INITIATED &&
+            call_set_state(c, CALL_RINGING, info->at_ms))
+            call_play_ringback(c); /* a transfer's child: its parent hears audio_url */
         break;
     case SIP_SESS_ANSWERED:
         on_answered(c, info);

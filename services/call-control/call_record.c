@@ -135,6 +135,11 @@ static int start(struct call *c, const char *action, const char *channels, const
     return err;
 }
 
+int call_record__start(struct call *c, const char *channels, const char *format)
+{
+    return start(c, NULL, channels, format, false, 0, false);
+}
+
 void call_record_answer_params(struct call *c, const json_t *params)
 {
     const char *record = vjson_str(params, "record");

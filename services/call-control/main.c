@@ -7,6 +7,7 @@
  * best effort, now).
  */
 #include "cc.h"
+#include "sdp.h"
 
 #include "voepy/config.h"
 #include "voepy/err.h"
@@ -21,6 +22,7 @@ struct cc_config {
     char *sip_advertised_host;
     long media_timeout_ms;
     char *media_mode;
+    char *codecs;
     long inbound_ring_timeout_ms;
     long drain_grace_ms;
     long node_dead_ms;
@@ -43,6 +45,8 @@ static const struct config_var vars[] = {
      * SIPp -rtp_echo); "echo" sends back what the far end sends. */
     CONFIG_STR(struct cc_config, media_mode, "VOEPY_MEDIA_MODE", "silence", 0,
                "what an answered call's media leg sends: silence or echo"),
+    CONFIG_STR(struct cc_config, codecs, "VOEPY_CODECS", "PCMU,PCMA,G722,OPUS", 0,
+               "codecs offered and accepted in SDP, in order of preference"),
     CONFIG_INT(struct cc_config, inbound_ring_timeout_ms, "VOEPY_INBOUND_RING_TIMEOUT_MS", "30000",
                100, 600000, "how long an inbound call rings without answer or reject (then 480)"),
     CONFIG_INT(struct cc_config, drain_grace_ms, "VOEPY_CC_DRAIN_GRACE_MS", "60000", 1, 86400000,
@@ -121,6 +125,12 @@ int main(int argc, char **argv)
     static struct cc_config cfg;
     static struct cc_app app;
     service_load_config("call-control", &cfg, vars, NVARS, argc, argv);
+    if (sdp_codecs_set(cfg.codecs) != 0) {
+        log_error("call-control.bad_codecs", "VOEPY_CODECS=%s: use PCMU, PCMA, G722, OPUS",
+                  cfg.codecs);
+        config_free(&cfg, vars, NVARS);
+        return 1;
+    }
     int err = service_start(&app.svc, "call-control", &cfg.common, SERVICE_PG | SERVICE_REDIS);
     if (!err) {
         err = app_start(&app, &cfg);

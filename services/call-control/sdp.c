@@ -1,6 +1,7 @@
 #include "sdp.h"
 
 #include "sip_osip.h"
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,6 +9,81 @@
 
 #include "voepy/alloc.h"
 #include "voepy/err.h"
+
+/* The codecs we know, with the payload type we offer each with and its a=rtpmap. */
+struct sdp_codec {
+    const char *name;
+    int pt;
+    const char *rtpmap;
+    size_t match; /* bytes of rtpmap an answer's a=rtpmap must start with (no channels) */
+};
+
+static const struct sdp_codec known[] = {
+    {"PCMU", 0, "PCMU/8000", 9},
+    {"PCMA", 8, "PCMA/8000", 9},
+    {"G722", 9, "G722/8000", 9},               /* RFC 3551: clock 8000 for 16 kHz audio */
+    {"OPUS", SDP_OPUS_PT, "opus/48000/2", 10}, /* RFC 7587: always 48000/2 */
+};
+#define NKNOWN (sizeof(known) / sizeof(known[0]))
+
+/* The enabled codecs (indexes into known), in our order; set once at start-up. */
+static size_t enabled[NKNOWN] = {0, 1, 2, 3};
+static size_t nenabled = NKNOWN;
+
+static const struct sdp_codec *known_by_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKNOWN; i++)
+        if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
+            return &known[i];
+    return NULL;
+}
+
+static bool is_enabled(const struct sdp_codec *c)
+{
+    for (size_t i = 0; c && i < nenabled; i++)
+        if (&known[enabled[i]] == c)
+            return true;
+    return false;
+}
+
+int sdp_codecs_set(const char *csv)
+{
+    size_t list[NKNOWN], n = 0;
+    const char *p = csv ? csv : "";
+    while (*p) {
+        p += strspn(p, " ,");
+        size_t len = strcspn(p, " ,");
+        if (!len)
+            break;
+        const struct sdp_codec *c = known_by_name(p, len);
+        if (!c)
+            return VP_E_INVALID_PARAMETER;
+        for (size_t i = 0; i < n; i++)
+            if (list[i] == (size_t)(c - known))
+                return VP_E_INVALID_PARAMETER;
+        list[n++] = (size_t)(c - known);
+        p += len;
+    }
+    if (!n)
+        return VP_E_INVALID_PARAMETER;
+    memcpy(enabled, list, n * sizeof(list[0]));
+    nenabled = n;
+    return 0;
+}
+
+const char *sdp_codec_rtpmap(const char *codec)
+{
+    const struct sdp_codec *c = codec ? known_by_name(codec, strlen(codec)) : NULL;
+    return c ? c->rtpmap : NULL;
+}
+
+bool sdp_codec_pt_ok(const char *codec, int pt)
+{
+    const struct sdp_codec *c = codec ? known_by_name(codec, strlen(codec)) : NULL;
+    if (!c)
+        return false;
+    return c->pt < 96 ? pt == c->pt : pt >= 96 && pt <= 127;
+}
 
 int sdp_build_offer(struct buf *out, const struct sdp_offer_params *p)
 {
@@ -25,15 +101,20 @@ int sdp_build_offer(struct buf *out, const struct sdp_offer_params *p)
                "s=voepy\r\n"
                "c=IN %s %s\r\n"
                "t=0 0\r\n"
-               "m=audio %d RTP/AVP 0 8 %d\r\n"
-               "a=rtpmap:0 PCMU/8000\r\n"
-               "a=rtpmap:8 PCMA/8000\r\n"
+               "m=audio %d RTP/AVP",
+               (unsigned long long)p->session_id, (unsigned long long)p->version, family, p->ip,
+               family, p->ip, p->port);
+    for (size_t i = 0; i < nenabled; i++)
+        buf_printf(out, " %d", known[enabled[i]].pt);
+    buf_printf(out, " %d\r\n", SDP_DTMF_PT);
+    for (size_t i = 0; i < nenabled; i++)
+        buf_printf(out, "a=rtpmap:%d %s\r\n", known[enabled[i]].pt, known[enabled[i]].rtpmap);
+    buf_printf(out,
                "a=rtpmap:%d telephone-event/8000\r\n"
                "a=fmtp:%d 0-16\r\n"
                "a=ptime:20\r\n"
                "a=sendrecv\r\n",
-               (unsigned long long)p->session_id, (unsigned long long)p->version, family, p->ip,
-               family, p->ip, p->port, SDP_DTMF_PT, SDP_DTMF_PT, SDP_DTMF_PT);
+               SDP_DTMF_PT, SDP_DTMF_PT);
     return 0;
 }
 
@@ -73,21 +154,25 @@ static const char *rtpmap_name(sdp_message_t *sdp, int m, int pt, char *out, siz
     return NULL;
 }
 
-/* Which of our codecs payload type pt is on media m ("PCMU", "PCMA", "DTMF"), or NULL. */
+/* Which of our enabled codecs payload type pt is on media m ("PCMU" ... "OPUS", "DTMF"),
+ * or NULL. Without an a=rtpmap only the static types 0, 8 and 9 are known. */
 static const char *codec_of(sdp_message_t *sdp, int m, int pt)
 {
     char name[64];
     const char *map = rtpmap_name(sdp, m, pt, name, sizeof(name));
-    if (map) {
-        if (strncasecmp(map, "PCMU/8000", 9) == 0)
-            return "PCMU";
-        if (strncasecmp(map, "PCMA/8000", 9) == 0)
-            return "PCMA";
-        if (strncasecmp(map, "telephone-event/8000", 20) == 0)
-            return "DTMF";
-        return NULL;
+    if (map && strncasecmp(map, "telephone-event/8000", 20) == 0)
+        return "DTMF";
+    for (size_t i = 0; i < NKNOWN; i++) {
+        const struct sdp_codec *c = &known[i];
+        /* a static number counts only as its own codec; a dynamic one as any */
+        bool same = map ? strncasecmp(map, c->rtpmap, c->match) == 0 &&
+                              (map[c->match] == '\0' || map[c->match] == '/') &&
+                              (pt >= 96 || pt == c->pt)
+                        : pt == c->pt && c->pt < 96;
+        if (same)
+            return is_enabled(c) ? c->name : NULL;
     }
-    return pt == 0 ? "PCMU" : pt == 8 ? "PCMA" : NULL;
+    return NULL;
 }
 
 static void read_attributes(sdp_message_t *sdp, int m, struct sdp_answer *a)

@@ -18,8 +18,9 @@ int sdp_build_answer(struct buf *out, const struct sdp_answer_params *p)
 {
     const struct sdp_answer *o = p->offer;
     const char *family = p->ip ? family_of(p->ip) : NULL;
-    if (!family || p->port <= 0 || p->port > 65535 || !o ||
-        (o->payload_type != 0 && o->payload_type != 8))
+    const char *rtpmap = o ? sdp_codec_rtpmap(o->codec) : NULL;
+    if (!family || p->port <= 0 || p->port > 65535 || !rtpmap ||
+        !sdp_codec_pt_ok(o->codec, o->payload_type))
         return VP_E_INVALID_PARAMETER;
     buf_printf(out,
                "v=0\r\n"
@@ -33,7 +34,7 @@ int sdp_build_answer(struct buf *out, const struct sdp_answer_params *p)
         buf_printf(out, "m=audio %d RTP/AVP %d %d\r\n", p->port, o->payload_type, o->dtmf_pt);
     else
         buf_printf(out, "m=audio %d RTP/AVP %d\r\n", p->port, o->payload_type);
-    buf_printf(out, "a=rtpmap:%d %s/8000\r\n", o->payload_type, o->codec);
+    buf_printf(out, "a=rtpmap:%d %s\r\n", o->payload_type, rtpmap);
     if (o->dtmf_pt >= 0)
         buf_printf(out, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", o->dtmf_pt,
                    o->dtmf_pt);

@@ -2,8 +2,10 @@
  * sdp_uas.h - the SDP answer voepy gives to an inbound call's offer (RFC 3264 6).
  *
  * The caller's offer is read with sdp_parse_answer() (sdp.h): the same checks apply (an
- * audio stream with a port, PCMU or PCMA among its formats) and it picks the first of
- * the offer's formats that we speak. The answer accepts exactly that one codec, plus
+ * audio stream with a port, one of our codecs among its formats) and it picks the first
+ * of the offer's formats that we speak (the caller's order; VOEPY_CODECS says which we
+ * speak). The answer accepts exactly that one codec with the offer's payload type (Opus:
+ * its dynamic type, "opus/48000/2"), plus
  * telephone-event when the offer had it (with the offer's payload type), on media-fork's
  * address, ptime 20, sendrecv (or the direction a re-offer's answer mirrors, sip_reinvite.h).
  */

@@ -16,9 +16,11 @@ static void test_offer_lines(void **state)
                           "o=voepy 42 1 IN IP4 127.0.0.1\r\n",
                           "c=IN IP4 127.0.0.1\r\n",
                           "t=0 0\r\n",
-                          "m=audio 20000 RTP/AVP 0 8 101\r\n",
+                          "m=audio 20000 RTP/AVP 0 8 9 111 101\r\n",
                           "a=rtpmap:0 PCMU/8000\r\n",
                           "a=rtpmap:8 PCMA/8000\r\n",
+                          "a=rtpmap:9 G722/8000\r\n",
+                          "a=rtpmap:111 opus/48000/2\r\n",
                           "a=rtpmap:101 telephone-event/8000\r\n",
                           "a=ptime:20\r\n",
                           "a=sendrecv\r\n"};
@@ -113,7 +115,7 @@ static void test_answer_refusals(void **state)
     snprintf(sdp, sizeof(sdp), "%sc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n", head);
     assert_int_equal(parse(sdp, &a), VP_E_INVALID_PARAMETER);
     /* no codec we offered */
-    snprintf(sdp, sizeof(sdp), "%sc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18 9\r\n",
+    snprintf(sdp, sizeof(sdp), "%sc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18 4\r\n",
              head);
     assert_int_equal(parse(sdp, &a), VP_E_INVALID_PARAMETER);
     /* a static number remapped to another codec does not count as PCMU */
@@ -162,6 +164,56 @@ static void test_answer_garbage(void **state)
         assert_int_not_equal(sdp_parse_answer(whole, n, &a), 0);
 }
 
+/* G722 and OPUS answers; VOEPY_CODECS (sdp_codecs_set) orders and limits what we offer and
+ * accept. */
+static void test_wideband_and_codec_list(void **state)
+{
+    (void)state;
+    struct sdp_answer a;
+    const char *head = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n";
+    char g722[256], opus[256], opus_static[256];
+    snprintf(g722, sizeof(g722),
+             "%sm=audio 6000 RTP/AVP 9 101\r\na=rtpmap:101 "
+             "telephone-event/8000\r\n",
+             head);
+    snprintf(opus, sizeof(opus), "%sm=audio 6000 RTP/AVP 18 107\r\na=rtpmap:107 OPUS/48000/2\r\n",
+             head);
+    snprintf(opus_static, sizeof(opus_static),
+             "%sm=audio 6000 RTP/AVP 9\r\na=rtpmap:9 "
+             "opus/48000/2\r\n",
+             head);
+    assert_int_equal(parse(g722, &a), 0);
+    assert_string_equal(a.codec, "G722");
+    assert_int_equal(a.payload_type, 9);
+    assert_int_equal(a.dtmf_pt, 101);
+    assert_int_equal(parse(opus, &a), 0);
+    assert_string_equal(a.codec, "OPUS");
+    assert_int_equal(a.payload_type, 107);
+    assert_int_equal(parse(opus_static, &a), VP_E_INVALID_PARAMETER); /* 9 is G722's */
+    assert_string_equal(sdp_codec_rtpmap("opus"), "opus/48000/2");
+    assert_null(sdp_codec_rtpmap("G729"));
+    assert_true(sdp_codec_pt_ok("OPUS", 96) && !sdp_codec_pt_ok("OPUS", 9));
+    assert_true(sdp_codec_pt_ok("G722", 9) && !sdp_codec_pt_ok("G722", 96));
+
+    assert_int_equal(sdp_codecs_set("opus, pcma"), 0);
+    struct buf b = BUF_INIT;
+    struct sdp_offer_params p = {.ip = "127.0.0.1", .port = 20000, .session_id = 1, .version = 1};
+    assert_int_equal(sdp_build_offer(&b, &p), 0);
+    assert_non_null(strstr(b.data, "m=audio 20000 RTP/AVP 111 8 101\r\n"));
+    assert_null(strstr(b.data, "PCMU"));
+    assert_null(strstr(b.data, "G722"));
+    assert_int_equal(parse(g722, &a), VP_E_INVALID_PARAMETER); /* G722 is not enabled now */
+    assert_int_equal(sdp_codecs_set("PCMU,G729"), VP_E_INVALID_PARAMETER);
+    assert_int_equal(sdp_codecs_set("PCMU,pcmu"), VP_E_INVALID_PARAMETER);
+    assert_int_equal(sdp_codecs_set(" , "), VP_E_INVALID_PARAMETER);
+    assert_int_equal(sdp_codecs_set(NULL), VP_E_INVALID_PARAMETER);
+    buf_reset(&b);
+    assert_int_equal(sdp_build_offer(&b, &p), 0); /* refused lists changed nothing */
+    assert_non_null(strstr(b.data, "RTP/AVP 111 8 101\r\n"));
+    assert_int_equal(sdp_codecs_set("PCMU,PCMA,G722,OPUS"), 0);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_answer_media_level_address_and_dynamic_pcmu),
         cmocka_unit_test(test_answer_refusals),
         cmocka_unit_test(test_answer_garbage),
+        cmocka_unit_test(test_wideband_and_codec_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

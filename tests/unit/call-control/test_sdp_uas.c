@@ -53,6 +53,38 @@ static void test_first_codec_we_speak_and_their_dtmf(void **state)
     buf_free(&b);
 }
 
+/* G722 and Opus offers: answered with that codec on the offer's payload type. */
+static void test_wideband_offers(void **state)
+{
+    struct sdp_answer o, back;
+    struct buf b = BUF_INIT;
+    (void)state;
+    parse("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+          "m=audio 5004 RTP/AVP 9 0\r\na=rtpmap:9 G722/8000\r\n",
+          &o);
+    struct sdp_answer_params p = {.ip = "127.0.0.1", .port = 40000, .session_id = 7, .offer = &o};
+    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    assert_non_null(strstr(b.data, "m=audio 40000 RTP/AVP 9\r\n"));
+    assert_non_null(strstr(b.data, "a=rtpmap:9 G722/8000\r\n"));
+    assert_int_equal(sdp_parse_answer(b.data, b.len, &back), 0);
+    assert_string_equal(back.codec, "G722");
+    buf_reset(&b);
+    parse("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+          "m=audio 5004 RTP/AVP 100 101\r\na=rtpmap:100 opus/48000/2\r\n"
+          "a=rtpmap:101 telephone-event/8000\r\n",
+          &o);
+    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    assert_non_null(strstr(b.data, "m=audio 40000 RTP/AVP 100 101\r\n"));
+    assert_non_null(strstr(b.data, "a=rtpmap:100 opus/48000/2\r\n"));
+    assert_int_equal(sdp_parse_answer(b.data, b.len, &back), 0);
+    assert_string_equal(back.codec, "OPUS");
+    assert_int_equal(back.payload_type, 100);
+    buf_reset(&b);
+    o.payload_type = 9; /* Opus on a static number: refused */
+    assert_int_equal(sdp_build_answer(&b, &p), VP_E_INVALID_PARAMETER);
+    buf_free(&b);
+}
+
 static void test_no_dtmf_when_not_offered(void **state)
 {
     struct sdp_answer o;
@@ -120,6 +152,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_codec_we_speak_and_their_dtmf),
+        cmocka_unit_test(test_wideband_offers),
         cmocka_unit_test(test_no_dtmf_when_not_offered),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_direction_and_version),
