@@ -103,6 +103,8 @@ static const struct jfield update_fields[] = {
     {.name = "forward_to", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 256},
     {.name = "relay_enabled", .type = JF_BOOL},
     {.name = "forward_caller_id", .type = JF_ENUM, .choices = caller_id_choices},
+    {.name = "relay_record", .type = JF_BOOL},
+    {.name = "relay_transcribe", .type = JF_BOOL},
 };
 
 /* The user part of a forwarding SIP URI: RFC 3261 unreserved and a few user-unreserved. */
