@@ -15,6 +15,7 @@ packages=(
     sox  # tests: DTMF tones and audio files for test_media_verbs
     libwebsockets-dev libwebsockets-evlib-uv libopus-dev  # media-fork: WebSocket media streams (lws on libuv), Opus
     libespeak-ng-dev espeak-ng-data  # media-fork: speak (tts_espeak.c)
+    espeak-ng  # tests: spoken greetings and sentences (test_amd, test_relay_media)
     libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us  # media-fork: transcription (asr_pocketsphinx.c)
 )
 # npm for tests/contract/lint.sh, unless a Node.js with npm is there already (NodeSource's

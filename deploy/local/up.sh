@@ -37,6 +37,10 @@ export VOEPY_REDIS_HOST=127.0.0.1 VOEPY_REDIS_PORT=$VOEPY_LOCAL_REDIS_PORT
 export VOEPY_API_PORT VOEPY_SIP_PORT VOEPY_ADMIN_TOKEN
 export VOEPY_URL_ALLOW_PRIVATE=${VOEPY_URL_ALLOW_PRIVATE:-true}
 export VOEPY_URL_ALLOW_PORTS=${VOEPY_URL_ALLOW_PORTS:-*}
+# media-fork writes recordings here and the gateway serves them (the default,
+# /var/lib/voepy/recordings, is for packaged installs)
+export VOEPY_RECORDINGS_DIR=${VOEPY_RECORDINGS_DIR:-$VOEPY_DATA_DIR/recordings}
+mkdir -p "$VOEPY_RECORDINGS_DIR"
 
 vp_log "migrating"
 "$VOEPY_BUILD_DIR/tools/migrate/voepy-migrate" --dir "$VOEPY_ROOT/proto/sql" >>"$logs/migrate.log"
