@@ -129,16 +129,28 @@ def _bindable(port, kind):
         s.close()
 
 
-def free_port(kind=socket.SOCK_STREAM):
+def free_port(kind=socket.SOCK_STREAM, span=1):
     """A port that nothing listens on now, for TCP and UDP both, that this process has not
     handed out before (ports are chosen before the servers that will use them start) and
-    that no other test process running now has claimed (the shared registry)."""
+    that no other test process running now has claimed (the shared registry). With span,
+    the span ports from it up are all free and claimed: SIPp's -mp port p also binds p+2
+    for video, and dies when that one is taken."""
     for _ in range(10000):
-        port = random.randint(*LISTEN_PORTS)
-        if port in _ports_given or not _bindable(port, socket.SOCK_STREAM) \
-                or not _bindable(port, socket.SOCK_DGRAM) or not _claim("port-%d" % port):
+        port = random.randint(LISTEN_PORTS[0], LISTEN_PORTS[1] - span + 1)
+        ports = range(port, port + span)
+        if any(q in _ports_given or not _bindable(q, socket.SOCK_STREAM)
+               or not _bindable(q, socket.SOCK_DGRAM) for q in ports):
             continue
-        _ports_given.add(port)
+        claimed = []
+        for q in ports:
+            if not _claim("port-%d" % q):
+                break
+            claimed.append(q)
+        if len(claimed) < span:
+            for q in claimed:
+                _release("port-%d" % q)
+            continue
+        _ports_given.update(ports)
         return port
     raise RuntimeError("no free port in %d-%d" % LISTEN_PORTS)
 
@@ -297,13 +309,14 @@ class Sipp:
     def __init__(self, tmp, scenario, port=None, media_port=None, extra=(), target=None,
                  calls=None, rtp_echo=True, name="sipp"):
         self.port = port or free_port()
-        self.media_port = media_port or free_port()
+        self.media_port = media_port or free_port(span=4)
         self.trace = os.path.join(tmp, "%s-%d-messages.log" % (name, self.port))
+        self.error_file = os.path.join(tmp, "%s-%d-errors.log" % (name, self.port))
         sf = scenario if os.path.isabs(scenario) else os.path.join(SIP_DIR, scenario)
         argv = ["sipp", "-sf", sf, "-i", "127.0.0.1", "-p", str(self.port),
                 "-mp", str(self.media_port), "-buff_size", "4194304", "-nostdin",
                 "-trace_msg", "-message_file", self.trace, "-trace_err",
-                "-error_file", os.path.join(tmp, "%s-%d-errors.log" % (name, self.port))]
+                "-error_file", self.error_file]
         if rtp_echo:
             argv.append("-rtp_echo")
         if calls:
@@ -313,14 +326,28 @@ class Sipp:
             argv.append(target)
         self.process = Process(name, argv, dict(os.environ),
                                os.path.join(tmp, "%s-%d.log" % (name, self.port)), cwd=tmp)
-        time.sleep(0.2)
         tcp = "-t" in argv and argv[argv.index("-t") + 1].startswith("t")
-        if tcp and not target:
-            # A TCP far end must listen before we call it: a refused connect fails the
-            # call at once (UDP is retransmitted). SIPp starts slowly on a busy machine.
-            wait_until(lambda: self._listening(), 10, what="SIPp %s listening on TCP" % name)
+        if target:
+            time.sleep(0.2)
+            return
+        # A far end must listen before we call it: a refused TCP connect fails the call at
+        # once, and a SIPp that died (a port taken) would only show as a call that times
+        # out. SIPp starts slowly on a busy machine.
+        wait_until(lambda: self._listening(tcp) or not self.process.alive(), 10,
+                   what="SIPp %s listening" % name)
+        if not self.process.alive():
+            raise RuntimeError("SIPp %s exited at start: %s" % (name, self._errors()))
 
-    def _listening(self):
+    def _errors(self):
+        try:
+            with open(self.error_file, errors="replace") as f:
+                return f.read()[-2000:]
+        except FileNotFoundError:
+            return self.process.output()[-2000:]
+
+    def _listening(self, tcp):
+        if not tcp:  # bound: our own bind of the UDP port fails
+            return not _bindable(self.port, socket.SOCK_DGRAM)
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
             return True

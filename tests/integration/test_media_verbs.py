@@ -368,7 +368,7 @@ class MediaVerbsTest(unittest.TestCase):
 
     # -- (a) RFC 4733 from SIPp's pcaps ------------------------------------------------------
     def test_rfc4733_digits_from_sipp_pcaps(self):
-        uac_media = free_port()
+        uac_media = free_port(span=4)
         leg, port, _ = self.leg(remote_port=uac_media, peer=False)
         self.gather(leg, "g-pcap")
         uas = self.p.sipp("media_uas_to_leg.xml", extra=["-key", "leg_port", str(port)],
