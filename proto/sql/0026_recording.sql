@@ -92,27 +92,6 @@ BEGIN
                       voepy_recording_json(r));
 END $$;
 
--- Call p_call ended on node p_node without media-fork answering its leg's release (the
--- media node died): its recordings still 'recording' will never be reported. Each becomes
--- failed (error media_lost) with recording.failed. A recording_done arriving later
--- changes nothing (cc_recording_done only completes 'recording' rows). Returns how many.
-CREATE FUNCTION cc_recordings_lost(p_call text, p_node text)
-RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    r recordings;
-    n int := 0;
-BEGIN
-    FOR r IN UPDATE recordings x SET status = 'failed', error = 'media_lost', completed_at = now()
-              WHERE x.call_id = p_call AND x.status = 'recording'
-                AND EXISTS (SELECT 1 FROM calls c WHERE c.id = p_call AND c.node_id = p_node)
-             RETURNING *
-    LOOP
-        PERFORM voepy_emit(r.tenant_id, r.call_id, 'recording.failed', voepy_recording_json(r));
-        n := n + 1;
-    END LOOP;
-    RETURN n;
-END $$;
-
 -- The signed download (GET /v1/recordings/{id}/download?expires=&sig=, no API key): the
 -- recording's tenant (the signature covers it), status, file and format, whoever asks;
 -- not_found for a deleted or unknown one. The gateway checks the signature before it

@@ -147,8 +147,12 @@ void call__record_end(struct call *c)
 {
     if (c->abandoned || c->end_recorded)
         return;
-    if (c->recording_sent && !c->media.counted)
-        call_record_lost(c); /* media-fork never answered the release: nobody finishes them */
+    if (c->media.gone) {
+        /* Nobody will report the end of its recordings, streams or transcription. */
+        log_warn("media.lost",
+                 "call %s ended without media-fork's answer: what ran on its leg is closed", c->id);
+        store__sql(c, "SELECT cc_media_lost($1, $2)", NULL, 0, true, NULL);
+    }
     store__ended(c);
 }
 

@@ -44,6 +44,7 @@ struct call_media {
     int port;
     long long packets_in, packets_out;
     bool counted;           /* packets_* came from media-fork */
+    bool gone;              /* media-fork never answered the release (cc_media_lost) */
     long long lost;         /* far end's RTP lost (media.released "lost") */
     long long jitter_ms;    /* its interarrival jitter ("jitter_ms") */
     long long rtt_ms;       /* RTCP round-trip time ("rtt_ms"), -1 when unknown */

@@ -59,6 +59,7 @@ static void release_timeout_cb(uv_timer_t *t)
     log_warn("media.timeout", "media-fork %s did not answer release for call %s in time",
              c->media.node, c->id);
     c->media.state = MEDIA_RELEASED;
+    c->media.gone = true;
     call_media__released(c);
     call__record_end(c);
 }
@@ -161,6 +162,7 @@ bool media__release(struct call *c)
                             c->cc->inbox_stream);
     if (send_command(c, cmd) != 0) {
         c->media.state = MEDIA_RELEASED;
+        c->media.gone = true;
         call_media__released(c);
         return false;
     }
