@@ -35,20 +35,3 @@ BEGIN
      WHERE s.id = p_stream AND s.status IN ('requested', 'active');
     RETURN FOUND;
 END $$;
-
--- cc_action_result (0021) failed the stream row of a done action, for the time media-fork
--- could not stream (answer's stream_url was answered with a note instead). Streams are
--- carried out now and their rows follow media-fork's reports, so a done action leaves
--- its stream row alone. Same signature and otherwise the same behaviour.
-CREATE OR REPLACE FUNCTION cc_action_result(p_call text, p_node text, p_action text,
-                                            p_done boolean, p_note text)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT p_done THEN
-        RETURN cc_action_failed(p_action, p_call, coalesce(p_note, 'failed'));
-    END IF;
-    UPDATE call_actions a SET status = 'done', completed_at = now(), error = p_note
-     WHERE a.id = p_action AND a.call_id = p_call AND a.status = 'requested'
-       AND EXISTS (SELECT 1 FROM calls c WHERE c.id = p_call AND c.node_id = p_node);
-    RETURN FOUND;
-END $$;
