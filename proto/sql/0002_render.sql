@@ -2,6 +2,21 @@
 -- gateway's answers, stored idempotent replays and event payloads all agree.
 -- json (not jsonb) keeps the documented field order.
 
+-- Receiver statistics of a leg (issue 5, "RTP/RTCP per leg"; 0039_leg_stats.sql stores
+-- them): added here, before the renderer below that shows them (a sql function's body is
+-- checked when it is created).
+ALTER TABLE call_legs ADD COLUMN rtp_packets_lost bigint,
+                      ADD COLUMN rtp_jitter_ms    int,
+                      ADD COLUMN rtp_rtt_ms       int;
+
+-- A leg's `rtp` object: its counters and statistics (null when never measured).
+CREATE FUNCTION voepy_leg_rtp_json(l call_legs) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('packets_in', l.rtp_packets_in, 'packets_out', l.rtp_packets_out,
+                             'packets_lost', l.rtp_packets_lost, 'jitter_ms', l.rtp_jitter_ms,
+                             'rtt_ms', l.rtp_rtt_ms)
+$$;
+
 CREATE FUNCTION voepy_leg_json(l call_legs) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
@@ -9,7 +24,7 @@ LANGUAGE sql STABLE AS $$
         'from', l.from_uri, 'to', l.to_uri, 'codec', l.codec,
         'created_at', voepy_ts(l.created_at), 'answered_at', voepy_ts(l.answered_at),
         'ended_at', voepy_ts(l.ended_at), 'end_reason', l.end_reason,
-        'rtp', json_build_object('packets_in', l.rtp_packets_in, 'packets_out', l.rtp_packets_out))
+        'rtp', voepy_leg_rtp_json(l))
 $$;
 
 -- The Recording resource. download_url is the API path that serves the file (fetched with
@@ -62,16 +77,34 @@ BEGIN
 END $$;
 
 -- Event data for call.* events: the call's fields with call_id, customer_reference echoed.
+-- A relay call (options.forward_to) that has ended also gets relay_ended_members
+-- (0035_relay_media.sql: recording_id, transcript), appended after these members (text, as
+-- voepy_call_json does, so the members keep their order).
+-- The body is not checked at creation (check_function_bodies off for this statement
+-- only): relay_ended_members reads tables of later migrations (call_transcript_chunks,
+-- 0012) and is created in 0035, before any call event can be rendered. Still a sql
+-- function, so that PostgreSQL may inline it.
+SET check_function_bodies = off;
 CREATE FUNCTION voepy_call_event_data(c calls) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'call_id', c.id, 'direction', c.direction, 'status', c.status,
-        'from', c.from_number, 'to', c.to_number, 'route_id', c.route_id,
-        'customer_reference', c.customer_reference,
-        'initiated_at', voepy_ts(c.initiated_at), 'answered_at', voepy_ts(c.answered_at),
-        'ended_at', voepy_ts(c.ended_at), 'duration_seconds', voepy_call_duration(c),
-        'end_reason', c.end_reason, 'end_initiator', c.end_initiator)
+    SELECT CASE WHEN c.status IN ('ended', 'failed') AND c.options ? 'forward_to'
+                THEN (left(s.d::text, -1) || ', ' || substr(relay_ended_members(c)::text, 2))::json
+                ELSE s.d END
+      FROM (SELECT json_build_object(
+                'call_id', c.id, 'direction', c.direction, 'status', c.status,
+                'from', c.from_number, 'to', c.to_number, 'route_id', c.route_id,
+                'customer_reference', c.customer_reference,
+                'initiated_at', voepy_ts(c.initiated_at), 'answered_at', voepy_ts(c.answered_at),
+                'ended_at', voepy_ts(c.ended_at), 'duration_seconds', voepy_call_duration(c),
+                'end_reason', c.end_reason, 'end_initiator', c.end_initiator) AS d) s
 $$;
+RESET check_function_bodies;
+
+-- A relay number's media settings (issue 5, 0035_relay_media.sql: its forwarded calls
+-- recorded, transcribed), part of the owner's configuration like 0001's relay_enabled:
+-- added here, before the renderer below that shows them.
+ALTER TABLE phone_numbers ADD COLUMN relay_record boolean NOT NULL DEFAULT false;
+ALTER TABLE phone_numbers ADD COLUMN relay_transcribe boolean NOT NULL DEFAULT false;
 
 CREATE FUNCTION voepy_number_json(n phone_numbers) RETURNS json
 LANGUAGE sql STABLE AS $$
@@ -80,7 +113,8 @@ LANGUAGE sql STABLE AS $$
         'status', n.status, 'purchased_at', voepy_ts(n.purchased_at),
         'created_at', voepy_ts(n.created_at),
         'forward_to', n.forward_to, 'relay_enabled', n.relay_enabled,
-        'forward_caller_id', n.forward_caller_id, 'name', n.name)
+        'forward_caller_id', n.forward_caller_id, 'name', n.name,
+        'relay_record', n.relay_record, 'relay_transcribe', n.relay_transcribe)
 $$;
 
 CREATE FUNCTION voepy_route_json(r routes) RETURNS json

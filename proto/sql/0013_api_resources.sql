@@ -8,8 +8,9 @@
 -- is not_found and changes nothing).
 --
 -- Shared tables extended here: recordings (storage_deleted_at). A number's configuration
--- (name, forward_to, relay_enabled, forward_caller_id) is in phone_numbers (0001) and its
--- renderer (0002); this file keeps it with its owner (the trigger below).
+-- (name, forward_to, relay_enabled, forward_caller_id; relay_record and relay_transcribe of
+-- 0035) is in phone_numbers (0001, 0002) and its renderer (0002); this file keeps it with
+-- its owner (the trigger below; 0035's for the relay's media settings).
 
 -- ---------------------------------------------------------------------------------------
 -- Phone number configuration
@@ -34,7 +35,9 @@ CREATE TRIGGER phone_numbers_owner_changed BEFORE UPDATE OF tenant_id ON phone_n
 
 -- PATCH /v1/phone_numbers/{id}: p_req is the validated body; only the members present
 -- change, and a null name or forward_to clears it. relay_enabled needs a forward_to in the
--- resulting state (invalid_parameter naming the member that broke it).
+-- resulting state (invalid_parameter naming the member that broke it). relay_record and
+-- relay_transcribe (booleans, checked by the gateway; 0035) may be set whether or not the
+-- relay is on, and apply while it is.
 CREATE FUNCTION api_number_update(p_tenant text, p_id text, p_req jsonb, p_path text,
                                   p_key text, p_hash text)
 RETURNS TABLE (http_status int, http_body text, replayed boolean)
@@ -55,6 +58,10 @@ BEGIN
     IF p_req ? 'forward_to' THEN n.forward_to := p_req->>'forward_to'; END IF;
     IF p_req ? 'relay_enabled' THEN n.relay_enabled := (p_req->>'relay_enabled')::boolean; END IF;
     IF p_req ? 'forward_caller_id' THEN n.forward_caller_id := p_req->>'forward_caller_id'; END IF;
+    IF p_req ? 'relay_record' THEN n.relay_record := (p_req->>'relay_record')::boolean; END IF;
+    IF p_req ? 'relay_transcribe' THEN
+        n.relay_transcribe := (p_req->>'relay_transcribe')::boolean;
+    END IF;
     IF n.relay_enabled AND n.forward_to IS NULL THEN
         PERFORM voepy_raise('invalid_parameter',
                             CASE WHEN p_req ? 'relay_enabled' THEN 'relay_enabled' ELSE 'forward_to' END,
@@ -62,7 +69,9 @@ BEGIN
     END IF;
     UPDATE phone_numbers x SET name = n.name, forward_to = n.forward_to,
                                relay_enabled = n.relay_enabled,
-                               forward_caller_id = n.forward_caller_id
+                               forward_caller_id = n.forward_caller_id,
+                               relay_record = n.relay_record,
+                               relay_transcribe = n.relay_transcribe
      WHERE x.id = n.id
     RETURNING * INTO n;
     v_body := voepy_number_json(n)::text;

@@ -2,11 +2,9 @@
 -- the far end's RTP (RFC 3550 A.3 loss, A.8 interarrival jitter) and the RTCP round-trip
 -- time, and reports them in media.released (proto/streams.md, voepy:mf); call-control
 -- stores them with the release counters, and the leg resource shows them under
--- legs[].rtp (packets_lost, jitter_ms, rtt_ms; null when never measured).
-
-ALTER TABLE call_legs ADD COLUMN rtp_packets_lost bigint,
-                      ADD COLUMN rtp_jitter_ms    int,
-                      ADD COLUMN rtp_rtt_ms       int;
+-- legs[].rtp (packets_lost, jitter_ms, rtt_ms; null when never measured). The columns
+-- (call_legs.rtp_packets_lost, rtp_jitter_ms, rtp_rtt_ms) and the renderer that shows them
+-- (voepy_leg_rtp_json, used by voepy_leg_json) are in 0002, where the leg is rendered.
 
 -- cc_call_ended (0020) with the statistics: the leg gets them in the same transaction as
 -- the end (so call.ended and the resource agree), then 0020's function does the rest. The
@@ -31,22 +29,3 @@ BEGIN
     RETURN cc_call_ended(p_call, p_node, p_ms, p_status, p_reason, p_initiator, p_sip_status,
                          p_packets_in, p_packets_out);
 END $$;
-
--- The statistics part of a leg's `rtp` object.
-CREATE FUNCTION voepy_leg_rtp_json(l call_legs) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('packets_in', l.rtp_packets_in, 'packets_out', l.rtp_packets_out,
-                             'packets_lost', l.rtp_packets_lost, 'jitter_ms', l.rtp_jitter_ms,
-                             'rtt_ms', l.rtp_rtt_ms)
-$$;
-
--- Replaces 0002's voepy_leg_json: identical but for `rtp`, now voepy_leg_rtp_json(l).
-CREATE OR REPLACE FUNCTION voepy_leg_json(l call_legs) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', l.id, 'call_id', l.call_id, 'direction', l.direction, 'status', l.status,
-        'from', l.from_uri, 'to', l.to_uri, 'codec', l.codec,
-        'created_at', voepy_ts(l.created_at), 'answered_at', voepy_ts(l.answered_at),
-        'ended_at', voepy_ts(l.ended_at), 'end_reason', l.end_reason,
-        'rtp', voepy_leg_rtp_json(l))
-$$;
