@@ -15,15 +15,10 @@
 #include "voepy/http_client.h"
 #include "voepy/log.h"
 #include "voepy/url_guard.h"
+#include "waiters.h"
 
 #define DEFAULT_MAX_BYTES (20u << 20)
 #define DEFAULT_TIMEOUT   15000
-
-struct waiter {
-    struct waiter *next;
-    audio_load_cb *cb;
-    void *arg;
-};
 
 /*
  * One file to decode or URL to fetch and decode, shared by everyone who asked for it
@@ -40,9 +35,9 @@ struct job {
     char *body;              /* remote: the download, until the worker has written it */
     size_t body_len;
     uv_work_t work;
-    struct audio *result; /* set by the worker */
-    struct vp_error err;  /* set by the worker */
-    struct waiter *waiters;
+    struct audio *result;   /* set by the worker */
+    struct vp_error err;    /* set by the worker */
+    struct waiters waiters; /* told by finish() */
 };
 
 struct audio_load {
@@ -104,14 +99,7 @@ static void finish(struct job *j, struct audio *a, const struct vp_error *e)
         }
     if (e && e->err != VP_E_CANCELED)
         vlog_kv(VLOG_WARN, "media.audio_failed", e->message, "audio", j->key, NULL);
-    while (j->waiters) {
-        struct waiter *w = j->waiters;
-        j->waiters = w->next;
-        if (a)
-            audio_ref(a);
-        w->cb(a, a ? NULL : e, w->arg);
-        free(w);
-    }
+    waiters_tell(&j->waiters, a, e);
     audio_unref(a);
     free(j->body);
     free(j->key);
@@ -300,9 +288,7 @@ int audio_load_get(struct audio_load *l, const char *url, struct audio **ap, str
         free(key);
     else if ((err = start_job(l, key, is_remote(url), &st, &j, e)))
         return err;
-    struct waiter *w = VP_NEW(w);
-    *w = (struct waiter){j->waiters, cb, arg};
-    j->waiters = w;
+    waiters_add(&j->waiters, cb, arg);
     if (fresh && !j->remote)
         decode(j);
     return AUDIO_LOAD_PENDING;

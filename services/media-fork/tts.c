@@ -9,12 +9,7 @@
 #include "audio_file.h"
 #include "voepy/alloc.h"
 #include "voepy/log.h"
-
-struct waiter {
-    struct waiter *next;
-    audio_load_cb *cb;
-    void *arg;
-};
+#include "waiters.h"
 
 /* One render, shared by everyone who asked for it meanwhile; freed by finish(). */
 struct job {
@@ -24,9 +19,9 @@ struct job {
     char voice[TTS_VOICE_MAX], language[TTS_LANG_MAX];
     char *text;
     uv_work_t work;
-    struct audio *result; /* set by the worker */
-    struct vp_error err;  /* set by the worker */
-    struct waiter *waiters;
+    struct audio *result;   /* set by the worker */
+    struct vp_error err;    /* set by the worker */
+    struct waiters waiters; /* told by finish() */
 };
 
 struct tts {
@@ -86,14 +81,7 @@ static void finish(struct job *j, struct audio *a, const struct vp_error *e)
         }
     if (e && e->err != VP_E_CANCELED)
         vlog_kv(VLOG_WARN, "media.tts_failed", e->message, "voice", j->voice, NULL);
-    while (j->waiters) {
-        struct waiter *w = j->waiters;
-        j->waiters = w->next;
-        if (a)
-            audio_ref(a);
-        w->cb(a, a ? NULL : e, w->arg);
-        free(w);
-    }
+    waiters_tell(&j->waiters, a, e);
     audio_unref(a);
     free(j->text);
     free(j->key);
@@ -194,9 +182,7 @@ int tts_get(struct tts *t, const char *voice, const char *language, const char *
         free(key);
     else
         j = start_job(t, key, voice, language, text);
-    struct waiter *w = VP_NEW(w);
-    *w = (struct waiter){j->waiters, cb, arg};
-    j->waiters = w;
+    waiters_add(&j->waiters, cb, arg);
     return AUDIO_LOAD_PENDING;
 }
 
