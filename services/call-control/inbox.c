@@ -16,7 +16,6 @@
 #include "call_amd.h"
 #include "call_bridge.h"
 #include "call_dialog.h"
-#include "call_bridge.h"
 #include "call_media.h"
 #include "call_speech.h"
 #include "call_record.h"
@@ -179,38 +178,50 @@ static bool unknown_op(struct cc *cc, struct rstream_consumer *consumer, struct 
 }
 
 /*
- * answer and reject (call_in.c). The call completes an action it takes; one it cannot
- * take (not here, already answered or over) fails here with the reason. Returns true
- * when the ack is left to the database's answer.
+ * What an action op does with a valid call_id and action_id: the call takes the action
+ * (0: it completes it later) or refuses it (an error, with why filled). Each op's
+ * differences are in its own function below (transfer and bridge: call_bridge_action
+ * itself); action_op() does the rest.
  */
-static bool inbound_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
-                       const json_t *m, const char *op)
+typedef int(action_run_fn)(struct cc *cc, const char *op, const char *call, const char *action,
+                           const json_t *params, char *why, size_t n);
+
+/* answer and reject (call_in.c); reject takes only params.cause. */
+static int inbound_run(struct cc *cc, const char *op, const char *call, const char *action,
+                       const json_t *params, char *why, size_t n)
 {
-    const char *action, *call;
-    if (!action_ids(m, &action, &call)) {
-        log_warn("inbox.bad_action", "entry %s: %s without a valid call_id and action_id", msg->id,
-                 op);
-        return false;
-    }
-    const json_t *params = json_object_get(m, "params");
-    vlog_kv(VLOG_INFO, "inbox.action", "inbound call action", "op", op, "call_id", call,
-            "action_id", action, NULL);
-    char why[256] = "";
-    int err = strcmp(op, "answer") == 0
-                  ? call_in_answer(cc, call, action, params, why, sizeof(why))
-                  : call_in_reject(cc, call, action, vjson_str(params, "cause"), why, sizeof(why));
-    if (!err)
-        return false;
-    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
-    return fail_action(cc, consumer, msg, action, call, why);
+    if (strcmp(op, "answer") == 0)
+        return call_in_answer(cc, call, action, params, why, n);
+    return call_in_reject(cc, call, action, vjson_str(params, "cause"), why, n);
+}
+
+/* The media verbs: recording (call_record.c), streaming (call_stream.c), call_media.c's. */
+static int media_run(struct cc *cc, const char *op, const char *call, const char *action,
+                     const json_t *params, char *why, size_t n)
+{
+    if (call_record_is_verb(op))
+        return call_record_action(cc, op, call, action, params, why, n);
+    if (call_stream_is_verb(op))
+        return call_stream_action(cc, op, call, action, params, why, n);
+    return call_media_action(cc, op, call, action, params, why, n);
+}
+
+/* refer (call_refer.c), the only op of its module. */
+static int refer_run(struct cc *cc, const char *op, const char *call, const char *action,
+                     const json_t *params, char *why, size_t n)
+{
+    (void)op;
+    return call_refer_action(cc, call, action, params, why, n);
 }
 
 /*
- * The media verbs (call_media.c): the call completes an action it takes; one it cannot
- * take fails here with the reason. Returns true when the ack is left to the database.
+ * An action op (what: its kind, for the log): run(params) with the entry's call_id and
+ * action_id. An entry without valid ids is dropped; an action the call cannot take (not
+ * here, already answered or over, ...) fails here with the reason. Returns true when the
+ * ack is left to the database's answer.
  */
-static bool media_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
-                     const json_t *m, const char *op)
+static bool action_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
+                      const json_t *m, const char *op, const char *what, action_run_fn *run)
 {
     const char *action, *call;
     if (!action_ids(m, &action, &call)) {
@@ -218,36 +229,9 @@ static bool media_op(struct cc *cc, struct rstream_consumer *consumer, struct rs
                  op);
         return false;
     }
-    vlog_kv(VLOG_INFO, "inbox.action", "media action", "op", op, "call_id", call, "action_id",
-            action, NULL);
+    vlog_kv(VLOG_INFO, "inbox.action", what, "op", op, "call_id", call, "action_id", action, NULL);
     char why[256] = "";
-    const json_t *params = json_object_get(m, "params");
-    int err = call_record_is_verb(op) /* call_record.c */
-                  ? call_record_action(cc, op, call, action, params, why, sizeof(why))
-                  : call_stream_is_verb(op) /* call_stream.c */
-                        ? call_stream_action(cc, op, call, action, params, why, sizeof(why))
-                        : call_media_action(cc, op, call, action, params, why, sizeof(why));
-    if (!err)
-        return false;
-    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
-    return fail_action(cc, consumer, msg, action, call, why);
-}
-
-/* transfer and bridge (call_bridge.c): as media_op. */
-static bool bridge_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
-                      const json_t *m, const char *op)
-{
-    const char *action, *call;
-    if (!action_ids(m, &action, &call)) {
-        log_warn("inbox.bad_action", "entry %s: %s without a valid call_id and action_id", msg->id,
-                 op);
-        return false;
-    }
-    vlog_kv(VLOG_INFO, "inbox.action", "bridge action", "op", op, "call_id", call, "action_id",
-            action, NULL);
-    char why[256] = "";
-    int err =
-        call_bridge_action(cc, op, call, action, json_object_get(m, "params"), why, sizeof(why));
+    int err = run(cc, op, call, action, json_object_get(m, "params"), why, sizeof(why));
     if (!err)
         return false;
     vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", op, "call_id", call, NULL);
@@ -262,25 +246,6 @@ static bool is_media_outcome(const char *op)
 static bool is_inbound_verb(const char *op)
 {
     return strcmp(op, "answer") == 0 || strcmp(op, "reject") == 0;
-}
-
-/* refer (call_refer.c): as media_op. */
-static bool refer_op(struct cc *cc, struct rstream_consumer *consumer, struct rstream_msg *msg,
-                     const json_t *m)
-{
-    const char *action, *call;
-    if (!action_ids(m, &action, &call)) {
-        log_warn("inbox.bad_action", "entry %s: refer without a valid call_id and action_id",
-                 msg->id);
-        return false;
-    }
-    vlog_kv(VLOG_INFO, "inbox.action", "refer action", "call_id", call, "action_id", action, NULL);
-    char why[256] = "";
-    int err = call_refer_action(cc, call, action, json_object_get(m, "params"), why, sizeof(why));
-    if (!err)
-        return false;
-    vlog_kv(VLOG_INFO, "inbox.action_refused", why, "op", "refer", "call_id", call, NULL);
-    return fail_action(cc, consumer, msg, action, call, why);
 }
 
 /* Handle one command; true when its ack is left to a database answer. */
@@ -298,7 +263,7 @@ static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct r
     else if (call_bridge_is_reply(op))
         call_bridge_reply(in->cc, m);
     else if (call_bridge_is_verb(op))
-        return bridge_op(in->cc, consumer, msg, m, op);
+        return action_op(in->cc, consumer, msg, m, op, "bridge action", call_bridge_action);
     else if (strcmp(op, "recording_done") == 0)
         call_record_done(in->cc, m);
     else if (call_stream_is_reply(op))
@@ -306,11 +271,11 @@ static bool handle(struct inbox *in, struct rstream_consumer *consumer, struct r
     else if (call_amd_is_outcome(op))
         call_amd_outcome(in->cc, m);
     else if (strcmp(op, "refer") == 0)
-        return refer_op(in->cc, consumer, msg, m);
+        return action_op(in->cc, consumer, msg, m, op, "refer action", refer_run);
     else if (is_inbound_verb(op))
-        return inbound_op(in->cc, consumer, msg, m, op);
+        return action_op(in->cc, consumer, msg, m, op, "inbound call action", inbound_run);
     else if (call_media_is_verb(op) || call_record_is_verb(op) || call_stream_is_verb(op))
-        return media_op(in->cc, consumer, msg, m, op);
+        return action_op(in->cc, consumer, msg, m, op, "media action", media_run);
     else
         return unknown_op(in->cc, consumer, msg, m, op);
     return false;
