@@ -93,24 +93,11 @@ class Amd(unittest.TestCase):
         """An answered call whose far end is a new RtpPeer; (call, peer, leg's RTP port)."""
         peer = RtpPeer()
         self.peers.append(peer)
-        # No call limit: the node's OPTIONS keep-alive to the new route may reach SIPp
-        # first, and SIPp counts it as a call (aborted: the scenario expects an INVITE).
-        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False,
-                          extra=["-key", "peer_port", str(peer.port)])
-        route = self.p.create_route(uas.uri, name="peer-%d" % uas.port)
-        body = {"from": FROM, "to": TO, "route_id": route["id"],
-                "customer_reference": "ref-%s" % self._testMethodName}
+        body = {"from": FROM, "to": TO, "customer_reference": "ref-%s" % self._testMethodName}
         if amd:
             body["answering_machine_detection"] = "premium"
-        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
-                           % q(call["id"]))[0][1]
-        wait_until(lambda: peer.packets, 5, what="RTP from the leg")
-        return call, peer, int(local.rsplit(":", 1)[1])
+        call, port = self.p.peer_call(self.key, peer, body)
+        return call, peer, port
 
     def leg(self, call):
         return self.p.sql("SELECT 'x', id FROM call_legs WHERE call_id = %s" % q(call["id"]))[0][1]

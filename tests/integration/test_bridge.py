@@ -71,19 +71,10 @@ class Bridge(unittest.TestCase):
         (route, peer)."""
         peer = RtpPeer()
         self.peers.append(peer)
-        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False, calls=1,
-                          extra=["-key", "peer_port", str(peer.port)])
-        return self.p.create_route(uas.uri, name="peer-%d" % uas.port), peer
+        return self.p.peer_route(peer.port, calls=1)[0], peer
 
     def place(self, route):
-        st, call, raw, _ = self.p.api("POST", "/v1/calls",
-                                      {"from": FROM, "to": TO, "route_id": route["id"]},
-                                      key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        return call
+        return self.p.answered_call(self.key, {"from": FROM, "to": TO, "route_id": route["id"]})
 
     def leg(self, call_id):
         """(leg id, media-fork's RTP port of the leg)."""

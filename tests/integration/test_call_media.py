@@ -105,31 +105,19 @@ class CallMediaBase(unittest.TestCase):
             peer.close()
 
     # -- helpers -------------------------------------------------------------------------
-    def place(self, route, **fields):
-        body = dict({"from": FROM, "to": TO, "route_id": route["id"],
-                     "customer_reference": "ref-%s" % self._testMethodName}, **fields)
-        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        return call
+    def call_body(self):
+        return {"from": FROM, "to": TO, "customer_reference": "ref-%s" % self._testMethodName}
+
+    def place(self, route):
+        return self.p.answered_call(self.key, dict(self.call_body(), route_id=route["id"]))
 
     def peer_call(self):
         """A call answered by a SIPp whose SDP points at a new RtpPeer (telephone-event 96);
         returns (call, peer, media-fork's RTP port for the leg)."""
         peer = RtpPeer()
         self.peers.append(peer)
-        # No call limit: the node's OPTIONS keep-alive to the new route may reach SIPp
-        # first, and SIPp counts it as a call (aborted: the scenario expects an INVITE).
-        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False,
-                          extra=["-key", "peer_port", str(peer.port)])
-        route = self.p.create_route(uas.uri, name="peer-%d" % uas.port)
-        call = self.place(route)
-        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
-                           % q(call["id"]))[0][1]
-        wait_until(lambda: peer.packets, 5, what="RTP from the leg")
-        return call, peer, int(local.rsplit(":", 1)[1])
+        call, port = self.p.peer_call(self.key, peer, self.call_body())
+        return call, peer, port
 
     def action(self, call_id, verb, body=None, status=200):
         st, out, raw, _ = self.p.api("POST", "/v1/calls/%s/actions/%s" % (call_id, verb),

@@ -53,10 +53,10 @@ class Codecs(unittest.TestCase):
         """A route to a SIPp that accepts only (pt, rtpmap), and the RtpPeer it points at."""
         peer = RtpPeer()
         cls.peers.append(peer)
-        uas = cls.p.sipp("codec_uas_peer.xml", name="peer%s" % pt, rtp_echo=False,
-                         extra=["-key", "peer_port", str(peer.port), "-key", "codec_pt", pt,
-                                "-key", "codec_map", rtpmap])
-        return cls.p.create_route(uas.uri, name="codec-%s" % pt), peer
+        route, _ = cls.p.peer_route(peer.port, scenario="codec_uas_peer.xml",
+                                    name="codec-%s" % pt,
+                                    extra=["-key", "codec_pt", pt, "-key", "codec_map", rtpmap])
+        return route, peer
 
     @classmethod
     def setup_did(cls):
@@ -81,13 +81,7 @@ class Codecs(unittest.TestCase):
     def place(self, route, peer=None):
         if peer:
             peer.take()  # what an earlier call's leg sent
-        body = {"from": FROM, "to": TO, "route_id": route["id"]}
-        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        return call
+        return self.p.answered_call(self.key, {"from": FROM, "to": TO, "route_id": route["id"]})
 
     def verb(self, call_id, verb, body):
         """POST a call action (retried while the node's verbs are not read yet: 501);
@@ -108,9 +102,7 @@ class Codecs(unittest.TestCase):
 
     def leg(self, call):
         """(leg id, media-fork's RTP port for it) of a call."""
-        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
-                           % q(call["id"]))[0][1]
-        return call["legs"][0]["id"], int(local.rsplit(":", 1)[1])
+        return call["legs"][0]["id"], self.p.leg_port(call["id"])
 
     def play(self, call_id):
         """A play of the chirp, to the end; (status, error) of its action."""

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import Platform, q, wait_until
+from harness import Platform, wait_until
 from test_call_control import FROM, TO, setup_tenant
 
 PACKETS = 200                       # 4 s of 20 ms packets
@@ -197,16 +197,9 @@ class LegStats(unittest.TestCase):
 
     def test_loss_jitter_rtt_on_the_leg(self):
         p, peer = self.p, self.peer
-        body = {"from": FROM, "to": TO, "route_id": self.route["id"]}
-        st, call, raw, _ = p.api("POST", "/v1/calls", body, key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = p.wait_call(self.key, call["id"],
-                           lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        local = p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
-                      % q(call["id"]))[0][1]
+        call = p.answered_call(self.key, {"from": FROM, "to": TO, "route_id": self.route["id"]})
         wait_until(lambda: peer.rtp_in, 5, what="RTP from the leg")
-        peer.send_stream(int(local.rsplit(":", 1)[1]))
+        peer.send_stream(p.leg_port(call["id"]))
         # The first report comes 1.25-3.75 s after connect, the next within 7.5 s.
         wait_until(lambda: peer.replies, 8, interval=0.05, what="an SR from media-fork")
         time.sleep(0.2)  # our RR reaches media-fork

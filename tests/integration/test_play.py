@@ -114,18 +114,7 @@ class Play(unittest.TestCase):
         """An answered API call whose far end's RTP goes to a new RtpPeer: (call, peer)."""
         peer = RtpPeer()
         self.peers.append(peer)
-        # No call limit: the node's OPTIONS keep-alive may reach SIPp before the INVITE.
-        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False,
-                          extra=["-key", "peer_port", str(peer.port)])
-        route = self.p.create_route(uas.uri, name="peer-%d" % uas.port)
-        st, call, raw, _ = self.p.api("POST", "/v1/calls",
-                                      dict({"from": FROM, "to": TO, "route_id": route["id"]},
-                                           **fields), key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        wait_until(lambda: peer.packets, 5, what="RTP from the leg")
+        call, _ = self.p.peer_call(self.key, peer, dict({"from": FROM, "to": TO}, **fields))
         return call, peer
 
     def leg(self, call_id):
@@ -275,9 +264,8 @@ class Play(unittest.TestCase):
         # and the parent's far end hears the new call's far end instead.
         child_peer = RtpPeer()
         self.peers.append(child_peer)
-        uas = self.p.sipp("play_uas_ring_peer.xml", name="ringpeer", rtp_echo=False,
-                          extra=["-key", "peer_port", str(child_peer.port)])
-        route = self.p.create_route(uas.uri, name="ringpeer")
+        route, _ = self.p.peer_route(child_peer.port, scenario="play_uas_ring_peer.xml",
+                                     name="ringpeer")
         self.p.sql("UPDATE tenants SET default_route_id = %s WHERE id = %s"
                    % (q(route["id"]), q(self.tenant["id"])))
         time.sleep(0.3)

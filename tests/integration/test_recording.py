@@ -129,32 +129,24 @@ class Recording(unittest.TestCase):
             peer.close()
 
     # -- helpers -------------------------------------------------------------------------
+    def new_peer(self):
+        peer = RtpPeer()
+        self.peers.append(peer)
+        return peer
+
     def far_end(self):
         """A SIPp answering one call with an SDP that points at a new RtpPeer; returns
         (route, peer)."""
-        peer = RtpPeer()
-        self.peers.append(peer)
-        uas = self.p.sipp("cmedia_uas_peer.xml", name="peer", rtp_echo=False, calls=1,
-                          extra=["-key", "peer_port", str(peer.port)])
-        return self.p.create_route(uas.uri, name="peer-%d" % uas.port), peer
-
-    def leg_port(self, call_id):
-        local = self.p.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
-                           % q(call_id))[0][1]
-        return int(local.rsplit(":", 1)[1])
+        peer = self.new_peer()
+        return self.p.peer_route(peer.port, calls=1)[0], peer
 
     def peer_call(self, **fields):
         """A call answered by SIPp whose SDP points at a new RtpPeer; returns (call, peer,
         media-fork's RTP port of the leg)."""
-        route, peer = self.far_end()
-        body = dict({"from": FROM, "to": TO, "route_id": route["id"],
-                     "customer_reference": "rec-ref"}, **fields)
-        st, call, raw, _ = self.p.api("POST", "/v1/calls", body, key=self.key)
-        self.assertEqual(st, 201, raw)
-        call = self.p.wait_call(self.key, call["id"],
-                                lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(call["status"], "answered", call)
-        return call, peer, self.leg_port(call["id"])
+        peer = self.new_peer()
+        body = dict({"from": FROM, "to": TO, "customer_reference": "rec-ref"}, **fields)
+        call, port = self.p.peer_call(self.key, peer, body, calls=1, wait_rtp=False)
+        return call, peer, port
 
     def send_tone(self, peer, port, secs, hz=440):
         """The far end's tone, paced in real time, on a thread; returns it (join it)."""
@@ -377,12 +369,8 @@ class Recording(unittest.TestCase):
         relayed by the bridge."""
         route_a, peer_a = self.far_end()
         route_b, peer_b = self.far_end()
-        st, call, raw, _ = self.p.api("POST", "/v1/calls", {"from": FROM, "to": TO,
-                                      "route_id": route_a["id"]}, key=self.key)
-        self.assertEqual(st, 201, raw)
-        parent = self.p.wait_call(self.key, call["id"],
-                                  lambda c: c["status"] in ("answered", "ended", "failed"))
-        self.assertEqual(parent["status"], "answered", parent)
+        parent = self.p.answered_call(self.key, {"from": FROM, "to": TO,
+                                                 "route_id": route_a["id"]})
         self.action(parent["id"], "start_recording", {"channels": "dual", "format": "wav"})
         started = time.monotonic()
         self.p.sql("UPDATE tenants SET default_route_id = %s WHERE id = %s"
@@ -393,8 +381,8 @@ class Recording(unittest.TestCase):
         self.p.wait_call(self.key, parent["id"], lambda c: c["status"] == "bridged")
         child = self.p.sql("SELECT id FROM calls WHERE options->>'parent_call_id' = %s"
                            % q(parent["id"]))[0][0]
-        send_a = self.send_tone(peer_a, self.leg_port(parent["id"]), 2.6, hz=440)
-        send_b = self.send_tone(peer_b, self.leg_port(child), 2.6, hz=700)
+        send_a = self.send_tone(peer_a, self.p.leg_port(parent["id"]), 2.6, hz=440)
+        send_b = self.send_tone(peer_b, self.p.leg_port(child), 2.6, hz=700)
         time.sleep(2.0)
         self.action(parent["id"], "stop_recording", {})
         secs = time.monotonic() - started
