@@ -648,6 +648,45 @@ class Platform:
             return call if st == 200 and pred(call) else None
         return wait_until(check, timeout, interval=0.1, what="call %s" % call_id)
 
+    # -- calls to a far end whose RTP the test receives ----------------------------------------
+    def peer_route(self, peer_port, scenario="cmedia_uas_peer.xml", name="peer", calls=None,
+                   extra=()):
+        """A SIPp far end (no RTP echo) answering with an SDP that points at peer_port, where
+        the test's RTP peer listens (the scenario's [peer_port] key), and a route to it;
+        returns (route, sipp). No call limit unless calls is given: the node's OPTIONS
+        keep-alive to a new route may reach SIPp before the INVITE, and SIPp counts it as a
+        call (aborted: the scenario expects an INVITE)."""
+        uas = self.sipp(scenario, name=name, rtp_echo=False, calls=calls,
+                        extra=["-key", "peer_port", str(peer_port)] + list(extra))
+        return self.create_route(uas.uri, name="%s-%d" % (name, uas.port)), uas
+
+    def answered_call(self, key, body):
+        """POST /v1/calls with body; waits until it stops ringing and checks it was answered.
+        Returns the call."""
+        st, call, raw, _ = self.api("POST", "/v1/calls", body, key=key)
+        assert st == 201, (st, raw)
+        call = self.wait_call(key, call["id"],
+                              lambda c: c["status"] in ("answered", "ended", "failed"))
+        assert call["status"] == "answered", call
+        return call
+
+    def leg_port(self, call_id):
+        """media-fork's RTP port for the call's leg (its local_media)."""
+        local = self.sql("SELECT 'x', local_media FROM call_legs WHERE call_id = %s"
+                         % q(call_id))[0][1]
+        return int(local.rsplit(":", 1)[1])
+
+    def peer_call(self, key, peer, body, calls=None, wait_rtp=True):
+        """An answered API call (body: POST /v1/calls's, without route_id) to a new SIPp far
+        end (peer_route) whose SDP points at peer, the test's RTP peer (.port, .packets);
+        unless wait_rtp is false, waits until the leg's RTP reaches the peer. Returns (call,
+        media-fork's RTP port for its leg)."""
+        route, _ = self.peer_route(peer.port, calls=calls)
+        call = self.answered_call(key, dict(body, route_id=route["id"]))
+        if wait_rtp:
+            wait_until(lambda: peer.packets, 5, what="RTP from the leg")
+        return call, self.leg_port(call["id"])
+
 
 class ApiAssertions:
     """Mixin for unittest.TestCase: the checks every API suite makes of an answer."""

@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import socket
 import struct
 import threading
 import time
@@ -285,14 +286,25 @@ class Recording(unittest.TestCase):
                                     " WHERE id = %s" % q(rec_id)), [["t"]])
         self.assert_refused(url)
 
-    def test_media_lost_fails_the_recording(self):
-        """media-fork dies mid-recording: when the call ends without its answer to the
-        release, the recording is failed (recording.failed), not left 'recording'."""
+    def test_media_lost_closes_what_ran_on_the_leg(self):
+        """media-fork dies mid-recording, with a stream still connecting and a
+        transcription running: when the call ends without its answer to the release, the
+        recording is failed (recording.failed), the stream failed and the transcription
+        stopped (cc_media_lost), none left running."""
         call, peer, port = self.peer_call(record="on_answer", record_format="wav")
         rows = wait_until(lambda: self.p.sql("SELECT id FROM recordings WHERE call_id = %s"
                                              % q(call["id"])), 5, interval=0.1,
                           what="the recording at answer")
+        silent = socket.socket()  # accepts, never answers the TLS handshake
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        self.addCleanup(silent.close)
+        self.action(call["id"], "streaming_start",
+                    {"stream_url": "wss://127.0.0.1:%d/media" % silent.getsockname()[1]})
+        self.action(call["id"], "transcription_start", {})
         time.sleep(0.5)  # record_start reaches media-fork and the recording runs
+        self.assertEqual(self.p.sql("SELECT status FROM call_streams WHERE call_id = %s"
+                                    % q(call["id"])), [["requested"]])
         self.p.kill("media-fork")
         try:
             self.hangup(call["id"])
@@ -301,6 +313,13 @@ class Recording(unittest.TestCase):
                              ("recording.failed", rows[0][0], "failed", None))
             self.assertEqual(self.p.sql("SELECT error FROM recordings WHERE id = %s"
                                         % q(rows[0][0])), [["media_lost"]])
+            st, streams, raw, _ = self.p.api("GET", "/v1/calls/%s/streamings" % call["id"],
+                                             key=self.key)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual([x["status"] for x in streams["data"]], ["failed"], raw)
+            st, tr, raw, _ = self.p.api("GET", "/v1/calls/%s/transcription" % call["id"],
+                                        key=self.key)
+            self.assertEqual((st, tr["status"]), (200, "stopped"), raw)
         finally:
             self.p.restart("media-fork")
 
