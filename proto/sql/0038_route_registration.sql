@@ -9,12 +9,9 @@
 -- .. WHERE lease expired or mine: the row lock makes two nodes racing for a route see
 -- each other, so exactly one gets it.
 
-ALTER TABLE routes
-    ADD COLUMN register boolean NOT NULL DEFAULT false,
-    ADD COLUMN register_expires_secs int NOT NULL DEFAULT 3600
-        CHECK (register_expires_secs BETWEEN 60 AND 86400),
-    -- To/From of the REGISTER is sip:<auth_username>@<route host>
-    ADD CONSTRAINT routes_register_needs_username CHECK (NOT register OR auth_username IS NOT NULL);
+-- The routes' register and register_expires_secs columns are in 0022_routes.sql, with the
+-- operator's rendering (voepy_route_admin_json: register, register_expires_secs and the
+-- registration below) and PATCH /admin/v1/routes/{id}.
 
 CREATE TABLE route_registrations (
     route_id    text PRIMARY KEY REFERENCES routes(id) ON DELETE CASCADE,
@@ -41,21 +38,6 @@ LANGUAGE sql STABLE AS $$
                   FROM route_registrations g WHERE g.route_id = r.id),
                 json_build_object('status', 'unregistered', 'expires_at', NULL,
                                   'last_error', NULL)) END
-$$;
-
--- 0022's admin rendering plus register, register_expires_secs and registration.
-CREATE OR REPLACE FUNCTION voepy_route_admin_json(r routes) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT (voepy_route_json(r)::jsonb || jsonb_build_object(
-        'auth_username', r.auth_username, 'auth_realm', r.auth_realm,
-        'has_auth_password', r.auth_password IS NOT NULL,
-        'failover_route_id', r.failover_route_id,
-        'health', voepy_route_health(r.id),
-        'health_checked_at', (SELECT voepy_ts(max(h.checked_at)) FROM route_health h
-                               WHERE h.route_id = r.id AND h.expires_at > now()),
-        'register', r.register,
-        'register_expires_secs', r.register_expires_secs,
-        'registration', voepy_route_registration_json(r)))::json
 $$;
 
 -- POST /admin/v1/routes with the registration fields: 0010's api_admin_route_create,
