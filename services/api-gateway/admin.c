@@ -1,5 +1,6 @@
 /*
- * admin.c - the operator API for tenants and routes (/admin/v1/tenants, /admin/v1/routes).
+ * admin.c - the operator API for tenants and routes (/admin/v1/tenants, /admin/v1/routes,
+ * /admin/v1/routes/{id}).
  *
  * A tenant is created with its first API key and its ledger account in one SQL function.
  * The key is made here (apikey.h); only its SHA-256 and a short prefix go to the
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "apikey.h"
 #include "validate.h"
@@ -66,24 +68,45 @@ static const struct jfield credit_fields[] = {
     {.name = "description", .type = JF_STRING, .flags = JF_NULLABLE, .min = 0, .max = 500},
 };
 
+/*
+ * A route's optional members, on create and PATCH alike: digest credentials answered on
+ * 401/407 (the password is write-only) and the route call-control tries when this one
+ * fails before ringing (proto/sql/0022_routes.sql); trunk registration by call-control
+ * (proto/sql/0038_route_registration.sql). On PATCH a null clears a credential or the
+ * failover, and sets platform_default, register and register_expires_secs back to their
+ * defaults.
+ */
+#define ROUTE_OPT(n, t)                                \
+    {                                                  \
+        .name = (n), .type = (t), .flags = JF_NULLABLE \
+    }
+#define ROUTE_RANGE(n, t, lo, hi)                                                \
+    {                                                                            \
+        .name = (n), .type = (t), .flags = JF_NULLABLE, .min = (lo), .max = (hi) \
+    }
+#define ROUTE_REF(n, k)                                               \
+    {                                                                 \
+        .name = (n), .type = JF_ID, .flags = JF_NULLABLE, .kind = (k) \
+    }
+#define ROUTE_OPTIONAL_FIELDS                                                                  \
+    ROUTE_OPT("platform_default", JF_BOOL), ROUTE_RANGE("auth_username", JF_STRING, 1, 128),   \
+        ROUTE_RANGE("auth_password", JF_STRING, 1, 128),                                       \
+        ROUTE_RANGE("auth_realm", JF_STRING, 1, 128), ROUTE_REF("failover_route_id", "route"), \
+        ROUTE_OPT("register", JF_BOOL), ROUTE_RANGE("register_expires_secs", JF_INT, 60, 86400)
+
 static const struct jfield route_fields[] = {
     {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 200},
     {.name = "sip_uri", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 512},
     {.name = "transport", .type = JF_ENUM, .flags = JF_REQUIRED, .choices = transport_choices},
-    {.name = "platform_default", .type = JF_BOOL, .flags = JF_NULLABLE},
-    /* digest credentials answered on 401/407 (the password is write-only) and the route
-     * call-control tries when this one fails before ringing (proto/sql/0022_routes.sql) */
-    {.name = "auth_username", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
-    {.name = "auth_password", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
-    {.name = "auth_realm", .type = JF_STRING, .flags = JF_NULLABLE, .min = 1, .max = 128},
-    {.name = "failover_route_id", .type = JF_ID, .flags = JF_NULLABLE, .kind = "route"},
-    /* trunk registration by call-control (proto/sql/0038_route_registration.sql) */
-    {.name = "register", .type = JF_BOOL, .flags = JF_NULLABLE},
-    {.name = "register_expires_secs",
-     .type = JF_INT,
-     .flags = JF_NULLABLE,
-     .min = 60,
-     .max = 86400},
+    ROUTE_OPTIONAL_FIELDS,
+};
+
+/* PATCH: members present change, none is required. */
+static const struct jfield route_patch_fields[] = {
+    {.name = "name", .type = JF_STRING, .min = 1, .max = 200},
+    {.name = "sip_uri", .type = JF_STRING, .min = 1, .max = 512},
+    {.name = "transport", .type = JF_ENUM, .choices = transport_choices},
+    ROUTE_OPTIONAL_FIELDS,
 };
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -158,16 +181,34 @@ void admin_tenant_credit(struct api_req *r)
                 params, NULL);
 }
 
+/*
+ * Whether call-control can dial uri (and register there); else r is answered 422.
+ * sips: would need SIP over TLS, and call-control has no TLS transport: refused with that
+ * reason rather than taken and failed on every call.
+ */
+static bool route_uri_ok(struct api_req *r, const char *uri)
+{
+    if (uri && strncasecmp(uri, "sips:", 5) == 0) {
+        reply_fail(r, VP_E_INVALID_PARAMETER, "sip_uri",
+                   "sip_uri is sips: (SIP over TLS), which call-control cannot reach: it has no "
+                   "TLS transport (udp and tcp only). Use a sip: URI.");
+        return false;
+    }
+    if (!validate_sip_uri(uri)) {
+        reply_fail(r, VP_E_INVALID_PARAMETER, "sip_uri",
+                   "sip_uri must be sip:host or sip:host:port (host name, IPv4 or [IPv6]).");
+        return false;
+    }
+    return true;
+}
+
 void admin_route_create(struct api_req *r)
 {
     if (input_body(r, route_fields, NFIELDS(route_fields), false))
         return;
     const char *uri = vjson_str(r->body, "sip_uri");
-    if (!validate_sip_uri(uri)) {
-        reply_fail(r, VP_E_INVALID_PARAMETER, "sip_uri",
-                   "sip_uri must be sip:host or sip:host:port (host name, IPv4 or [IPv6]).");
+    if (!route_uri_ok(r, uri))
         return;
-    }
     const char *params[13] = {vjson_str(r->body, "name"), uri, vjson_str(r->body, "transport"),
                               vjson_bool(r->body, "platform_default", false) ? "true" : "false"};
     input_idem_params(r, params + 4);
@@ -187,4 +228,20 @@ void admin_route_create(struct api_req *r)
 void admin_route_list(struct api_req *r)
 {
     reply_query(r, "SELECT * FROM api_admin_route_list()", 0, NULL, NULL);
+}
+
+/* PATCH /admin/v1/routes/{id}: the body (password included) goes to SQL as jsonb, where the
+ * rules between fields are checked on the result (api_admin_route_update, 0022). */
+void admin_route_update(struct api_req *r)
+{
+    const char *id = input_id(r, "route", "route");
+    if (!id || input_body(r, route_patch_fields, NFIELDS(route_patch_fields), false))
+        return;
+    const char *uri = vjson_str(r->body, "sip_uri");
+    if (uri && !route_uri_ok(r, uri))
+        return;
+    const char *params[5] = {id, input_body_text(r)};
+    input_idem_params(r, params + 2);
+    reply_query(r, "SELECT * FROM api_admin_route_update($1, $2::jsonb, $3, $4, $5)", 5, params,
+                NULL);
 }

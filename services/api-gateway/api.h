@@ -218,6 +218,7 @@ void admin_tenant_get(struct api_req *r);
 void admin_tenant_credit(struct api_req *r);
 void admin_route_create(struct api_req *r);
 void admin_route_list(struct api_req *r);
+void admin_route_update(struct api_req *r);
 void admin_numbers_add(struct api_req *r);
 void admin_rate_create(struct api_req *r);
 /* admin_rates.c: rate decks (CSV import, list, lookup). */

@@ -34,6 +34,7 @@ static const struct router_route routes[] = {
     {"POST", "/admin/v1/tenants/{id}/credit", admin_tenant_credit, A, B, NULL},
     {"POST", "/admin/v1/routes", admin_route_create, A, B, NULL},
     {"GET", "/admin/v1/routes", admin_route_list, A, 0, NULL},
+    {"PATCH", "/admin/v1/routes/{id}", admin_route_update, A, B, NULL},
     {"POST", "/admin/v1/numbers", admin_numbers_add, A, B, NULL},
     {"POST", "/admin/v1/rates", admin_rate_create, A, B, NULL},
     {"POST", "/admin/v1/rates/import", admin_rates_import, A, B | R, NULL}, /* text/csv */
