@@ -210,6 +210,15 @@ static struct rh_route *route_new(struct route_health *rh, const char *id, const
     return r;
 }
 
+/* Whether r still pings what the route's row names. */
+static bool same_target(const struct rh_route *r, const char *uri, const char *transport)
+{
+    enum sip_proto proto = SIP_UDP;
+    if (transport)
+        sip_proto_parse(transport, &proto);
+    return strcmp(r->ruri, uri) == 0 && r->proto == proto;
+}
+
 /* The routes of the database now: new ones are pinged at once, gone ones dropped. */
 static void sync_routes(struct route_health *rh, const struct pg_result *res)
 {
@@ -219,8 +228,8 @@ static void sync_routes(struct route_health *rh, const struct pg_result *res)
         if (!id || !uri || strmap_get(next, id))
             continue;
         struct rh_route *r = strmap_del(rh->routes, id);
-        if (r && strcmp(r->ruri, uri) != 0) {
-            route_free(r); /* routes do not change, but a changed one starts afresh */
+        if (r && !same_target(r, uri, pg_get(res, i, "transport"))) {
+            route_free(r); /* changed (PATCH /admin/v1/routes/{id}): it starts afresh */
             r = NULL;
         }
         if (!r) {

@@ -1,12 +1,16 @@
 /*
  * Trunk registration (see route_register.h). One timer ticks every TICK_MS: it sends the
  * REGISTERs that are due and, every round, asks PostgreSQL for the leases this node holds.
- * Each route has at most one REGISTER in flight; its transaction is libosip2's (Timer F
- * bounds it). Route records hold no handle, so they are freed at once (their transaction
- * is aborted or disowned first); the registry itself goes once its timer is closed and
- * every query has answered.
+ * Each route has at most one REGISTER (or host name lookup) in flight; its transaction is
+ * libosip2's (Timer F bounds it). Route records hold no handle: they are freed at once
+ * (their transaction aborted or disowned first), except during a lookup (uv_getaddrinfo
+ * holds the record: its callback frees it). A record whose route changed or left this
+ * node first unregisters the binding it holds (the registry's leaving list), then goes.
+ * The registry itself goes once its timer is closed and every query and lookup has
+ * answered.
  */
 #include "route_register.h"
+#include "route_register_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,54 +36,11 @@
 #define MAX_AUTH_PER_ATTEMPT 2    /* answered challenges per attempt (a stale nonce again) */
 #define MAX_423_PER_ATTEMPT  2
 
-enum rr_state { RR_UNREGISTERED, RR_REGISTERED, RR_FAILED };
-
 static const char *const state_names[] = {"unregistered", "registered", "failed"};
-
-struct rr_route {
-    struct route_register *rr;
-    char id[ID_MAX];
-    char *ruri, *aor, *contact;
-    char *user, *pass, *realm;
-    enum sip_proto proto;
-    char ip[SIP_IP_MAX];
-    int port;
-    bool reachable;
-    unsigned asked; /* the expiry we ask for */
-    char call_id[SIP_CALL_ID_MAX], from_tag[SIP_TOKEN_MAX];
-    unsigned cseq;
-    osip_transaction_t *tr;
-    bool unregistering;
-    /* the last challenge answered, reused with the next nonce count on later REGISTERs */
-    bool have_challenge;
-    struct sip_auth_challenge ch;
-    unsigned nc, auth_tries, tries_423;
-    enum rr_state state;
-    int64_t expires_at_ms, next_at_ms;
-    unsigned failures;
-    char last_error[128];
-    struct metric *gauge;
-};
-
-struct route_register {
-    struct cc *cc;
-    struct strmap *routes; /* route id -> struct rr_route */
-    uv_timer_t timer;
-    int64_t next_round_ms, drain_deadline_ms;
-    bool querying, closing, timer_closed, draining;
-    unsigned pending; /* queries in flight */
-    void (*drained)(void *arg);
-    void *drained_arg;
-};
 
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
                   const osip_message_t *resp, int64_t at_ms);
 static void maybe_free(struct route_register *rr);
-
-static char *dup_or_null(const char *s)
-{
-    return s && *s ? vp_strdup(s) : NULL;
-}
 
 /* All routes, in an array the caller frees (*n set). */
 static struct rr_route **all_routes(struct route_register *rr, size_t *n)
@@ -88,29 +49,6 @@ static struct rr_route **all_routes(struct route_register *rr, size_t *n)
     struct rr_route **all = vp_malloc((max ? max : 1) * sizeof(*all));
     *n = strmap_values(rr->routes, (void **)all, max);
     return all;
-}
-
-static void drop_register(struct rr_route *r)
-{
-    if (r->tr && r->rr->cc->ua)
-        sip_stack_abort(sip_ua_stack(r->rr->cc->ua), r->tr);
-    r->tr = NULL;
-}
-
-static void route_free(struct rr_route *r)
-{
-    drop_register(r);
-    metric_set(r->gauge, 0);
-    free(r->ruri);
-    free(r->aor);
-    free(r->contact);
-    free(r->user);
-    if (r->pass)
-        explicit_bzero(r->pass, strlen(r->pass));
-    free(r->pass);
-    free(r->realm);
-    explicit_bzero(&r->ch, sizeof(r->ch));
-    free(r);
 }
 
 static void reported_cb(int status, const struct pg_result *res, void *arg)
@@ -128,6 +66,8 @@ static void reported_cb(int status, const struct pg_result *res, void *arg)
 static void report(struct rr_route *r, bool release)
 {
     struct route_register *rr = r->rr;
+    if (r->leaving)
+        return; /* the route's state is its new record's (or no longer registers) */
     char exp[24];
     snprintf(exp, sizeof(exp), "%lld", (long long)r->expires_at_ms);
     const char *params[] = {rr->cc->node_id,
@@ -186,8 +126,9 @@ static void send_register(struct rr_route *r, unsigned expires)
     struct sip_ua *ua = r->rr->cc->ua;
     if (r->tr || !ua)
         return;
-    if (!r->reachable) {
-        fail(r, "the route's host is not an IP address");
+    if (!r->reachable || !r->ip[0]) {
+        fail(r, r->reachable ? "the route's host name did not resolve"
+                             : "the route's sip_uri names no host");
         return;
     }
     osip_message_t *m = NULL;
@@ -200,17 +141,60 @@ static void send_register(struct rr_route *r, unsigned expires)
     }
 }
 
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct rr_route *r = req->data;
+    struct route_register *rr = r->rr;
+    r->resolving = false;
+    rr->pending--;
+    r->ip[0] = '\0';
+    if (status == 0 && res && res->ai_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)res->ai_addr, r->ip, sizeof(r->ip));
+    else if (status == 0 && res && res->ai_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, r->ip, sizeof(r->ip));
+    uv_freeaddrinfo(res);
+    if (r->gone)
+        route_register__route_free(r);
+    else if (!rr->closing && !rr->draining && !r->leaving)
+        send_register(r, r->asked); /* fails the attempt when the name did not resolve */
+    maybe_free(rr);
+}
+
+/*
+ * A route named by a host name is looked up before each attempt (a refresh follows the
+ * name to a new address), off the loop (uv_getaddrinfo's thread pool), for the address
+ * family of our SIP socket.
+ */
+static void resolve(struct rr_route *r)
+{
+    struct route_register *rr = r->rr;
+    const char *bind = rr->cc->opts.sip_host ? rr->cc->opts.sip_host : "";
+    struct addrinfo hints = {.ai_family = strchr(bind, ':') ? AF_INET6 : AF_INET,
+                             .ai_socktype = SOCK_DGRAM};
+    r->dns.data = r;
+    if (uv_getaddrinfo(rr->cc->loop, &r->dns, resolved_cb, r->name, NULL, &hints) != 0) {
+        fail(r, "the route's host name cannot be looked up");
+        return;
+    }
+    r->resolving = true;
+    rr->pending++;
+}
+
 /* A new attempt (a refresh or a retry): its challenge and 423 budgets start afresh. */
 static void attempt(struct rr_route *r)
 {
     r->auth_tries = 0;
     r->tries_423 = 0;
-    send_register(r, r->asked);
+    if (r->name)
+        resolve(r);
+    else
+        send_register(r, r->asked);
 }
 
 static void set_gauge(struct rr_route *r)
 {
-    metric_set(r->gauge, r->state == RR_REGISTERED && !r->unregistering ? 1 : 0);
+    if (!r->leaving)
+        metric_set(r->gauge, r->state == RR_REGISTERED && !r->unregistering ? 1 : 0);
 }
 
 static void fail(struct rr_route *r, const char *why)
@@ -307,10 +291,25 @@ static void answered(struct rr_route *r, const osip_message_t *resp, int64_t at_
     }
 }
 
+/* Free the leaving records that are done (no REGISTER in flight). */
+static void sweep_leaving(struct route_register *rr)
+{
+    for (struct rr_route **p = &rr->leaving; *p;) {
+        struct rr_route *r = *p;
+        if (r->tr) {
+            p = &r->next_leaving;
+            continue;
+        }
+        *p = r->next_leaving;
+        route_register__route_free(r);
+    }
+}
+
 static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
                   const osip_message_t *resp, int64_t at_ms)
 {
     struct rr_route *r = owner;
+    struct route_register *rr = r->rr;
     if (ev == SIP_TR_PROVISIONAL || tr != r->tr)
         return;
     sip_stack_disown(tr);
@@ -319,60 +318,39 @@ static void tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event ev,
         answered(r, resp, at_ms);
     else
         fail(r, ev == SIP_TR_TIMEOUT ? "timeout" : "transport failure");
-    maybe_free(r->rr); /* a drain may be complete */
+    if (r->leaving && !r->tr)
+        sweep_leaving(rr); /* r is freed */
+    maybe_free(rr);        /* a drain may be complete */
 }
 
-/* Request-URI, AOR and Contact of a route: sip:host[:port], sip:user@host, ours. */
-static void address_route(struct rr_route *r, const char *uri)
+/*
+ * r no longer registers as it did (its lease is gone, register is off, or its address of
+ * record, registrar or transport changed): the binding it holds is removed (REGISTER
+ * Expires: 0 to the address it registered at), then r is freed. A record in the middle
+ * of a lookup holds no usable address: its binding is left to expire.
+ */
+static void leave(struct rr_route *r)
 {
-    struct sip_ua *ua = r->rr->cc->ua;
-    char host[256];
-    unsigned char probe[16];
-    r->ruri = vp_strdup(uri);
-    if (sip_msg_uri_hostport(uri, host, sizeof(host), &r->port) != 0)
-        snprintf(host, sizeof(host), "invalid");
-    bool v6 = strchr(host, ':') != NULL;
-    r->aor = vp_asprintf("sip:%s@%s%s%s", r->user ? r->user : "voepy", v6 ? "[" : "", host,
-                         v6 ? "]" : "");
-    r->reachable =
-        (uv_inet_pton(AF_INET, host, probe) == 0 || uv_inet_pton(AF_INET6, host, probe) == 0) &&
-        strlen(host) < sizeof(r->ip);
-    if (r->reachable)
-        memcpy(r->ip, host, strlen(host) + 1);
-    const char *adv = sip_ua_advertised_host(ua);
-    bool av6 = strchr(adv, ':') != NULL;
-    r->contact =
-        vp_asprintf("sip:%s@%s%s%s:%d%s", r->user ? r->user : "voepy", av6 ? "[" : "", adv,
-                    av6 ? "]" : "", sip_ua_port(ua), r->proto == SIP_TCP ? ";transport=tcp" : "");
-}
-
-static struct rr_route *route_new(struct route_register *rr, const struct pg_result *res, int i)
-{
-    struct rr_route *r = VP_NEW(r);
-    r->rr = rr;
-    snprintf(r->id, sizeof(r->id), "%s", pg_get(res, i, "route_id"));
-    r->user = dup_or_null(pg_get(res, i, "auth_username"));
-    r->pass = dup_or_null(pg_get(res, i, "auth_password"));
-    r->realm = dup_or_null(pg_get(res, i, "auth_realm"));
-    const char *tp = pg_get(res, i, "transport"), *exp = pg_get(res, i, "register_expires_secs");
-    r->proto = SIP_UDP;
-    if (tp)
-        sip_proto_parse(tp, &r->proto);
-    r->asked = exp ? (unsigned)strtoul(exp, NULL, 10) : 3600;
-    address_route(r, pg_get(res, i, "sip_uri"));
-    sip_msg_new_call_id(r->call_id, sizeof(r->call_id), sip_ua_advertised_host(rr->cc->ua));
-    sip_msg_new_tag(r->from_tag, sizeof(r->from_tag));
-    char labels[ID_MAX + 16];
-    snprintf(labels, sizeof(labels), "route=\"%s\"", r->id);
-    r->gauge = metrics_gauge("voepy_route_registered",
-                             "1 while this node holds a registration of the route with its "
-                             "registrar, else 0",
-                             labels);
+    struct route_register *rr = r->rr;
+    bool bound = r->state == RR_REGISTERED && !r->resolving && r->ip[0];
+    route_register__drop(r); /* a refresh in flight gives way to the unregister */
     metric_set(r->gauge, 0);
-    return r;
+    r->leaving = true;
+    r->next_leaving = rr->leaving;
+    rr->leaving = r;
+    if (bound) {
+        r->unregistering = true;
+        r->auth_tries = 0;
+        send_register(r, 0);
+    }
+    sweep_leaving(rr);
 }
 
-/* The leases this node holds now: new routes register at once, lost ones are dropped. */
+/*
+ * The leases this node holds now: new routes register at once, changed ones register
+ * anew (a new address of record or registrar after unregistering the old binding), lost
+ * ones unregister and are dropped.
+ */
 static void sync_routes(struct route_register *rr, const struct pg_result *res)
 {
     struct strmap *next = strmap_create();
@@ -381,8 +359,15 @@ static void sync_routes(struct route_register *rr, const struct pg_result *res)
         if (!id || !uri || strmap_get(next, id))
             continue;
         struct rr_route *r = strmap_del(rr->routes, id);
-        if (!r) {
-            r = route_new(rr, res, i);
+        if (r && !route_register__same_binding(r, res, i)) {
+            log_info("route.register_moved", "route %s: its binding changed", r->id);
+            leave(r);
+            r = NULL;
+        }
+        if (r)
+            route_register__resettle(r, res, i);
+        else {
+            r = route_register__route_new(rr, res, i);
             r->next_at_ms = vtime_now_ms();
         }
         strmap_put(next, r->id, r);
@@ -392,7 +377,7 @@ static void sync_routes(struct route_register *rr, const struct pg_result *res)
     for (size_t i = 0; i < n; i++) {
         log_info("route.register_lease_lost", "route %s: no longer registered by this node",
                  gone[i]->id);
-        route_free(gone[i]);
+        leave(gone[i]);
     }
     free(gone);
     strmap_free(rr->routes);
@@ -440,7 +425,7 @@ static void tick_cb(uv_timer_t *t)
     size_t n;
     struct rr_route **all = all_routes(rr, &n);
     for (size_t i = 0; i < n; i++)
-        if (!all[i]->tr && now >= all[i]->next_at_ms)
+        if (!all[i]->tr && !all[i]->resolving && now >= all[i]->next_at_ms)
             attempt(all[i]);
     free(all);
 }
@@ -462,6 +447,16 @@ int route_register_create(struct route_register **rp, struct cc *cc)
     return 0;
 }
 
+/* Drop every leaving record (unregisters without answer: those bindings expire). */
+static void free_leaving(struct route_register *rr)
+{
+    while (rr->leaving) {
+        struct rr_route *r = rr->leaving;
+        rr->leaving = r->next_leaving;
+        route_register__route_free(r);
+    }
+}
+
 /* Every unregister answered (or the deadline passed): leases given up, then done. */
 static bool drain_complete(struct route_register *rr)
 {
@@ -470,16 +465,19 @@ static bool drain_complete(struct route_register *rr)
     bool waiting = false;
     for (size_t i = 0; i < n; i++)
         waiting = waiting || all[i]->tr;
+    for (struct rr_route *l = rr->leaving; l; l = l->next_leaving)
+        waiting = waiting || l->tr;
     if (waiting && vtime_now_ms() < rr->drain_deadline_ms) {
         free(all);
         return false;
     }
+    free_leaving(rr);
     for (size_t i = 0; i < n; i++) {
-        drop_register(all[i]); /* an unregister without answer: the binding expires */
+        route_register__drop(all[i]); /* an unregister without answer: the binding expires */
         all[i]->unregistering = false;
         report(all[i], true);
         strmap_del(rr->routes, all[i]->id);
-        route_free(all[i]);
+        route_register__route_free(all[i]);
     }
     free(all);
     return true;
@@ -512,7 +510,7 @@ void route_register_drain(struct route_register *rr, void (*done)(void *arg), vo
         struct rr_route *r = all[i];
         if (r->state != RR_REGISTERED)
             continue;
-        drop_register(r); /* a refresh in flight gives way to the unregister */
+        route_register__drop(r); /* a refresh in flight gives way to the unregister */
         r->unregistering = true;
         r->auth_tries = 0;
         set_gauge(r);
@@ -541,8 +539,9 @@ void route_register_close(struct route_register *rr)
     struct rr_route **all = all_routes(rr, &n);
     for (size_t i = 0; i < n; i++) {
         strmap_del(rr->routes, all[i]->id);
-        route_free(all[i]);
+        route_register__route_free(all[i]);
     }
     free(all);
+    free_leaving(rr);
     uv_close((uv_handle_t *)&rr->timer, timer_closed_cb);
 }

@@ -7,9 +7,10 @@
  * (cc_route_reg_lease, proto/sql/0038_route_registration.sql), and registers the routes
  * it holds. A node that dies lets its leases lapse and a survivor takes its routes.
  *
- * A REGISTER goes to the route's sip_uri (IP literals only: a host name is a failed
- * registration) with To/From sip:<auth_username>@<route host>, Contact this node's
- * advertised SIP address and Expires: register_expires_secs. A 401/407 is answered once
+ * A REGISTER goes to the route's sip_uri (an IP address, or a host name looked up with
+ * uv_getaddrinfo before each attempt: one that does not resolve is a failed attempt) with
+ * To/From sip:<auth_username>@<route host>, Contact this node's advertised SIP address and
+ * Expires: register_expires_secs. A 401/407 is answered once
  * per attempt with the route's digest credentials (sip_auth.h); later REGISTERs answer the
  * last challenge again with the next nonce count. A 423 is retried with its Min-Expires.
  * The binding is refreshed at half the expiry the registrar granted (the 200's Contact
@@ -17,6 +18,12 @@
  * VOEPY_ROUTE_REGISTER_RETRY_MS (default 30000), doubling up to 8 times that. Every
  * outcome is written to route_registrations (GET /admin/v1/routes: "registration") and
  * to the gauge voepy_route_registered{route}.
+ *
+ * A route changed by PATCH /admin/v1/routes/{id} is seen at the next round: a new
+ * password, realm or expiry registers the same binding again at once; a new address of
+ * record or registrar (sip_uri, transport, auth_username) first unregisters the old
+ * binding (Expires: 0), then registers the new one; a route that stops registering (or
+ * whose lease this node lost) is unregistered and dropped.
  */
 #ifndef CC_ROUTE_REGISTER_H
 #define CC_ROUTE_REGISTER_H
