@@ -6,9 +6,12 @@
  * the last digit's INFO is answered 2xx; failed at the first refusal or when the call
  * ends first.
  *
- * INFO from the far end: dtmf-relay digits are logged and answered 200; they do not feed
- * a running gather (media-fork hears digits in the RTP only). Other INFO bodies are
- * answered 200 as well (keep-alives).
+ * INFO from the far end: a digit in application/dtmf-relay ("Signal=5\r\nDuration=160")
+ * or application/dtmf (the body is the digit, "5", or its event code, "11" for #) goes to
+ * the call's media leg as digit_in (proto/streams.md), where it is heard as an RFC 4733
+ * digit is: by a running gather, the leg's taps and streams. It is answered 200 whether
+ * or not a leg is there to hear it (the far end cannot do better by retrying). Other INFO
+ * bodies are answered 200 as well (keep-alives).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <strings.h>
 
 #include "call_dialog.h"
+#include "call_media.h"
 #include "sip_ext.h"
 #include "sip_msg.h"
 #include "voepy/alloc.h"
@@ -144,20 +148,59 @@ int call_info_send_dtmf(struct call *c, const char *action_id, const json_t *par
     return 0;
 }
 
+/* An application/dtmf body: one DTMF character, or the event code 10 (*) or 11 (#), with
+ * white space around it; 0 for anything else. */
+static char dtmf_body(const char *body, size_t len)
+{
+    while (len > 0 && strchr(" \t\r\n", body[len - 1]))
+        len--;
+    while (len > 0 && strchr(" \t\r\n", *body)) {
+        body++;
+        len--;
+    }
+    if (len == 2 && body[0] == '1' && (body[1] == '0' || body[1] == '1'))
+        return body[1] == '0' ? '*' : '#';
+    if (len != 1 || !strchr("0123456789*#ABCDabcd", body[0]))
+        return 0;
+    return body[0] >= 'a' ? (char)(body[0] - 'a' + 'A') : body[0];
+}
+
+/* Hand the digit to the call's media leg, if it has one that hears (answered, not over). */
+static void digit_to_leg(struct call *c, char digit, int duration_ms)
+{
+    if ((c->state != CALL_ANSWERED && c->state != CALL_BRIDGED) ||
+        c->media.state != MEDIA_ALLOCATED)
+        return;
+    char d[2] = {digit, '\0'};
+    json_t *cmd = json_pack("{s:s, s:s, s:s, s:i}", "op", "digit_in", "leg_id", c->leg_id, "digit",
+                            d, "duration_ms", duration_ms);
+    int err = media__send_verb(c, cmd);
+    if (err)
+        log_warn("call.info_dtmf_lost", "call %s: the INFO digit could not reach media-fork: %s",
+                 c->id, vp_err_message(err));
+}
+
 int call_info__incoming(struct call *c, const osip_message_t *req)
 {
     const osip_content_type_t *ct = req->content_type;
     size_t len = 0;
     const char *body = sip_msg_body(req, &len);
     int duration = 0;
-    if (!ct || !ct->type || !ct->subtype || strcasecmp(ct->type, "application") != 0 ||
-        strcasecmp(ct->subtype, "dtmf-relay") != 0)
+    char digit = 0;
+    if (!ct || !ct->type || !ct->subtype || strcasecmp(ct->type, "application") != 0)
         return 200;
-    char digit = sip_ext_dtmf_relay(body, len, &duration);
+    if (strcasecmp(ct->subtype, "dtmf-relay") == 0)
+        digit = sip_ext_dtmf_relay(body, len, &duration);
+    else if (strcasecmp(ct->subtype, "dtmf") == 0)
+        digit = body ? dtmf_body(body, len) : 0;
+    else
+        return 200;
     char d[2] = {digit, '\0'}, ms[12];
     snprintf(ms, sizeof(ms), "%d", duration);
     vlog_kv(VLOG_INFO, "call.info_dtmf_in", "the far end sent a digit as SIP INFO", "call_id",
             c->id, "digit", digit ? d : "(none)", "duration_ms", ms, NULL);
+    if (digit)
+        digit_to_leg(c, digit, duration);
     return 200;
 }
 
