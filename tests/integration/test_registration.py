@@ -3,8 +3,9 @@
 PostgreSQL, Redis, api-gateway and call-control on loopback; SIPp plays two registrars:
 one that challenges (401 digest MD5 with qop) and grants a 4 s binding, so that the
 refresh at half the expiry is seen within the test, and one that refuses with 403. Every
-Authorization is recomputed here from the registrar's message trace. The last test drains
-call-control (SIGTERM) and expects the unregister (Expires: 0).
+Authorization is recomputed here from the registrar's message trace. A route named by a
+host name (localhost) registers too, and PATCH moves its binding or turns it off. The last
+test drains call-control (SIGTERM) and expects the unregister (Expires: 0).
 """
 import datetime
 import hashlib
@@ -191,6 +192,41 @@ class Registration(ApiAssertions, unittest.TestCase):
         holder = self.p.sql("SELECT holder_node FROM route_registrations WHERE route_id = '%s'"
                             % r["id"])[0][0]
         self.assertNotEqual(holder, "ghost-node")
+
+    def test_5_patch_moves_then_stops_a_registration_by_name(self):
+        """A route named localhost (looked up off the loop) registers as sip:user@localhost.
+        PATCH to another address of record unregisters the old binding (Expires: 0) and
+        registers the new one; PATCH register false unregisters that one."""
+        reg3 = self.p.sipp("reg_auth.xml", name="registrar3", rtp_echo=False)
+        by_name = "sip:localhost:%d" % reg3.port
+        r = self.route("by name", by_name, auth_username=USER, auth_password=PASSWORD,
+                       register=True, register_expires_secs=60)
+        wait_until(lambda: self.registration(r["id"])["status"] == "registered", 8,
+                   what="registered by name")
+        line, first = registers(reg3)[0]
+        self.assertEqual(line, "REGISTER %s SIP/2.0" % by_name)
+        self.assertIn("<sip:%s@localhost>" % USER, first["to"])
+        path = "/admin/v1/routes/%s" % r["id"]
+        st, got, raw, _ = self.p.admin("PATCH", path, {"sip_uri": reg3.uri})
+        self.assertEqual((st, got["sip_uri"], got["registration"]["status"]),
+                         (200, reg3.uri, "unregistered"), raw)
+
+        def unregistered(call_id):
+            return any(h["call-id"] == call_id and h["expires"] == "0"
+                       for _, h in registers(reg3))
+
+        def moved():
+            new = [h for _, h in registers(reg3) if h["call-id"] != first["call-id"]]
+            return unregistered(first["call-id"]) and new
+        new = wait_until(moved, 5, what="the old binding unregistered and a new REGISTER")
+        self.assertIn("<sip:%s@127.0.0.1>" % USER, new[0]["to"])
+        self.assertEqual(new[0]["expires"], "60")
+        wait_until(lambda: self.registration(r["id"])["status"] == "registered"
+                   and self.gauge(r["id"]) == 1, 5, what="registered at the new address")
+        st, got, raw, _ = self.p.admin("PATCH", path, {"register": False})
+        self.assertEqual((st, got["register"], got["registration"]), (200, False, None), raw)
+        wait_until(lambda: unregistered(new[0]["call-id"]), 5, what="the unregister")
+        wait_until(lambda: self.gauge(r["id"]) == 0, 3, what="the gauge back to 0")
 
     def test_9_drain_unregisters(self):
         route_id = getattr(self.__class__, "registered_route", None)

@@ -12,7 +12,7 @@ import socket
 import time
 import unittest
 
-from harness import Platform, free_port, wait_until
+from harness import ApiAssertions, Platform, free_port, wait_until
 
 FROM = "+15125550100"
 TO = "+15558675309"
@@ -68,7 +68,7 @@ def digest_params(value):
     return {k.lower(): q or t for k, q, t in pairs}
 
 
-class Routes(unittest.TestCase):
+class Routes(ApiAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.p = Platform(services=SERVICES, name="routes",
@@ -257,6 +257,52 @@ class Routes(unittest.TestCase):
             st, err, raw, _ = self.p.admin("POST", "/admin/v1/routes", b)
             self.assertIn(st, (400, 422), raw)
             self.assertEqual(err["error"].get("field"), field, raw)
+
+    def test_patch_is_checked_like_creation_and_dials_the_new_route(self):
+        """PATCH /admin/v1/routes/{id} changes only what it names, refused (nothing
+        changed) when the result breaks a rule of creation; sips: is refused with its
+        reason; the next call dials the route as it is now, here by host name (localhost,
+        resolved off the loop) with the credentials just set."""
+        r = route(self.p, "to patch", "sip:127.0.0.1:%d" % free_port())
+        path = "/admin/v1/routes/%s" % r["id"]
+        for body, field in (({"auth_username": USER}, "auth_password"),
+                            ({"auth_realm": "x"}, "auth_realm"),
+                            ({"failover_route_id": r["id"]}, "failover_route_id"),
+                            ({"register": True}, "register"),
+                            ({"register_expires_secs": 30}, "register_expires_secs"),
+                            ({"sip_uri": "sip:bad host"}, "sip_uri"),
+                            ({"name": None}, "name"),
+                            ({"colour": "red"}, "colour")):
+            st, err, raw, _ = self.p.admin("PATCH", path, body)
+            self.assertIn(st, (400, 422), raw)
+            self.assertEqual(err["error"].get("field"), field, raw)
+        for method, p, body in (("PATCH", path, {"sip_uri": "sips:127.0.0.1:5061"}),
+                                ("POST", "/admin/v1/routes", {"name": "tls", "transport": "tcp",
+                                                              "sip_uri": "sips:127.0.0.1:5061"})):
+            self.assert_error(self.p.admin(method, p, body), 422, "invalid_parameter", "sip_uri",
+                              "no TLS transport")
+        self.assert_error(self.p.admin("PATCH", "/admin/v1/routes/voepy_route_01HZZZZZZZZZZZZZZZ"
+                                       "ZZZZZZZZZZ", {"name": "x"}), 404, "not_found")
+        uri = "sip:localhost:%d" % self.md5.port
+        st, got, raw, _ = self.p.admin("PATCH", path, {"sip_uri": uri, "auth_username": USER,
+                                                       "auth_password": PASSWORD})
+        self.assertEqual(st, 200, raw)
+        self.assertNotIn(PASSWORD, raw if isinstance(raw, str) else raw.decode())
+        self.assertEqual((got["name"], got["sip_uri"], got["transport"], got["auth_username"],
+                          got["has_auth_password"], got["register"]),
+                         ("to patch", uri, "udp", USER, True, False))
+        self.routes["patched"] = got
+        call_id = self.place("patched")
+        self.wait_status(call_id, "answered")
+        invites = self.challenged_twice(self.md5, call_id)
+        self.assertRegex(invites[0][0], r"^INVITE sip:[^@ ]+@localhost:%d[; ]" % self.md5.port)
+        self.check_digest(invites[1], "authorization", "INVITE", "MD5")
+        self.hangup(call_id)
+        st, got, raw, _ = self.p.admin("PATCH", path, {"auth_username": None,
+                                                       "auth_password": None})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((got["sip_uri"], got["auth_username"], got["has_auth_password"]),
+                         (uri, None, False))
 
     # -- failover ----------------------------------------------------------------------------
     def failed_over(self, name, first_sipp=None, timeout=20):

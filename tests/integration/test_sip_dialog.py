@@ -20,11 +20,13 @@ counters and its message trace).
 - refer: REFER with Refer-To and Referred-By, 202, NOTIFY 100 then NOTIFY 200: the action
   is done and the call ends completed/api with our BYE; a refused REFER fails the action.
 - send_dtmf to a far end without telephone-event goes as SIP INFO (dtmf-relay), one per
-  digit; its INFO digits are answered 200.
+  digit; its INFO digits (dtmf-relay and application/dtmf) are answered 200 and heard by
+  the gather running on the call as if they had come by RFC 4733.
 - 10 % loss: SIPp's own -lost 10 on both sides of outbound and inbound calls; the calls
   still complete thanks to retransmissions.
 """
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -310,6 +312,10 @@ class SipDialog(unittest.TestCase):
         sipp, route = self.route("dialog_uas_info.xml", "info", calls=1)
         call = self.place(route)
         self.wait(call["id"], "answered")
+        # The far end keys its digits once it has ours: the gather runs by then.
+        st, _, raw, _ = self.act(call["id"], "gather", {"maximum_digits": 4,
+                                                          "timeout_millis": 15000})
+        self.assertEqual(st, 200, raw)
         st, _, raw, _ = self.act(call["id"], "send_dtmf", {"digits": "1#", "duration_millis": 200})
         self.assertEqual(st, 200, raw)
         self.assertEqual(self.action(call["id"], "send_dtmf"), ("done", None))
@@ -320,6 +326,11 @@ class SipDialog(unittest.TestCase):
         self.assertTrue(self.sent_to(sipp, r"^INFO .*Content-Type: application/dtmf-relay"))
         wait_until(lambda: re.search(r'"call.info_dtmf_in".*"digit":"5"', self.node_log()), 10,
                    what="the far end's INFO digit")
+        gathered = wait_until(lambda: self.p.sql(
+            "SELECT data FROM events WHERE call_id = %s AND type = 'call.gather_complete'"
+            % q(call["id"])), 10, what="call.gather_complete")
+        data = json.loads(gathered[0][0])
+        self.assertEqual((data["digits"], data["status"]), ("57", "valid"), data)
         st, _, raw, _ = self.act(call["id"], "hangup", {})
         self.assertEqual(st, 200, raw)
         self.caller_passed(sipp, timeout=20)
