@@ -16,11 +16,16 @@ The two relays take turns at each N (RAMP). A relay passes a step when its loss 
 or below 0.1 % over the measured window (MEASURE_S after WARMUP_S); a failing step is tried
 once more; its ceiling is its last passing N. The relays run on core 0, rtpload on core 1.
 
-Also printed: the relays' CPU per relayed packet at FIXED_N calls, and media-fork's with
-every call recorded (record_start on one leg of each call, dual WAV to a directory) - the
-figure the noisy machine blurs least. The last line, `bench-media-json:`, holds everything
-as JSON.
+Also printed: the relays' CPU per relayed packet and per call-second at FIXED_N calls,
+and media-fork's with every call recorded (record_start on one leg of each call, dual WAV
+to a directory) and with one WebSocket stream per call (streaming_start on one leg of
+each call, PCMU inbound track, to wsrecv: wsrecv.c, a libwebsockets server on core 1
+that counts the frames) - the figures the noisy machine blurs least. The stream figure
+is printed only when wsrecv got the frames of every stream for the whole measured time
+(50 per second per stream, within STREAM_TOLERANCE), else it is marked invalid. The
+last line, `bench-media-json:`, holds everything as JSON.
 """
+import collections
 import json
 import os
 import re
@@ -46,15 +51,17 @@ WARMUP_S = int(os.environ.get("VOEPY_BENCH_MEDIA_WARMUP_S", "2"))
 MEASURE_S = int(os.environ.get("VOEPY_BENCH_MEDIA_MEASURE_S", "5"))
 FIXED_N = int(os.environ.get("VOEPY_BENCH_MEDIA_FIXED_N", "250"))
 MAX_LOSS = 0.001
+STREAM_FPS = 50  # media frames per second of a one-track stream (one per 20 ms)
+STREAM_TOLERANCE = 0.03  # received frames vs STREAM_FPS x streams x seconds
 TARGET_RATIO = 1.0
 SUT_CPUS, GEN_CPUS = {0}, {1}
 REPLY = "voepy:cc:bench"
 
 
-def rtpload_bin():
-    path = os.path.join(ROOT, os.environ["VOEPY_BUILD_DIR"], "tests", "bench", "voepy-rtpload")
+def tool_bin(name):
+    path = os.path.join(ROOT, os.environ["VOEPY_BUILD_DIR"], "tests", "bench", name)
     if not os.path.exists(path):
-        raise FileNotFoundError("voepy-rtpload not built in %s" % os.environ["VOEPY_BUILD_DIR"])
+        raise FileNotFoundError("%s not built in %s" % (name, os.environ["VOEPY_BUILD_DIR"]))
     return path
 
 
@@ -62,8 +69,9 @@ class Load:
     """One rtpload run: open the sockets, learn the relay's ports, run, read the figures."""
 
     def __init__(self, legs):
-        self.proc = subprocess.Popen([rtpload_bin(), str(legs), str(WARMUP_S), str(MEASURE_S)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [tool_bin("voepy-rtpload"), str(legs), str(WARMUP_S), str(MEASURE_S)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         benchlib.pin([self.proc.pid], GEN_CPUS)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "ports", line
@@ -77,6 +85,39 @@ class Load:
         return out
 
 
+class WsRecv:
+    """The WebSocket receiver of the stream variant (wsrecv.c), pinned beside rtpload."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([tool_bin("voepy-wsrecv")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        assert len(line) == 2 and line[0] == "port", line
+        self.url = "ws://127.0.0.1:%s/bench" % line[1]
+        benchlib.pin([self.proc.pid], GEN_CPUS)  # its control thread exists by now
+
+    def count(self):
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def wait_open(self, n, timeout=30):
+        wait_until(lambda: self.count()["open"] >= n, timeout,
+                   what="%d WebSocket streams open at wsrecv" % n)
+
+    def cpu_seconds(self):
+        return benchlib.cpu_seconds([self.proc.pid])
+
+    def stop(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
 class MediaFork:
     name = "media-fork"
 
@@ -85,12 +126,16 @@ class MediaFork:
         os.makedirs(self.rec_dir)
         self.p = Platform(services=("media-fork",), name="bench-media", env={
             "VOEPY_LOG_LEVEL": "warn", "VOEPY_RTP_PORT_MIN": "20000",
-            "VOEPY_RTP_PORT_MAX": "31999", "VOEPY_RECORDINGS_DIR": self.rec_dir})
+            "VOEPY_RTP_PORT_MAX": "31999", "VOEPY_RECORDINGS_DIR": self.rec_dir,
+            "VOEPY_STREAM_ALLOW_INSECURE": "true"})
         self.p.start()
         self.redis = Redis(self.p.redis_port)
         self.stream = "voepy:mf:media-fork-it"
         self.last = "0"
         self.legs = []
+        self.streams = 0  # streams started by this round's setup
+        self.stream_ends = []  # their streaming_ended replies, after teardown
+        self.pending = collections.defaultdict(list)  # replies read but not yet asked for
         self.round = 0
         benchlib.pin(self.pids(), SUT_CPUS)
 
@@ -102,25 +147,30 @@ class MediaFork:
             self.redis.call("XADD", self.stream, "*", "m", json.dumps(m))
 
     def replies(self, op, count, timeout=60):
-        """The next count replies with op (others are skipped) from the reply stream."""
-        got, deadline = [], time.monotonic() + timeout
-        while len(got) < count:
-            assert time.monotonic() < deadline, "media-fork: %d of %d %s" % (len(got), count, op)
+        """The next count replies with op from the reply stream; replies with other ops are
+        kept for a later call of this round (teardown waits for two kinds at once)."""
+        deadline = time.monotonic() + timeout
+        while len(self.pending[op]) < count:
+            assert time.monotonic() < deadline, "media-fork: %d of %d %s" % (
+                len(self.pending[op]), count, op)
             res = self.redis.call("XREAD", "COUNT", "1000", "BLOCK", "1000", "STREAMS", REPLY,
                                   self.last)
             for _, entries in res or []:
                 for entry_id, fields in entries:
                     self.last = entry_id
                     body = json.loads(dict(zip(fields[::2], fields[1::2]))["m"])
-                    if body.get("op") == op:
-                        got.append(body)
-                    elif body.get("op") == "media.failed":
+                    if body.get("op") == "media.failed":
                         raise AssertionError("media-fork refused: %s" % body)
+                    if op == "streaming_started" and body.get("op") == "streaming_ended":
+                        raise AssertionError("a stream did not start: %s" % body)
+                    self.pending[body.get("op")].append(body)
+        got, self.pending[op] = self.pending[op][:count], self.pending[op][count:]
         return got
 
-    def setup(self, ports, record=False):
+    def setup(self, ports, record=False, stream_url=None):
         n = len(ports)
         self.round += 1  # released leg ids are never allocated again: new ones per round
+        self.pending.clear()  # the last round's stragglers (recording_done, ...)
         self.legs = ["voepy_leg_b%03d%05d" % (self.round, i) for i in range(n)]
         self.send({"op": "allocate", "leg_id": leg,
                    "call_id": "voepy_call_b%03d%05d" % (self.round, i // 2),
@@ -138,11 +188,20 @@ class MediaFork:
                        "tenant_id": "voepy_tenant_bench",
                        "recording_id": "voepy_rec_b%03d%05d" % (self.round, i), "channels": "dual",
                        "format": "wav", "reply_to": REPLY} for i in range(0, n, 2))
+        self.streams = n // 2 if stream_url else 0
+        if stream_url:  # one stream per call, on its first leg, as call-control sends it
+            self.send({"op": "streaming_start", "leg_id": self.legs[i],
+                       "stream_id": "bs%03d%05d" % (self.round, i), "url": stream_url,
+                       "track": "inbound_track", "codec": "PCMU", "reply_to": REPLY}
+                      for i in range(0, n, 2))
+            self.replies("streaming_started", self.streams)
         return [where[leg] for leg in self.legs]
 
     def teardown(self):
         self.send({"op": "release", "leg_id": leg, "reply_to": REPLY} for leg in self.legs)
         self.replies("media.released", len(self.legs))
+        # a released leg's stream sends its stop frame and closes, then reports
+        self.stream_ends = self.replies("streaming_ended", self.streams)
         self.legs = []
 
     def stop(self):
@@ -239,20 +298,102 @@ class Rtpengine:
         self.sock.close()
 
 
-def step(relay, n, record=False):
+def stream_check(relay, ws, before, after, seconds, ws_cpu_s):
+    """Whether wsrecv got every stream's frames over the measured time, and the figures."""
+    streams = relay.streams
+    expected = STREAM_FPS * streams * seconds
+    frames = after["media"] - before["media"]
+    ends = relay.stream_ends
+    reasons = collections.Counter(e.get("reason") for e in ends)
+    chk = {"streams": streams, "seconds": round(seconds, 2), "expected_frames": round(expected),
+           "received_frames": frames, "ratio": round(frames / max(1, expected), 4),
+           "opened": after["opened"],
+           "sent_by_media_fork": sum(e.get("frames_sent", 0) for e in ends),
+           "dropped_by_media_fork": sum(e.get("frames_dropped", 0) for e in ends),
+           "end_reasons": dict(reasons), "receiver_cpu_s": round(ws_cpu_s, 3),
+           "avg_frame_bytes": round((after["media_bytes"] - before["media_bytes"]) /
+                                    max(1, frames), 1)}
+    problems = []
+    if before["open"] < streams or after["open"] < streams:
+        problems.append("%d/%d streams open at wsrecv" % (min(before["open"], after["open"]),
+                                                          streams))
+    if abs(chk["ratio"] - 1) > STREAM_TOLERANCE:
+        problems.append("wsrecv got %d of %d frames" % (frames, expected))
+    if reasons.get("released", 0) != streams:
+        problems.append("streams ended %s (all should be released)" % dict(reasons))
+    chk["valid"] = not problems
+    chk["problems"] = problems
+    return chk
+
+
+def step(relay, n, record=False, ws=None):
     load = Load(2 * n)
-    dests = relay.setup(load.ports, record=record)
+    if ws:
+        dests = relay.setup(load.ports, record=record, stream_url=ws.url)
+        ws.wait_open(relay.streams)
+        ws_cpu0 = ws.cpu_seconds()
+        frames0, tf0 = ws.count(), time.monotonic()
+    else:
+        dests = relay.setup(load.ports, record=record)
     cpu0 = benchlib.cpu_seconds(relay.pids())
     t0 = time.monotonic()
     out = load.run(dests)
     out["sut_cpu_s"] = round(benchlib.cpu_seconds(relay.pids()) - cpu0, 3)
     out["wall_s"] = round(time.monotonic() - t0, 2)
+    if ws:
+        frames1 = ws.count()
+        seconds = time.monotonic() - tf0
+        ws_cpu_s = ws.cpu_seconds() - ws_cpu0
     relay.teardown()
     # packets the relay forwarded in the run (both directions): about 50/s per leg
     forwarded = max(1, out["received"])
     out["cpu_us_per_packet"] = round(out["sut_cpu_s"] * 1e6 / forwarded, 2)
+    # the relay's CPU for one call during one second (both legs and whatever it adds)
+    out["cpu_us_per_call_second"] = round(out["sut_cpu_s"] * 1e6 / (n * out["wall_s"]), 1)
     out["ok"] = out["loss"] <= MAX_LOSS and out["send_errors"] == 0
+    if ws:
+        out["stream"] = stream_check(relay, ws, frames0, frames1, seconds, ws_cpu_s)
+        if not out["stream"]["valid"]:  # not measured as claimed: no figure
+            out["cpu_us_per_packet"] = out["cpu_us_per_call_second"] = None
     return out
+
+
+def stream_step(mf):
+    """The fixed step with one stream per call. A stream variant that cannot run (a stream
+    refused, wsrecv not reached) is reported invalid; the other figures still print."""
+    ws = None
+    try:
+        ws = WsRecv()
+        return step(mf, FIXED_N, ws=ws)
+    except (AssertionError, OSError, ValueError) as e:
+        print("bench-media: the stream variant failed: %s" % e, flush=True)
+        return {"cpu_us_per_packet": None, "cpu_us_per_call_second": None, "loss": None,
+                "stream": {"streams": FIXED_N, "received_frames": 0, "expected_frames": 0,
+                           "ratio": 0, "dropped_by_media_fork": 0, "valid": False,
+                           "problems": [str(e)]}}
+    finally:
+        if ws:
+            ws.stop()
+
+
+def fmt(v, spec):
+    return "invalid" if v is None else spec % v
+
+
+def print_table(figures):
+    print("\n%-22s %14s %22s %26s" % ("relay", "ceiling calls", "CPU us/packet @%d" % FIXED_N,
+                                       "CPU us/call-second @%d" % FIXED_N))
+    for name in ("media-fork", "rtpengine", "media-fork+recording", "media-fork+stream"):
+        ceiling = figures["relays"].get(name, {}).get("ceiling_calls")
+        print("%-22s %14s %22s %26s" % (
+            name, "-" if ceiling is None else ceiling,
+            fmt(figures["cpu_us_per_packet"][name], "%.2f"),
+            fmt(figures["cpu_us_per_call_second"][name], "%.1f")))
+    chk = figures["stream_check"]
+    print("streams: %d, wsrecv got %d of %d frames (%.2f %%), media-fork dropped %d%s" % (
+        chk["streams"], chk["received_frames"], chk["expected_frames"], chk["ratio"] * 100,
+        chk["dropped_by_media_fork"],
+        "" if chk["valid"] else "; INVALID: " + "; ".join(chk["problems"])))
 
 
 def main():
@@ -285,8 +426,13 @@ def main():
         for r in relays:
             fixed[r.name] = step(r, FIXED_N)
         fixed["media-fork+recording"] = step(relays[0], FIXED_N, record=True)
+        fixed["media-fork+stream"] = stream_step(relays[0])
         figures = {"relays": state, "fixed_n": FIXED_N,
                    "cpu_us_per_packet": {k: v["cpu_us_per_packet"] for k, v in fixed.items()},
+                   "cpu_us_per_call_second": {k: v["cpu_us_per_call_second"]
+                                              for k, v in fixed.items()},
+                   "cpu_us_per_packet_stream": fixed["media-fork+stream"]["cpu_us_per_packet"],
+                   "stream_check": fixed["media-fork+stream"]["stream"],
                    "fixed_loss": {k: v["loss"] for k, v in fixed.items()}}
     finally:
         for r in relays:
@@ -295,12 +441,7 @@ def main():
             except Exception as e:  # keep stopping the other
                 print("bench-media: stopping %s: %s" % (r.name, e))
     mf, rt = figures["relays"]["media-fork"], figures["relays"]["rtpengine"]
-    print("\n%-22s %14s %22s" % ("relay", "ceiling calls", "CPU us/packet @%d" % FIXED_N))
-    for name in ("media-fork", "rtpengine"):
-        print("%-22s %14d %22.2f" % (name, figures["relays"][name]["ceiling_calls"],
-                                     figures["cpu_us_per_packet"][name]))
-    print("%-22s %14s %22.2f" % ("media-fork+recording", "-",
-                                 figures["cpu_us_per_packet"]["media-fork+recording"]))
+    print_table(figures)
     if rt["ceiling_calls"]:
         figures["ratio_ceiling"] = round(mf["ceiling_calls"] / rt["ceiling_calls"], 3)
         print("media-fork/rtpengine ceiling ratio %.2f (target >= %.1f); CPU per packet ratio "

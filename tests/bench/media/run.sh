@@ -16,5 +16,5 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet rtpengine-daem
     [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo systemctl disable --now rtpengine-daemon >/dev/null 2>&1 || true
 fi
-bench_build voepy-media-fork voepy-migrate voepy-ledger-check voepy-rtpload
+bench_build voepy-media-fork voepy-migrate voepy-ledger-check voepy-rtpload voepy-wsrecv
 exec timeout -k 15 "${VOEPY_BENCH_TIMEOUT:-600}" python3 tests/bench/media/bench.py "$@"
