@@ -338,6 +338,19 @@ int sip_uas_ringing(struct sip_uas *u)
     return err;
 }
 
+int sip_uas_progress(struct sip_uas *u, const char *sdp)
+{
+    osip_message_t *resp = NULL;
+    if (u->state != UAS_PROCEEDING || u->detached)
+        return VP_E_CLOSED;
+    int err = response(u, 183, &resp);
+    if (err)
+        return err;
+    osip_message_set_content_type(resp, "application/sdp");
+    osip_message_set_body(resp, sdp, strlen(sdp));
+    return respond(u, resp);
+}
+
 int sip_uas_answer(struct sip_uas *u, const char *sdp)
 {
     osip_message_t *resp = NULL;

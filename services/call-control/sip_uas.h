@@ -6,8 +6,9 @@
  * takes the session (sip_uas_bind) or refuses it (sip_uas_end with a final status), at
  * once or later; until then the INVITE waits.
  *
- * The owner rings (180), answers (200 with an SDP answer, retransmitted with T1 doubling
- * up to T2 until the ACK comes, RFC 3261 13.3.1.4), and hears about: the ACK
+ * The owner rings (180), may send early media (183 with its SDP answer), answers (200
+ * with the SDP answer, retransmitted with T1 doubling up to T2 until the ACK comes, RFC
+ * 3261 13.3.1.4), and hears about: the ACK
  * (CONFIRMED), the caller's CANCEL before the answer (CANCELED: 200 to the CANCEL and 487
  * to the INVITE are already sent), the caller's BYE (CLOSED: already answered 200), and
  * a 2xx never acknowledged in 64*T1 (FAILED).
@@ -54,6 +55,13 @@ typedef void(sip_uas_invite_cb)(struct sip_uas *u, const struct sip_uas_offer *o
 void sip_uas_bind(struct sip_uas *u, sip_uas_cb *cb, void *arg);
 /* 180 Ringing (once, before the final answer). Returns 0 or VP_E_*. */
 int sip_uas_ringing(struct sip_uas *u);
+/*
+ * 183 Session Progress with this SDP answer (early media, RFC 3261 13.3.1.1, RFC 3264):
+ * sent unreliably (we do not do 100rel), as often as asked, before the final answer. The
+ * 200 must then carry the same answer. Returns 0 or VP_E_* (VP_E_CLOSED once answered,
+ * canceled or ended).
+ */
+int sip_uas_progress(struct sip_uas *u, const char *sdp);
 /* 200 OK with this SDP answer. Returns 0 or VP_E_* (e.g. the caller canceled meanwhile). */
 int sip_uas_answer(struct sip_uas *u, const char *sdp);
 /* Hang up and let go (see above): status is the final answer (300-699) when the INVITE
