@@ -100,11 +100,26 @@ static void drop_old_peer(struct call *a, const struct call *b)
  * Ask a's media node to bridge a's leg with b's; action (on a or b, "" none) completes
  * when media-fork says bridged. Returns 0 or VP_E_UNAVAILABLE (not sent; nothing changed).
  */
-int call_bridge__join(struct call *a, struct call *b, const char *action)
+/* The bridge command for a's and b's legs, to a's media node. 0 or VP_E_UNAVAILABLE. */
+static int send_bridge(struct call *a, const struct call *b)
 {
     json_t *cmd =
         json_pack("{s:s, s:s, s:s}", "op", "bridge", "leg_id", a->leg_id, "peer_leg_id", b->leg_id);
-    int err = media__send_verb(a, cmd);
+    return media__send_verb(a, cmd);
+}
+
+int call_bridge__early(struct call *a, struct call *b)
+{
+    int err = send_bridge(a, b);
+    if (!err)
+        vlog_kv(VLOG_INFO, "bridge.early", "bridging two legs before the answer", "call_id", a->id,
+                "peer_call_id", b->id, "media_node", a->media.node, NULL);
+    return err;
+}
+
+int call_bridge__join(struct call *a, struct call *b, const char *action)
+{
+    int err = send_bridge(a, b); /* legs bridged early: media-fork keeps them as they are */
     if (err)
         return err;
     drop_old_peer(a, b);
@@ -272,8 +287,12 @@ void call_bridge_reply(struct cc *cc, const json_t *m)
     const char *peer_call = vjson_str(m, "peer_call_id");
     struct call *c = call__find(cc, vjson_str(m, "call_id") ? vjson_str(m, "call_id") : "");
     if (strcmp(op, "bridged") != 0 || !live(c) || !leg || strcmp(leg, c->leg_id) != 0)
-        return; /* unbridged is only logged: the ending that asked for it does the rest */
-    struct call *peer = c->peer_id[0] ? call__find(cc, c->peer_id) : NULL;
+        return;           /* unbridged is only logged: the ending that asked for it does the rest */
+    if (!c->peer_id[0]) { /* an early bridge (call_bridge__early): no move until the join */
+        log_debug("bridge.early_done", "media-fork bridged call %s's leg before the answer", c->id);
+        return;
+    }
+    struct call *peer = call__find(cc, c->peer_id);
     if (!live(peer) || !peer_call || strcmp(peer_call, peer->id) != 0) {
         log_info("bridge.stale", "media-fork bridged call %s with a call no longer its peer",
                  c->id);
@@ -284,6 +303,13 @@ void call_bridge_reply(struct cc *cc, const json_t *m)
 
 void call_bridge__media_failed(struct call *c, const json_t *m)
 {
+    if (!c->peer_id[0] && !c->bridge_action[0]) {
+        /* an early bridge (a join names its peer first): the calls go on without early
+         * media, and the answer's join asks again */
+        vlog_kv(VLOG_WARN, "bridge.early_failed", "media-fork refused the early bridge", "call_id",
+                c->id, "error", vjson_str(m, "error"), "detail", vjson_str(m, "detail"), NULL);
+        return;
+    }
     char note[256];
     snprintf(note, sizeof(note), "bridge_not_possible: media-fork refused the bridge (%s%s%s)",
              vjson_str(m, "error") ? vjson_str(m, "error") : "error",

@@ -63,6 +63,15 @@ void call_bridge__moved(struct call *c);
  * bridged. Returns 0 or VP_E_* (not sent; nothing changed).
  */
 int call_bridge__join(struct call *a, struct call *b, const char *action);
+/*
+ * Ask a's media node to bridge a's leg with b's before either call is answered (a
+ * forwarding's early media, call_forward.c): nothing is linked (peer_id), no state moves,
+ * no action completes; media-fork's bridged is only logged, its refusal only warned about.
+ * The later call_bridge__join of the same pair is the real bridge (media-fork leaves
+ * legs already bridged together as they are); the legs' release unbridges them. Returns 0
+ * or VP_E_* (not sent).
+ */
+int call_bridge__early(struct call *a, struct call *b);
 /* Whether a media.failed's request is the bridge's. */
 bool call_bridge_is_request(const char *request);
 /* media.failed for the bridge command of c's leg. */

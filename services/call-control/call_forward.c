@@ -6,6 +6,13 @@
  * the parent answered. Nothing here adds a SQL statement: the child's row came with the
  * parent's (cc_inbound_create), the moves are the usual ones, the bridge is
  * cc_calls_bridged.
+ *
+ * Early media: when the child's leg is connected to its 183's SDP (call_out.c sets
+ * early_media and calls call_forward__child_early), the parent's leg is connected to the
+ * caller's offer and bridged with the child's at once (call_bridge__early: media-fork
+ * only), and the caller gets 183 with our answer; the 200 repeats it. The calls stay
+ * ringing; the ACK's join of the same legs is the bridge the states and call.bridged
+ * follow. Any ending releases both legs, which unbridges them.
  */
 #include "call_forward.h"
 
@@ -16,6 +23,7 @@
 #include "call_int.h"
 #include "call_relay.h"
 #include "sip_uas.h"
+#include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/nodes.h"
 #include "voepy/pg.h"
@@ -61,6 +69,31 @@ bool call_forward_created(struct call *c, const struct pg_result *res)
     return true;
 }
 
+/*
+ * The child has early media: the caller gets 183 with our SDP answer (the one the 200
+ * repeats), the parent's leg is connected to the caller's offer and bridged with the
+ * child's, so each side hears the other before the answer. Once per call, when the
+ * parent's leg is allocated (else call_forward_hold comes back here); the parent rings.
+ */
+static void early_start(struct call *p, struct call *ch)
+{
+    if (p->relay_early || p->relay_answered || !p->uas || p->media.state != MEDIA_ALLOCATED ||
+        !live(ch) || !ch->early_media || ch->media.state != MEDIA_ALLOCATED || ch->peer_id[0])
+        return;
+    int err = call_in__early_answer(p);
+    if (err) {
+        log_warn("call.forward_early_failed", "call %s: no 183 for the early media of %s: %s",
+                 p->id, ch->id, vp_err_message(err));
+        return; /* the caller hears nothing before the answer, as without early media */
+    }
+    p->relay_early = true;
+    if (p->state == CALL_INITIATED)
+        call_set_state(p, CALL_RINGING, vtime_now_ms());
+    if (call_bridge__early(ch, p) != 0)
+        log_warn("call.forward_early_failed", "call %s: the early bridge with %s was not sent",
+                 p->id, ch->id); /* the answer's join asks again */
+}
+
 bool call_forward_hold(struct call *c)
 {
     if (!c->relay)
@@ -71,7 +104,16 @@ bool call_forward_hold(struct call *c)
         if (media__allocate(ch) != 0)
             call__finish(ch, "system_failure", "system", 0, vtime_now_ms());
     }
+    if (live(ch))
+        early_start(c, ch); /* the child's early media came before the caller's leg */
     return !c->relay_answered;
+}
+
+void call_forward__child_early(struct call *ch)
+{
+    struct call *p = ch->parent_id[0] ? call__find(ch->cc, ch->parent_id) : NULL;
+    if (live(p) && p->relay && strcmp(p->child_id, ch->id) == 0)
+        early_start(p, ch);
 }
 
 /* The caller's final answer for a child that ended before the answer. */
@@ -97,7 +139,8 @@ void call_forward__child_moved(struct call *p, struct call *ch)
     if (!live(p))
         return; /* the parent's ending ends the child (call_bridge.c) */
     if (ch->state == CALL_RINGING && p->state == CALL_INITIATED && p->uas) {
-        if (sip_uas_ringing(p->uas) == 0)
+        early_start(p, ch); /* a 183 with SDP whose early media came first: 183, no 180 */
+        if (p->state == CALL_INITIATED && sip_uas_ringing(p->uas) == 0)
             call_set_state(p, CALL_RINGING, vtime_now_ms());
     } else if (ch->state == CALL_ANSWERED) {
         child_answered(p);

@@ -191,26 +191,56 @@ void call_in_invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *a
         refuse(u, o, 500, "the call could not be made");
 }
 
-void call_in__media_ready(struct call *c)
+/*
+ * Our SDP answer to the caller's offer. Built with the same session id each time (the first
+ * build picks it), so that a forwarding's 183 and its 200 carry the same answer (RFC 3264:
+ * the 200 repeats the answer an early 183 gave).
+ */
+static int build_answer(struct call *c, struct buf *b)
+{
+    if (!c->sdp_id)
+        c->sdp_id = (uint64_t)vtime_now_ms(); /* also for our answers to re-offers */
+    struct sdp_answer_params p = {
+        .ip = c->media.ip, .port = c->media.port, .session_id = c->sdp_id, .offer = &c->offer};
+    return sdp_build_answer(b, &p);
+}
+
+/* Send our answer in a 183 (early) or the 200. */
+static int send_answer(struct call *c, bool early)
 {
     struct buf b = BUF_INIT;
+    int err = build_answer(c, &b);
+    if (!err)
+        err = early ? sip_uas_progress(c->uas, b.data) : sip_uas_answer(c->uas, b.data);
+    buf_free(&b);
+    return err;
+}
+
+int call_in__early_answer(struct call *c)
+{
+    if (call_state_terminal(c->state) || !c->uas || c->media.state != MEDIA_ALLOCATED)
+        return VP_E_CLOSED;
+    int err = send_answer(c, true);
+    if (err)
+        return err;
+    media__connect(c, &c->offer); /* the 200 repeats the same answer: no second connect */
+    store__leg_media(c, NULL);
+    return 0;
+}
+
+void call_in__media_ready(struct call *c)
+{
     if (call_state_terminal(c->state) || !c->uas || call_forward_hold(c))
         return; /* a forwarded call is answered when its child answers */
-    struct sdp_answer_params p = {.ip = c->media.ip,
-                                  .port = c->media.port,
-                                  .session_id = (uint64_t)vtime_now_ms(),
-                                  .offer = &c->offer};
-    c->sdp_id = p.session_id; /* kept for our answers to re-offers (call_dialog.c) */
-    int err = sdp_build_answer(&b, &p);
-    if (!err)
-        err = sip_uas_answer(c->uas, b.data);
-    buf_free(&b);
+    int err = send_answer(c, false);
     if (err) {
         log_error("call.answer_failed", "inbound call %s: the 200 could not be sent: %s", c->id,
                   vp_err_message(err));
         call__finish(c, "system_failure", "system", 0, vtime_now_ms());
         return;
     }
+    if (c->relay_early)
+        return; /* connected and written with the 183 (call_forward.c) */
     media__connect(c, &c->offer);
     store__leg_media(c, NULL);
 }
