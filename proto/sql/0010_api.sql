@@ -503,18 +503,41 @@ BEGIN
     RETURN v;
 END $$;
 
--- The pre-call money check of POST /v1/calls: the balance plus credit limit must be above
--- zero. 0033_authorization.sql replaces it (holds of live calls, the minimum charge).
+-- The pre-call money check of POST /v1/calls (and of a transfer's child call, 0025): what
+-- the tenant may still spend (billing_available_cents, 0033: balance + credit limit minus
+-- the holds of live calls) must be above zero and cover the least an answered call to the
+-- destination costs (auth_min_answered_cents, 0033, at the outbound rate of
+-- rating_find_rate_kind, 0031). See docs/billing.md ("Balance, reservations and cutoff").
+--
+-- With included minutes of a voice tier left (0036's voice_included_left), a call may be
+-- placed on an exhausted balance, and the least it costs is what the included minutes do
+-- not cover (rating_cost_cents, 0036): max(minimum charge, connection fee) when they cover
+-- the first increment.
+--
+-- The helpers are created by later migrations: plpgsql resolves them when the function is
+-- called, never at creation, and nothing calls it before every migration has run.
 CREATE FUNCTION api_call_check_funds(t tenants, p_to text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_balance bigint;
+    v_available bigint := billing_available_cents(t.id);
+    v_left bigint := voice_included_left(t.id);
+    r rates := rating_find_rate_kind(t.id, 'outbound', p_to, now());
+    v_min bigint;
 BEGIN
-    SELECT a.balance_cents INTO v_balance FROM ledger_accounts a
-     WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance';
-    IF coalesce(v_balance, 0) + t.credit_limit_cents <= 0 THEN
+    IF v_available <= 0 AND v_left <= 0 THEN
         PERFORM voepy_raise('balance_insufficient', NULL,
                             'The balance plus credit limit is exhausted; top up to place new calls.');
+    END IF;
+    v_min := CASE WHEN r.id IS NOT NULL AND v_left > 0
+                  THEN rating_cost_cents(r.micros_per_minute, r.connection_fee_micros,
+                                         r.minimum_charge_micros,
+                                         greatest(0, r.initial_increment_s - v_left))
+                  ELSE auth_min_answered_cents(r) END;
+    IF v_available < v_min THEN
+        PERFORM voepy_raise('balance_insufficient', NULL,
+                            format('The available balance (%s cents) does not cover the minimum '
+                                   'charge of a call to this destination (%s cents); top up to '
+                                   'place this call.', v_available, v_min));
     END IF;
 END $$;
 

@@ -1,6 +1,8 @@
 -- Authorisation: what a tenant may still spend, the pre-call check, and the holds the rating
 -- service's authorizer (services/rating/authorizer.c) keeps on live calls so that a call is
 -- cut off (end_reason balance_exhausted) before it spends money the tenant does not have.
+-- The pre-call check itself, api_call_check_funds, is defined once in 0010 with its caller
+-- (api_call_create) and uses billing_available_cents and auth_min_answered_cents below.
 --
 -- A reservation is a hold, not a ledger entry: no money moves until rating charges the
 -- ended call (rating_apply, 0030). The hold of a call stays active until that charge, and
@@ -88,39 +90,6 @@ LANGUAGE sql IMMUTABLE AS $$
                                    + ceil(r.initial_increment_s::numeric * r.micros_per_minute / 60))
                           / 1000000)::bigint END
 $$;
-
--- The pre-call money check of POST /v1/calls (0010's, replaced here): available (holds of
--- live calls subtracted) must be above zero and cover the least an answered call to the
--- destination costs.
---
--- With included minutes of a voice tier left (0036's voice_included_left; plpgsql
--- resolves it when called), a call may be placed on an exhausted balance, and the least
--- it costs is what the included minutes do not cover: max(minimum charge, connection fee)
--- when they cover the first increment.
-CREATE OR REPLACE FUNCTION api_call_check_funds(t tenants, p_to text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_available bigint := billing_available_cents(t.id);
-    v_left bigint := voice_included_left(t.id);
-    r rates := rating_find_rate_kind(t.id, 'outbound', p_to, now());
-    v_min bigint;
-BEGIN
-    IF v_available <= 0 AND v_left <= 0 THEN
-        PERFORM voepy_raise('balance_insufficient', NULL,
-                            'The balance plus credit limit is exhausted; top up to place new calls.');
-    END IF;
-    v_min := CASE WHEN r.id IS NOT NULL AND v_left > 0
-                  THEN rating_cost_cents(r.micros_per_minute, r.connection_fee_micros,
-                                         r.minimum_charge_micros,
-                                         greatest(0, r.initial_increment_s - v_left))
-                  ELSE auth_min_answered_cents(r) END;
-    IF v_available < v_min THEN
-        PERFORM voepy_raise('balance_insufficient', NULL,
-                            format('The available balance (%s cents) does not cover the minimum '
-                                   'charge of a call to this destination (%s cents); top up to '
-                                   'place this call.', v_available, v_min));
-    END IF;
-END $$;
 
 -- The authorizer's read, once per check period: every call not over, with the time it has
 -- been answered (0 while it rings; measured on the database's clock, as rating measures
