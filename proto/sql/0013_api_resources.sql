@@ -193,20 +193,29 @@ END $$;
 -- ---------------------------------------------------------------------------------------
 -- Billing reads
 
--- GET /v1/billing/balance: available = balance + credit limit (what api_call_create
--- checks: new calls need it above 0).
+-- GET /v1/billing/balance: available = balance + credit limit - reserved, reserved being
+-- the holds of live calls (billing_reserved_cents over call_reservations, 0033); what
+-- api_call_check_funds checks (new calls need it above 0).
+-- The body is not checked at creation (check_function_bodies off for this statement
+-- only): billing_reserved_cents and its table are created in 0033, before any request is
+-- served. Still a sql function, as the other reads here.
+SET check_function_bodies = off;
 CREATE FUNCTION api_billing_balance(p_tenant text)
 RETURNS TABLE (http_status int, http_body text)
 LANGUAGE sql STABLE AS $$
     SELECT 200, json_build_object(
                'balance_cents', b.balance, 'credit_limit_cents', t.credit_limit_cents,
-               'available_cents', b.balance + t.credit_limit_cents, 'currency', 'USD')::text
+               'reserved_cents', b.reserved,
+               'available_cents', b.balance + t.credit_limit_cents - b.reserved,
+               'currency', 'USD')::text
       FROM tenants t
      CROSS JOIN LATERAL (SELECT coalesce((SELECT a.balance_cents FROM ledger_accounts a
                                            WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
-                                         0) AS balance) b
+                                         0) AS balance,
+                                billing_reserved_cents(t.id) AS reserved) b
      WHERE t.id = p_tenant
 $$;
+RESET check_function_bodies;
 
 CREATE INDEX ledger_entries_account_recent ON ledger_entries (account_id, id DESC);
 -- it leads with account_id, so 0001's index on account_id alone only cost writes

@@ -2,7 +2,8 @@
 -- service's authorizer (services/rating/authorizer.c) keeps on live calls so that a call is
 -- cut off (end_reason balance_exhausted) before it spends money the tenant does not have.
 -- The pre-call check itself, api_call_check_funds, is defined once in 0010 with its caller
--- (api_call_create) and uses billing_available_cents and auth_min_answered_cents below.
+-- (api_call_create) and uses billing_available_cents and auth_min_answered_cents below;
+-- GET /v1/billing/balance (api_billing_balance, 0013) shows billing_reserved_cents.
 --
 -- A reservation is a hold, not a ledger entry: no money moves until rating charges the
 -- ended call (rating_apply, 0030). The hold of a call stays active until that charge, and
@@ -60,23 +61,6 @@ LANGUAGE sql STABLE AS $$
                       WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'), 0)
            + t.credit_limit_cents - billing_reserved_cents(t.id)
       FROM tenants t WHERE t.id = p_tenant
-$$;
-
--- GET /v1/billing/balance (0013) with reserved_cents; available subtracts the holds.
-CREATE OR REPLACE FUNCTION api_billing_balance(p_tenant text)
-RETURNS TABLE (http_status int, http_body text)
-LANGUAGE sql STABLE AS $$
-    SELECT 200, json_build_object(
-               'balance_cents', b.balance, 'credit_limit_cents', t.credit_limit_cents,
-               'reserved_cents', b.reserved,
-               'available_cents', b.balance + t.credit_limit_cents - b.reserved,
-               'currency', 'USD')::text
-      FROM tenants t
-     CROSS JOIN LATERAL (SELECT coalesce((SELECT a.balance_cents FROM ledger_accounts a
-                                           WHERE a.tenant_id = t.id AND a.kind = 'tenant_balance'),
-                                         0) AS balance,
-                                billing_reserved_cents(t.id) AS reserved) b
-     WHERE t.id = p_tenant
 $$;
 
 -- The least an answered call at rate r costs, in cents: the minimum charge, or the
