@@ -85,7 +85,7 @@ LANGUAGE sql STABLE AS $$
       FROM unnest(p_rows) WITH ORDINALITY AS e(t, id, r, n)
 $$;
 
--- A rate as the operator API shows it; money in micros is rendered as decimal cents text.
+-- Money in micros as the operator API shows it: decimal cents text.
 CREATE FUNCTION api_micros_text(m bigint) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN m % 1000000 = 0 THEN (m / 1000000)::text
@@ -93,14 +93,32 @@ LANGUAGE sql STABLE AS $$
                            lpad((m % 1000000)::text, 6, '0'), '0') END
 $$;
 
+-- The rate decks' columns of a rate (0031_rate_decks.sql describes the kinds of usage and
+-- the effective period; rates_key gains kind): added here, before the renderer below that
+-- shows them (a sql function's body is checked when it is created).
+ALTER TABLE rates
+    ADD COLUMN kind text NOT NULL DEFAULT 'outbound'
+        CHECK (kind IN ('outbound', 'inbound', 'transcription', 'amd', 'recording_storage')),
+    ADD COLUMN minimum_charge_micros bigint NOT NULL DEFAULT 0 CHECK (minimum_charge_micros >= 0),
+    ADD COLUMN effective_to timestamptz,
+    ADD CONSTRAINT rates_effective_order CHECK (effective_to IS NULL OR effective_to > effective_from);
+
+DROP INDEX rates_key;
+CREATE UNIQUE INDEX rates_key ON rates (coalesce(tenant_id, ''), kind, prefix, effective_from);
+
+-- A rate as the operator API shows it: money in micros rendered as decimal cents text (a
+-- minimum charge too), an open start or end of the effective period null.
 CREATE FUNCTION api_rate_json(r rates) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
-        'id', r.id, 'tenant_id', r.tenant_id, 'prefix', r.prefix,
+        'id', r.id, 'tenant_id', r.tenant_id, 'kind', r.kind, 'prefix', r.prefix,
         'cents_per_minute', api_micros_text(r.micros_per_minute),
         'connection_fee_cents', api_micros_text(r.connection_fee_micros),
         'initial_increment_secs', r.initial_increment_s,
         'subsequent_increment_secs', r.subsequent_increment_s,
+        'minimum_charge_cents', api_micros_text(r.minimum_charge_micros),
+        'effective_from', CASE WHEN isfinite(r.effective_from) THEN voepy_ts(r.effective_from) END,
+        'effective_to', voepy_ts(r.effective_to),
         'created_at', voepy_ts(r.created_at))
 $$;
 

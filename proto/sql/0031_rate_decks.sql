@@ -11,15 +11,9 @@
 -- the same prefix the newest effective_from that has started and not ended
 -- (effective_to NULL: open-ended).
 
-ALTER TABLE rates
-    ADD COLUMN kind text NOT NULL DEFAULT 'outbound'
-        CHECK (kind IN ('outbound', 'inbound', 'transcription', 'amd', 'recording_storage')),
-    ADD COLUMN minimum_charge_micros bigint NOT NULL DEFAULT 0 CHECK (minimum_charge_micros >= 0),
-    ADD COLUMN effective_to timestamptz,
-    ADD CONSTRAINT rates_effective_order CHECK (effective_to IS NULL OR effective_to > effective_from);
-
-DROP INDEX rates_key;
-CREATE UNIQUE INDEX rates_key ON rates (coalesce(tenant_id, ''), kind, prefix, effective_from);
+-- The columns of a deck (kind, minimum_charge_micros, effective_to) and rates_key with
+-- kind are added in 0010, before the renderer that shows them (api_rate_json; a sql
+-- function's body is checked when it is created).
 
 -- The rate of one kind for a number (any spelling with or without '+') at p_at.
 CREATE FUNCTION rating_find_rate_kind(p_tenant text, p_kind text, p_number text,
@@ -215,22 +209,8 @@ END $$;
 
 -- ---------------------------------------------------------------------------------------
 -- Operator API (services/api-gateway/admin_rates.c, admin_catalog.c): conventions of
--- 0010_api.sql. Money is rendered as decimal cents text, as before; an open start or end
--- of the effective period is null.
-
-CREATE OR REPLACE FUNCTION api_rate_json(r rates) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', r.id, 'tenant_id', r.tenant_id, 'kind', r.kind, 'prefix', r.prefix,
-        'cents_per_minute', api_micros_text(r.micros_per_minute),
-        'connection_fee_cents', api_micros_text(r.connection_fee_micros),
-        'initial_increment_secs', r.initial_increment_s,
-        'subsequent_increment_secs', r.subsequent_increment_s,
-        'minimum_charge_cents', api_micros_text(r.minimum_charge_micros),
-        'effective_from', CASE WHEN isfinite(r.effective_from) THEN voepy_ts(r.effective_from) END,
-        'effective_to', voepy_ts(r.effective_to),
-        'created_at', voepy_ts(r.created_at))
-$$;
+-- 0010_api.sql. Rates are rendered by api_rate_json (0010): money as decimal cents text,
+-- an open start or end of the effective period null.
 
 CREATE FUNCTION api_rate_tenant_must_exist(p_tenant text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
