@@ -525,7 +525,7 @@ END $$;
 -- the tenant may still spend (billing_available_cents, 0033: balance + credit limit minus
 -- the holds of live calls) must be above zero and cover the least an answered call to the
 -- destination costs (auth_min_answered_cents, 0033, at the outbound rate of
--- rating_find_rate_kind, 0031). See docs/billing.md ("Balance, reservations and cutoff").
+-- rating_find_rate_kind, 0030). See docs/billing.md ("Balance, reservations and cutoff").
 --
 -- With included minutes of a voice tier left (0036's voice_included_left), a call may be
 -- placed on an exhausted balance, and the least it costs is what the included minutes do

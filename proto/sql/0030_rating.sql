@@ -15,33 +15,51 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE ceil(extract(epoch FROM (c.ended_at - c.answered_at)) * 1000)::bigint END
 $$;
 
--- The rate for a destination: the longest prefix of its digits among the tenant's own
--- rates, else among the platform's (tenant_id NULL), in effect at p_at (newest first).
--- Probes rates_key once per candidate prefix instead of scanning a whole deck.
-CREATE FUNCTION rating_find_rate(p_tenant text, p_number text, p_at timestamptz) RETURNS rates
+-- The rate of one kind of usage (rates.kind, 0031_rate_decks.sql) for a number (any
+-- spelling: its digits) at p_at: the longest prefix of its digits among the tenant's own
+-- rates, else among the platform's (tenant_id NULL), in effect at p_at (started and not
+-- ended; the newest effective_from first). Probes rates_key once per candidate prefix
+-- instead of scanning a whole deck.
+CREATE FUNCTION rating_find_rate_kind(p_tenant text, p_kind text, p_number text,
+                                      p_at timestamptz) RETURNS rates
 LANGUAGE sql STABLE AS $$
-    WITH d AS (SELECT regexp_replace(p_number, '^\+', '') AS digits)
+    WITH d AS (SELECT regexp_replace(coalesce(p_number, ''), '[^0-9]', '', 'g') AS digits)
     SELECT r.* FROM d, rates r
      WHERE coalesce(r.tenant_id, '') IN (p_tenant, '')
+       AND r.kind = p_kind
        AND r.prefix IN (SELECT left(d.digits, n) FROM generate_series(0, length(d.digits)) n)
        AND r.effective_from <= p_at
+       AND (r.effective_to IS NULL OR r.effective_to > p_at)
      ORDER BY r.tenant_id IS NULL, length(r.prefix) DESC, r.effective_from DESC
      LIMIT 1
 $$;
 
--- The call and its rate, as rating_price() needs them. No row when the call does not
--- exist; rate_id and the rate columns are NULL when no rate matches.
+-- The outbound rate (kept for its callers; the kind-aware function above decides).
+CREATE FUNCTION rating_find_rate(p_tenant text, p_number text, p_at timestamptz)
+RETURNS rates
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM rating_find_rate_kind(p_tenant, 'outbound', p_number, p_at)
+$$;
+
+-- The call and its rate, as rating_price() needs them: an outbound call by the 'outbound'
+-- deck on the destination, an inbound call by the 'inbound' deck on the DID it reached
+-- (to_number for both), at the moment the call was initiated (a deck switch never
+-- reprices older calls). No row when the call does not exist; rate_id and the rate
+-- columns are NULL when no rate matches.
 CREATE FUNCTION rating_load(p_call text)
 RETURNS TABLE (call_id text, tenant_id text, status text, rating_status text,
                answered_ms bigint, rate_id text, micros_per_minute bigint,
                connection_fee_micros bigint, initial_increment_s int,
-               subsequent_increment_s int)
+               subsequent_increment_s int, minimum_charge_micros bigint, kind text)
 LANGUAGE sql STABLE AS $$
     SELECT c.id, c.tenant_id, c.status, c.rating_status, rating_answered_ms(c),
            r.id, r.micros_per_minute, r.connection_fee_micros, r.initial_increment_s,
-           r.subsequent_increment_s
+           r.subsequent_increment_s, r.minimum_charge_micros, k.kind
       FROM calls c
-      LEFT JOIN LATERAL rating_find_rate(c.tenant_id, c.to_number, c.initiated_at) r ON true
+     CROSS JOIN LATERAL (SELECT CASE c.direction WHEN 'inbound' THEN 'inbound'
+                                                 ELSE 'outbound' END AS kind) k
+      LEFT JOIN LATERAL rating_find_rate_kind(c.tenant_id, k.kind, c.to_number,
+                                              c.initiated_at) r ON r.id IS NOT NULL
      WHERE c.id = p_call
 $$;
 

@@ -13,29 +13,8 @@
 
 -- The columns of a deck (kind, minimum_charge_micros, effective_to) and rates_key with
 -- kind are added in 0010, before the renderer that shows them (api_rate_json; a sql
--- function's body is checked when it is created).
-
--- The rate of one kind for a number (any spelling with or without '+') at p_at.
-CREATE FUNCTION rating_find_rate_kind(p_tenant text, p_kind text, p_number text,
-                                      p_at timestamptz) RETURNS rates
-LANGUAGE sql STABLE AS $$
-    WITH d AS (SELECT regexp_replace(coalesce(p_number, ''), '[^0-9]', '', 'g') AS digits)
-    SELECT r.* FROM d, rates r
-     WHERE coalesce(r.tenant_id, '') IN (p_tenant, '')
-       AND r.kind = p_kind
-       AND r.prefix IN (SELECT left(d.digits, n) FROM generate_series(0, length(d.digits)) n)
-       AND r.effective_from <= p_at
-       AND (r.effective_to IS NULL OR r.effective_to > p_at)
-     ORDER BY r.tenant_id IS NULL, length(r.prefix) DESC, r.effective_from DESC
-     LIMIT 1
-$$;
-
--- The outbound rate (kept for its callers; the kind-aware function above decides).
-CREATE OR REPLACE FUNCTION rating_find_rate(p_tenant text, p_number text, p_at timestamptz)
-RETURNS rates
-LANGUAGE sql STABLE AS $$
-    SELECT * FROM rating_find_rate_kind(p_tenant, 'outbound', p_number, p_at)
-$$;
+-- function's body is checked when it is created). Finding a rate (rating_find_rate_kind)
+-- and loading a call with its rate (rating_load) are in 0030.
 
 -- ---------------------------------------------------------------------------------------
 -- Pricing in SQL: services/rating/price.h's formula, in exact integer arithmetic (numeric
@@ -80,29 +59,6 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT * FROM rating_price_sql(r.micros_per_minute, r.connection_fee_micros,
                                    r.initial_increment_s, r.subsequent_increment_s,
                                    r.minimum_charge_micros, p_ms)
-$$;
-
--- ---------------------------------------------------------------------------------------
--- Rating a call by its kind: an outbound call by the 'outbound' deck on the destination,
--- an inbound call by the 'inbound' deck on the DID it reached (to_number for both), at
--- the moment the call was initiated (a deck switch never reprices older calls). Replaces
--- 0030's rating_load (its result gains kind and minimum_charge_micros: DROP, then CREATE).
-DROP FUNCTION rating_load(text);
-CREATE FUNCTION rating_load(p_call text)
-RETURNS TABLE (call_id text, tenant_id text, status text, rating_status text,
-               answered_ms bigint, rate_id text, micros_per_minute bigint,
-               connection_fee_micros bigint, initial_increment_s int,
-               subsequent_increment_s int, minimum_charge_micros bigint, kind text)
-LANGUAGE sql STABLE AS $$
-    SELECT c.id, c.tenant_id, c.status, c.rating_status, rating_answered_ms(c),
-           r.id, r.micros_per_minute, r.connection_fee_micros, r.initial_increment_s,
-           r.subsequent_increment_s, r.minimum_charge_micros, k.kind
-      FROM calls c
-     CROSS JOIN LATERAL (SELECT CASE c.direction WHEN 'inbound' THEN 'inbound'
-                                                 ELSE 'outbound' END AS kind) k
-      LEFT JOIN LATERAL rating_find_rate_kind(c.tenant_id, k.kind, c.to_number,
-                                              c.initiated_at) r ON r.id IS NOT NULL
-     WHERE c.id = p_call
 $$;
 
 -- ---------------------------------------------------------------------------------------
