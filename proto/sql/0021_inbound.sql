@@ -8,7 +8,7 @@
 -- per operation, events written with voepy_emit in the same transaction, idempotent.
 --
 -- Inbound calls are priced by rating on the 'inbound' deck on the DID (to_number), see
--- rating_load in 0031, once call.ended is published.
+-- rating_load in 0030, once call.ended is published.
 
 -- A new inbound call to p_to, from p_from, received by node p_node at p_ms. The node
 -- chooses the call and leg ids (so that a retried statement finds what it wrote). outcome:
