@@ -207,13 +207,3 @@ void call_record_done(struct cc *cc, const json_t *m)
     const char *params[] = {rec, status, dur, size, vjson_str(m, "storage_key"), error};
     write_direct(cc, "SELECT cc_recording_done($1, $2, $3::bigint, $4::bigint, $5, $6)", params, 6);
 }
-
-void call_record_lost(struct call *c)
-{
-    log_warn("record.lost",
-             "call %s ended without media-fork's answer: its running "
-             "recordings are failed",
-             c->id);
-    const char *params[] = {c->id, c->cc->node_id};
-    write_direct(c->cc, "SELECT cc_recordings_lost($1, $2)", params, 2);
-}

@@ -44,11 +44,5 @@ void call_record_answer_params(struct call *c, const json_t *params);
 void call_record_answered(struct call *c);
 /* recording_done from media-fork (inbox.c). */
 void call_record_done(struct cc *cc, const json_t *m);
-/*
- * c ended without media-fork answering its leg's release (it died or is unreachable):
- * the call's recordings still running will never be reported, so they are failed
- * (cc_recordings_lost: recording.failed). A report that comes after all changes nothing.
- */
-void call_record_lost(struct call *c);
 
 #endif
