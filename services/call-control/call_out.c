@@ -12,6 +12,15 @@
  * calls.route_id names it. After a 180/183 the far end has taken the call: no failover,
  * so one call never rings two phones. A 4xx/6xx is the callee's answer, not the trunk's
  * failure: it ends the call as before.
+ *
+ * Early media: a 180 or 183 that carries an SDP answer connects the media leg to it at
+ * once (the call stays ringing, nothing is billed: billing counts from answered_ms), so
+ * the far end's announcements or ringback reach the leg and what the leg sends reaches
+ * the far end. A later 18x with a different SDP moves the leg; a repeated one (a
+ * retransmission) changes nothing; the 2xx's SDP connects it again as for any call.
+ * While early media lasts the call plays its creation's audio_url on its own leg and
+ * starts a record on_ringing (call_play_early, call_record_early); a transfer's or
+ * forwarding's child tells call_forward.c instead (its parent decides what is heard).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -19,8 +28,10 @@
 #include <string.h>
 
 #include "call_dialog.h"
+#include "call_forward.h"
 #include "call_int.h"
 #include "call_play.h"
+#include "call_record.h"
 #include "call_route.h"
 #include "sip_msg.h"
 #include "sip_session.h"
@@ -175,8 +186,10 @@ void call__media_ready(struct call *c)
 
 static void on_answered(struct call *c, const struct sip_session_info *info)
 {
-    struct sdp_answer a;
-    int err = sdp_parse_answer(info->sdp, info->sdp_len, &a);
+    struct sdp_answer a = c->offer;
+    /* A 2xx without SDP after early media keeps the 18x's: with 100rel the reliable 183
+     * carried the answer (RFC 3262), and the 2xx need not repeat it. */
+    int err = info->sdp || !c->early_media ? sdp_parse_answer(info->sdp, info->sdp_len, &a) : 0;
     if (err) {
         log_warn("call.bad_answer", "call %s: the 2xx carries no usable SDP answer (%s)", c->id,
                  vp_err_message(err));
@@ -190,11 +203,60 @@ static void on_answered(struct call *c, const struct sip_session_info *info)
     media__connect(c, &a);
     uv_timer_stop(&c->timer);
     c->answered_ms = info->at_ms;
-    call_play_ringback_stop(c); /* before the bridge (call_set_state) goes out */
+    call_play_ringback_stop(c); /* before the bridge and call.answered (call_set_state) */
     if (!call_set_state(c, CALL_ANSWERED, info->at_ms))
         return;
     if (c->time_limit_secs > 0)
         uv_timer_start(&c->timer, time_limit_cb, (uint64_t)c->time_limit_secs * 1000, 0);
+}
+
+/* Whether two SDP answers ask for the same media (a retransmitted or repeated 18x). */
+static bool same_media(const struct sdp_answer *x, const struct sdp_answer *y)
+{
+    return strcmp(x->ip, y->ip) == 0 && x->port == y->port && x->payload_type == y->payload_type &&
+           strcmp(x->codec, y->codec) == 0 && x->ptime == y->ptime && x->dtmf_pt == y->dtmf_pt &&
+           x->dir == y->dir;
+}
+
+/* A ringing call's 18x carries an SDP answer: connect the leg to it (see the top). */
+static void early_media(struct call *c, const struct sip_session_info *info)
+{
+    struct sdp_answer a;
+    int err = sdp_parse_answer(info->sdp, info->sdp_len, &a);
+    if (err) {
+        log_warn("call.bad_early_sdp", "call %s: the %d's SDP is not usable, no early media (%s)",
+                 c->id, info->status, vp_err_message(err));
+        return;
+    }
+    if (c->media.state != MEDIA_ALLOCATED || (c->early_media && same_media(&c->offer, &a)))
+        return;
+    bool first = !c->early_media;
+    snprintf(c->remote_media, sizeof(c->remote_media), "%s:%d", a.ip, a.port);
+    snprintf(c->codec, sizeof(c->codec), "%s", a.codec);
+    c->offer = a;
+    media__connect(c, &a);
+    c->early_media = true;
+    vlog_kv(VLOG_INFO, "call.early_media", first ? "early media" : "early media moved", "call_id",
+            c->id, "remote", c->remote_media, "codec", c->codec, NULL);
+    if (c->parent_id[0]) {
+        call_forward__child_early(c); /* its parent decides what is heard (early-fwd) */
+        return;
+    }
+    if (first) {
+        call_play_early(c);   /* the creation's audio_url on this leg until the answer */
+        call_record_early(c); /* record on_ringing starts now */
+    }
+}
+
+/* 18x: 180 and 183 ring the call, and carry early media when they have an SDP. */
+static void on_progress(struct call *c, const struct sip_session_info *info)
+{
+    if (info->status != 180 && info->status != 183)
+        return;
+    if (c->state == CALL_INITIATED && call_set_state(c, CALL_RINGING, info->at_ms))
+        call_play_ringback(c); /* a transfer's child: its parent hears audio_url */
+    if (info->sdp && c->state == CALL_RINGING)
+        early_media(c, info);
 }
 
 /* The call goes over rt from now on (route_id, URI, transport; recorded). */
@@ -249,9 +311,7 @@ static void session_cb(struct sip_session *s, enum sip_session_event ev,
     (void)s;
     switch (ev) {
     case SIP_SESS_PROGRESS:
-        if ((info->status == 180 || info->status == 183) && c->state == CALL_INITIATED &&
-            call_set_state(c, CALL_RINGING, info->at_ms))
-            call_play_ringback(c); /* a transfer's child: its parent hears audio_url */
+        on_progress(c, info);
         break;
     case SIP_SESS_ANSWERED:
         on_answered(c, info);

@@ -37,9 +37,10 @@ struct play_entry {
 struct call_play {
     size_t n;
     struct play_entry e[PLAYS_MAX];
-    /* a transfer's child: the ringback it plays on its parent's leg (call_play_ringback) */
+    /* the ringback this call plays: a transfer's child on its parent's leg
+     * (call_play_ringback), a call with early media on its own (call_play_early) */
     bool ringback;
-    char rb_parent[ID_MAX];
+    char rb_parent[ID_MAX]; /* the leg's call: the parent, or the call itself */
 };
 
 static struct call_play *list_of(struct cc *cc, const char *call_id, bool make)
@@ -327,7 +328,10 @@ void call_play_released(struct call *c)
     }
 }
 
-/* ---- ringback: the parent of a ringing transfer hears the creation's audio_url ---- */
+/*
+ * ---- ringback: the creation's audio_url, heard by the parent of a ringing transfer, or
+ * on the call's own leg while it has early media ----
+ */
 
 /* The ringback's playback_id on the parent's leg: "ringback~<child call id>". */
 static void ringback_id(const char *child_id, char *out, size_t n)
@@ -345,6 +349,17 @@ static struct call *ringback_parent(struct cc *cc, const char *parent_id)
     return p;
 }
 
+/* The leg that hears ch's ringback now: its parent's, or with early media (and no
+ * parent) its own; NULL when ch no longer rings or nobody can hear it. */
+static struct call *ringback_leg(struct call *ch)
+{
+    if (ch->state != CALL_RINGING || ch->abandoned)
+        return NULL;
+    if (ch->parent_id[0])
+        return ringback_parent(ch->cc, ch->parent_id);
+    return ch->early_media && ch->media.state == MEDIA_ALLOCATED ? ch : NULL;
+}
+
 struct rb_lookup {
     struct cc *cc;
     char child_id[ID_MAX];
@@ -355,10 +370,9 @@ static void ringback_url_cb(int status, const struct pg_result *res, void *arg)
     struct rb_lookup *q = arg;
     const char *url = status == 0 && pg_ntuples(res) > 0 ? pg_get(res, 0, "url") : NULL;
     struct call *ch = url ? call__find(q->cc, q->child_id) : NULL;
-    struct call *p = ch && ch->state == CALL_RINGING && !ch->abandoned
-                         ? ringback_parent(q->cc, ch->parent_id)
-                         : NULL;
-    if (p) {
+    struct call *p = ch ? ringback_leg(ch) : NULL;
+    struct call_play *had = ch ? list_of(q->cc, ch->id, false) : NULL;
+    if (p && !(had && had->ringback)) {
         char id[ID_MAX];
         ringback_id(ch->id, id, sizeof(id));
         json_t *cmd = json_pack("{s:s, s:s, s:s, s:i, s:s}", "op", "play", "leg_id", p->leg_id,
@@ -367,26 +381,41 @@ static void ringback_url_cb(int status, const struct pg_result *res, void *arg)
             struct call_play *l = list_of(q->cc, ch->id, true);
             l->ringback = true;
             snprintf(l->rb_parent, sizeof(l->rb_parent), "%s", p->id);
-            vlog_kv(VLOG_INFO, "media.ringback", "the parent hears the ringback", "call_id", p->id,
-                    "child_call_id", ch->id, NULL);
+            vlog_kv(VLOG_INFO, "media.ringback",
+                    p == ch ? "early media: the far end hears audio_url"
+                            : "the parent hears the ringback",
+                    "call_id", p->id, "child_call_id", p == ch ? NULL : ch->id, NULL);
         }
     }
     free(q);
+}
+
+/* Read the audio_url of call owner_id (calls.options), then play it as ch's ringback. */
+static void ringback_lookup(struct call *ch, const char *owner_id)
+{
+    struct rb_lookup *q = VP_NEW(q);
+    q->cc = ch->cc;
+    snprintf(q->child_id, sizeof(q->child_id), "%s", ch->id);
+    const char *params[] = {owner_id};
+    if (pg_exec(ch->cc->pg, "SELECT options->>'audio_url' AS url FROM calls WHERE id = $1", 1,
+                params, ringback_url_cb, q) != 0) {
+        log_warn("media.ringback_lost", "no ringback for call %s: the queue is full", ch->id);
+        free(q);
+    }
 }
 
 void call_play_ringback(struct call *child)
 {
     if (!child->parent_id[0] || !ringback_parent(child->cc, child->parent_id))
         return; /* not a transfer's child, or a forwarding's (its caller is not answered) */
-    struct rb_lookup *q = VP_NEW(q);
-    q->cc = child->cc;
-    snprintf(q->child_id, sizeof(q->child_id), "%s", child->id);
-    const char *params[] = {child->parent_id};
-    if (pg_exec(child->cc->pg, "SELECT options->>'audio_url' AS url FROM calls WHERE id = $1", 1,
-                params, ringback_url_cb, q) != 0) {
-        log_warn("media.ringback_lost", "no ringback for call %s: the queue is full", child->id);
-        free(q);
-    }
+    ringback_lookup(child, child->parent_id);
+}
+
+void call_play_early(struct call *c)
+{
+    if (c->parent_id[0] || !ringback_leg(c))
+        return; /* a child's parent has its own ringback (call_play_ringback) */
+    ringback_lookup(c, c->id);
 }
 
 void call_play_ringback_stop(struct call *child)

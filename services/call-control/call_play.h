@@ -48,10 +48,20 @@ void call_play_released(struct call *c);
  * already sent there. It is stopped (only it: stop_playback with its playback_id
  * "ringback~<child id>") when the child answers (before the bridge) or ends.
  * call_play_ringback: child moved to ringing (call_out.c). call_play_ringback_stop: the
- * child answers (call_out.c); also when its leg is released (call_play_released).
+ * child answers (call_out.c); also when its leg is released (call_play_released). It
+ * stops call_play_early's ringback the same way.
  */
 void call_play_ringback(struct call *child);
 void call_play_ringback_stop(struct call *child);
+/*
+ * Early media (call_out.c, once, when a 180/183's SDP first connects the leg of a call
+ * without a parent): the call's own audio_url (calls.options) is played, looped, on its
+ * own leg, so the far end hears it before it answers; playback_id "ringback~<call id>".
+ * call_play_ringback_stop stops it at the answer, before call.answered; the leg's
+ * release ends it too. Nothing is played when the call has no audio_url, or when it was
+ * answered or ended before the audio_url was read.
+ */
+void call_play_early(struct call *c);
 /* Free a list (call_media.c frees a call's media state). */
 void call_play_free(struct call_play *p);
 

@@ -70,13 +70,15 @@ static void recording_failed(struct cc *cc, const char *recording_id, const char
 
 /*
  * The call, live here, answered (or bridged: its leg's tap then hears the other call as
- * what we send), with a media leg; NULL otherwise.
+ * what we send) or ringing with early media (its leg is connected), with a media leg;
+ * NULL otherwise.
  */
 static struct call *recordable(struct cc *cc, const char *call_id)
 {
     struct call *c = call__find(cc, call_id);
-    if (!c || c->abandoned || (c->state != CALL_ANSWERED && c->state != CALL_BRIDGED) ||
-        c->media.state != MEDIA_ALLOCATED)
+    bool live = c && (c->state == CALL_ANSWERED || c->state == CALL_BRIDGED ||
+                      (c->state == CALL_RINGING && c->early_media));
+    if (!live || c->abandoned || c->media.state != MEDIA_ALLOCATED)
         return NULL;
     return c;
 }
@@ -117,9 +119,18 @@ static void started_cb(int status, const struct pg_result *res, void *arg)
     free(s);
 }
 
-/* Ask the database for the recording (channels/format NULL with is_auto: the call's own). */
-static int start(struct call *c, const char *action, const char *channels, const char *format,
-                 bool is_auto, long long max_length, bool beep)
+#define SQL_START "SELECT * FROM cc_recording_start($1, $2, $3, $4, $5::boolean)"
+/*
+ * The same, only for a call whose creation asked for record on_ringing: the filter on
+ * calls runs first and cc_recording_start once per row it lets through (a lateral call
+ * on that row), so a call that records on_answer starts nothing here.
+ */
+#define SQL_START_EARLY                                                                     \
+    "SELECT r.* FROM calls x, LATERAL cc_recording_start(x.id, $2, $3, $4, $5::boolean) r " \
+    "WHERE x.id = $1 AND x.options->>'record' = 'on_ringing'"
+
+static struct rec_start *new_start(struct call *c, const char *action, long long max_length,
+                                   bool beep)
 {
     struct rec_start *s = VP_NEW(s);
     s->cc = c->cc;
@@ -127,12 +138,25 @@ static int start(struct call *c, const char *action, const char *channels, const
     snprintf(s->action_id, sizeof(s->action_id), "%s", action ? action : "");
     s->max_length = max_length;
     s->play_beep = beep;
+    return s;
+}
+
+/* Ask the database for the recording with sql (channels/format NULL with is_auto: the
+ * call's own); s is freed by started_cb, or here when the query cannot be queued. */
+static int ask(struct call *c, struct rec_start *s, const char *sql, const char *channels,
+               const char *format, bool is_auto)
+{
     const char *params[] = {c->id, c->cc->node_id, channels, format, is_auto ? "true" : "false"};
-    int err = pg_exec(c->cc->pg, "SELECT * FROM cc_recording_start($1, $2, $3, $4, $5::boolean)", 5,
-                      params, started_cb, s);
+    int err = pg_exec(c->cc->pg, sql, 5, params, started_cb, s);
     if (err)
         free(s);
     return err;
+}
+
+static int start(struct call *c, const char *action, const char *channels, const char *format,
+                 bool is_auto, long long max_length, bool beep)
+{
+    return ask(c, new_start(c, action, max_length, beep), SQL_START, channels, format, is_auto);
 }
 
 int call_record__start(struct call *c, const char *channels, const char *format)
@@ -152,8 +176,17 @@ void call_record_answer_params(struct call *c, const json_t *params)
     snprintf(c->answer_record.format, sizeof(c->answer_record.format), "%s", fmt ? fmt : "mp3");
 }
 
+void call_record_early(struct call *c)
+{
+    if (ask(c, new_start(c, NULL, 0, false), SQL_START_EARLY, NULL, NULL, true))
+        log_warn("record.start_failed",
+                 "call %s: the recording at early media could not be asked for", c->id);
+}
+
 void call_record_answered(struct call *c)
 {
+    if (c->early_media && c->recording_sent)
+        return; /* record on_ringing started with early media: one recording per call */
     bool asked = c->answer_record.channels[0] != '\0';
     if (start(c, NULL, asked ? c->answer_record.channels : NULL,
               asked ? c->answer_record.format : NULL, true, 0, false))

@@ -1,10 +1,10 @@
 /*
  * call_record.h - recordings of a call: the API's start_recording / stop_recording
- * actions, the record option of call creation (on_answer, on_ringing; on_demand and off
- * start nothing) and answer's record "record-from-answer", carried out on the call's
- * media-fork leg (record_start / record_stop, proto/streams.md); media-fork's
- * recording_done completes the recordings row and emits recording.completed or
- * recording.failed (proto/sql/0026_recording.sql).
+ * actions, the record option of call creation (on_answer; on_ringing, from early media
+ * when there is some, else at the answer; on_demand and off start nothing) and answer's
+ * record "record-from-answer", carried out on the call's media-fork leg (record_start /
+ * record_stop, proto/streams.md); media-fork's recording_done completes the recordings row and
+ * emits recording.completed or recording.failed (proto/sql/0026_recording.sql).
  *
  * The recordings row is written (status recording) before record_start is sent, by
  * cc_recording_start, which also names the recording. A recording still running when
@@ -40,8 +40,21 @@ int call_record_action(struct cc *cc, const char *op, const char *call_id, const
                        const json_t *params, char *why, size_t n);
 /* An inbound call's answer params: remember record "record-from-answer" for the answer. */
 void call_record_answer_params(struct call *c, const json_t *params);
-/* c was answered (its leg is connected): start what the call asked to record at answer. */
+/*
+ * c was answered (its leg is connected): start what the call asked to record at answer
+ * (record on_answer, on_ringing when early media did not start it, record-from-answer).
+ */
 void call_record_answered(struct call *c);
+/*
+ * An outbound call's leg was connected by early media (call_out.c, once): a call created
+ * with record on_ringing starts recording now, so the recording holds what was heard and
+ * played before the answer as well; it is the call's one automatic recording
+ * (cc_recording_start: at most one per call), which call_record_answered does not start
+ * again. Without early media on_ringing starts at the answer, like on_answer. The
+ * recording's duration is what it holds (ringing included); the call's billing is not
+ * touched (it counts from the answer).
+ */
+void call_record_early(struct call *c);
 /* recording_done from media-fork (inbox.c). */
 void call_record_done(struct cc *cc, const json_t *m);
 
