@@ -1,11 +1,14 @@
 /*
- * The pocketsphinx engine of asr.h (Debian's 0.8+5prealpha). Its en-us model is trained
- * on 16 kHz audio, so telephone audio (8 kHz) is upsampled with libsamplerate first
- * (LIBRARY-NOTES). Decoders are slow to create (the model and dictionary load in about
- * a second) and not thread-safe: a decoder serves one recognition at a time, and free
- * ones wait in a pool (a mutex-guarded list) for the next, so each worker thread that
- * recognises ends up with one and keeps reusing it. pocketsphinx.h stays in this file
- * only (its int64 clashes with spandsp.h).
+ * The pocketsphinx engine of asr.h (Debian's 0.8+5prealpha). Its models are trained on
+ * 16 kHz audio, so telephone audio (8 kHz) is upsampled with libsamplerate first
+ * (LIBRARY-NOTES). Decoders are slow to create (a model and its dictionary load in about
+ * a second, and hold tens of MB) and not thread-safe: a decoder serves one recognition at
+ * a time, and free ones wait in their model's pool (mutex-guarded lists) for the next, so
+ * each worker thread that recognises a language ends up with a decoder of it and keeps
+ * reusing it. A model is loaded only when a session of its language has a phrase; at
+ * most one decoder per worker thread exists over all models, and a language that needs
+ * room frees an idle decoder of the least recently used other language. pocketsphinx.h
+ * stays in this file only (its int64 clashes with spandsp.h).
  */
 #include <pocketsphinx.h>
 #include <pthread.h>
@@ -18,36 +21,51 @@
 #include "asr.h"
 #include "voepy/alloc.h"
 
-#define PS_RATE       16000
-#define DEFAULT_MODEL "/usr/share/pocketsphinx/model/en-us"
+#define PS_RATE 16000
 
 struct decoder {
     struct decoder *next;
+    const struct asr_model *model;
     ps_decoder_t *ps;
     cmd_ln_t *config;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct decoder *idle; /* guarded by lock */
-static char model[512] = DEFAULT_MODEL;
+/* The idle decoders of one model; pools live until shutdown. */
+struct pool {
+    struct pool *next;
+    const struct asr_model *model;
+    struct decoder *idle;
+    uint64_t used; /* the tick of its last take: the least recently used gives room */
+};
 
-void asr_pocketsphinx_set_model(const char *dir)
+/* All guarded by lock. live counts decoders in existence (idle, busy or being created). */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pool *pools;
+static unsigned live, max_live;
+static uint64_t ticks;
+
+/* At most one decoder per worker thread over all models: memory stays that of
+ * UV_THREADPOOL_SIZE (libuv's default 4) decoders however many languages are configured. */
+static unsigned decoders_cap(void)
 {
-    pthread_mutex_lock(&lock);
-    snprintf(model, sizeof(model), "%s", dir && dir[0] ? dir : DEFAULT_MODEL);
-    pthread_mutex_unlock(&lock);
+    const char *v = getenv("UV_THREADPOOL_SIZE");
+    long n = v ? strtol(v, NULL, 10) : 0;
+    return n > 0 && n <= 1024 ? (unsigned)n : 4;
 }
 
-static struct decoder *decoder_new(void)
+static void decoder_free(struct decoder *d)
 {
-    char hmm[600], lm[600], dict[600];
-    pthread_mutex_lock(&lock);
-    snprintf(hmm, sizeof(hmm), "%s/en-us", model);
-    snprintf(lm, sizeof(lm), "%s/en-us.lm.bin", model);
-    snprintf(dict, sizeof(dict), "%s/cmudict-en-us.dict", model);
-    pthread_mutex_unlock(&lock);
-    cmd_ln_t *config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-lm", lm, "-dict", dict,
-                                   "-logfn", "/dev/null", "-samprate", "16000", NULL);
+    if (!d)
+        return;
+    ps_free(d->ps);
+    cmd_ln_free_r(d->config);
+    free(d);
+}
+
+static struct decoder *decoder_new(const struct asr_model *m)
+{
+    cmd_ln_t *config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", m->hmm, "-lm", m->lm, "-dict",
+                                   m->dict, "-logfn", "/dev/null", "-samprate", "16000", NULL);
     if (!config)
         return NULL;
     ps_decoder_t *ps = ps_init(config);
@@ -56,26 +74,78 @@ static struct decoder *decoder_new(void)
         return NULL;
     }
     struct decoder *d = VP_NEW(d);
+    d->model = m;
     d->ps = ps;
     d->config = config;
     return d;
 }
 
-static struct decoder *decoder_take(void)
+/* Lock held: m's pool, made on first use. */
+static struct pool *pool_of(const struct asr_model *m)
 {
+    struct pool *p = pools;
+    while (p && p->model != m)
+        p = p->next;
+    if (!p) {
+        p = VP_NEW(p);
+        p->model = m;
+        p->next = pools;
+        pools = p;
+    }
+    return p;
+}
+
+/* Lock held: take an idle decoder of the least recently used other pool (NULL: none). */
+static struct decoder *evict(const struct pool *keep)
+{
+    struct pool *lru = NULL;
+    for (struct pool *p = pools; p; p = p->next)
+        if (p != keep && p->idle && (!lru || p->used < lru->used))
+            lru = p;
+    struct decoder *d = lru ? lru->idle : NULL;
+    if (d) {
+        lru->idle = d->next;
+        live--;
+    }
+    return d;
+}
+
+/* An idle decoder of model m, else a new one (after freeing another model's idle one
+ * when the cap is reached); NULL when m cannot be loaded. */
+static struct decoder *decoder_take(const struct asr_model *m)
+{
+    struct decoder *gone = NULL;
     pthread_mutex_lock(&lock);
-    struct decoder *d = idle;
-    if (d)
-        idle = d->next;
+    if (!max_live)
+        max_live = decoders_cap();
+    struct pool *p = pool_of(m);
+    p->used = ++ticks;
+    struct decoder *d = p->idle;
+    if (d) {
+        p->idle = d->next;
+    } else {
+        if (live >= max_live)
+            gone = evict(p);
+        live++; /* the one created below */
+    }
     pthread_mutex_unlock(&lock);
-    return d ? d : decoder_new();
+    decoder_free(gone); /* slow (a model's memory): outside the lock */
+    if (d)
+        return d;
+    if (!(d = decoder_new(m))) {
+        pthread_mutex_lock(&lock);
+        live--;
+        pthread_mutex_unlock(&lock);
+    }
+    return d;
 }
 
 static void decoder_give(struct decoder *d)
 {
     pthread_mutex_lock(&lock);
-    d->next = idle;
-    idle = d;
+    struct pool *p = pool_of(d->model);
+    d->next = p->idle;
+    p->idle = d;
     pthread_mutex_unlock(&lock);
 }
 
@@ -145,18 +215,19 @@ static void collect(ps_decoder_t *ps, int frate, struct asr_result *r)
         r->confidence = 0;
 }
 
-static int recognize(const int16_t *pcm, size_t n, unsigned rate, struct asr_result *r,
-                     struct vp_error *e)
+static int recognize(const struct asr_model *model, const int16_t *pcm, size_t n, unsigned rate,
+                     struct asr_result *r, struct vp_error *e)
 {
     memset(r, 0, sizeof(*r));
     size_t m;
     int16_t *up = upsample(pcm, n, rate, &m);
     if (!up)
         return vp_error_set(e, VP_E_INTERNAL, "audio", "the audio cannot be resampled");
-    struct decoder *d = decoder_take();
+    struct decoder *d = decoder_take(model);
     if (!d) {
         free(up);
-        return vp_error_set(e, VP_E_INTERNAL, "engine", "pocketsphinx cannot load its model");
+        return vp_error_set(e, VP_E_INTERNAL, "engine", "pocketsphinx cannot load the %s model",
+                            model->language);
     }
     int err = 0;
     if (ps_start_utt(d->ps) < 0 || ps_process_raw(d->ps, up, m, FALSE, TRUE) < 0 ||
@@ -172,12 +243,16 @@ static int recognize(const int16_t *pcm, size_t n, unsigned rate, struct asr_res
 static void shutdown_engine(void)
 {
     pthread_mutex_lock(&lock);
-    while (idle) {
-        struct decoder *d = idle;
-        idle = d->next;
-        ps_free(d->ps);
-        cmd_ln_free_r(d->config);
-        free(d);
+    while (pools) {
+        struct pool *p = pools;
+        pools = p->next;
+        while (p->idle) {
+            struct decoder *d = p->idle;
+            p->idle = d->next;
+            decoder_free(d);
+            live--;
+        }
+        free(p);
     }
     pthread_mutex_unlock(&lock);
 }

@@ -33,7 +33,7 @@ struct mf_config {
     char *audio_dir;
     long audio_cache_mb, audio_max_secs, audio_fetch_mb;
     char *recordings_dir;
-    char *tts_engine, *asr_accurate, *asr_model; /* speech (tts.h, transcribe.h) */
+    char *tts_engine, *asr_accurate, *asr_model, *asr_models; /* speech (tts.h, transcribe.h) */
     long vad_threshold;
     bool stream_insecure;         /* VOEPY_STREAM_ALLOW_INSECURE: ws:// stream URLs */
     struct url_policy_config url; /* VOEPY_URL_*: which http(s) audio URLs may be fetched */
@@ -68,8 +68,12 @@ static const struct config_var vars[] = {
                "text-to-speech engine for speak (espeak)"),
     CONFIG_STR(struct mf_config, asr_accurate, "VOEPY_ASR_ACCURATE_ENGINE", "", 0,
                "engine of transcription's \"accurate\"; empty: pocketsphinx, as \"fast\""),
+    CONFIG_STR(struct mf_config, asr_models, "VOEPY_ASR_MODELS", "", 0,
+               "transcription models by language: TAG=HMM[:LM:DICT],... (HMM alone: Debian's "
+               "layout, e.g. en-US=/usr/share/pocketsphinx/model/en-us/en-us); empty: en-US only"),
     CONFIG_STR(struct mf_config, asr_model, "VOEPY_ASR_MODEL_DIR", "", 0,
-               "pocketsphinx model directory; empty: /usr/share/pocketsphinx/model/en-us"),
+               "the en-US model's directory (as Debian's en-us), used unless VOEPY_ASR_MODELS "
+               "names en-US; empty: /usr/share/pocketsphinx/model/en-us"),
     CONFIG_INT(struct mf_config, vad_threshold, "VOEPY_VAD_THRESHOLD_DBFS", "-40", -90, -1,
                "transcription: a 20 ms frame louder than this (dBFS) is speech"),
 };
@@ -199,10 +203,14 @@ static int start_speech(struct media_fork *mf)
     }
     struct transcribe_opts to = {.node = mf->svc.node_id,
                                  .accurate_engine = mf->cfg.asr_accurate,
+                                 .models = mf->cfg.asr_models,
                                  .model_dir = mf->cfg.asr_model,
                                  .threshold_dbfs = (int)mf->cfg.vad_threshold};
-    if ((err = transcribe_create(&mf->asr, mf->svc.loop, &to)))
-        log_error("media.config", "VOEPY_ASR_ACCURATE_ENGINE must be empty or pocketsphinx");
+    char why[512];
+    if ((err = transcribe_create(&mf->asr, mf->svc.loop, &to, why, sizeof(why))))
+        log_error("media.config", "transcription: %s", why);
+    else
+        log_info("media.asr_languages", "transcription models: %s", transcribe_languages(mf->asr));
     return err;
 }
 
@@ -243,9 +251,11 @@ static int start_inbox(struct media_fork *mf)
     return inbox_create(&mf->inbox, mf->svc.loop, &io);
 }
 
+/* languages: what transcription_start accepts here (the gateway refuses others, 422). */
 static int start_heartbeat(struct media_fork *mf)
 {
-    const char *info[] = {"media_ip", mf->cfg.media_ip, NULL};
+    const char *info[] = {"media_ip", mf->cfg.media_ip, "languages", transcribe_languages(mf->asr),
+                          NULL};
     struct nodes_opts no = {.service = "media-fork", .node_id = mf->svc.node_id, .info = info};
     return nodes_create(&mf->nodes, mf->svc.loop, mf->svc.redis, &no);
 }

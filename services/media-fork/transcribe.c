@@ -52,6 +52,7 @@ struct session {
     struct leg *leg; /* NULL once the leg has closed */
     struct leg_tap *tap;
     const struct asr_engine *engine;
+    const struct asr_model *model; /* of the session's language; t->models owns it */
     char leg_id[LEG_ID_MAX], call_id[LEG_ID_MAX], id[ID_MAX_BYTES], reply_to[STREAM_MAX];
     const char *reason; /* why it ended; NULL while running */
     struct track tracks[2];
@@ -64,6 +65,7 @@ struct transcribe {
     uv_loop_t *loop;
     char node[128];
     const struct asr_engine *fast, *accurate;
+    struct asr_models *models; /* freed last: recognitions on workers read them */
     int threshold;
     transcribe_reply_cb *reply;
     void *reply_arg;
@@ -76,20 +78,32 @@ struct transcribe {
 
 static const char *const track_names[2] = {"inbound", "outbound"};
 
-int transcribe_create(struct transcribe **tp, uv_loop_t *loop, const struct transcribe_opts *o)
+int transcribe_create(struct transcribe **tp, uv_loop_t *loop, const struct transcribe_opts *o,
+                      char *why, size_t whylen)
 {
     const struct asr_engine *acc = asr_engine_find(o->accurate_engine);
-    if (!acc)
+    struct asr_models *models = NULL;
+    if (!acc) {
+        snprintf(why, whylen, "VOEPY_ASR_ACCURATE_ENGINE must be empty or pocketsphinx");
         return VP_E_INVALID_PARAMETER;
+    }
+    int err = asr_models_create(&models, o->models, o->model_dir, why, whylen);
+    if (err)
+        return err;
     struct transcribe *t = VP_NEW(t);
     t->loop = loop;
     snprintf(t->node, sizeof(t->node), "%s", o->node ? o->node : "");
     t->fast = &asr_pocketsphinx_engine;
     t->accurate = acc;
+    t->models = models;
     t->threshold = o->threshold_dbfs;
-    asr_pocketsphinx_set_model(o->model_dir);
     *tp = t;
     return 0;
+}
+
+const char *transcribe_languages(const struct transcribe *t)
+{
+    return asr_models_languages(t->models);
 }
 
 void transcribe_on_reply(struct transcribe *t, transcribe_reply_cb *reply, void *arg)
@@ -122,6 +136,30 @@ static void send_json(struct session *s, json_t *o)
         return;
     }
     s->t->reply(s->t->reply_arg, s->reply_to, body);
+}
+
+/* started: the session runs, with the model of this language (call-control's cue that
+ * the action is done). */
+static void send_started(struct session *s)
+{
+    json_t *o = reply_base(s, "transcription_started");
+    json_object_set_new(o, "language", json_string(s->model->language));
+    json_object_set_new(o, "engine", json_string(s->engine->name));
+    send_json(s, o);
+}
+
+char *transcribe_failed_reply(const char *leg_id, const char *call_id, const char *node,
+                              const char *transcription_id, const char *error, const char *detail)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "op", "media.failed", "leg_id", leg_id,
+                  "call_id", call_id, "media_node", node, "request", "transcription_start",
+                  "transcription_id", transcription_id, "error", error);
+    if (detail && detail[0])
+        json_object_set_new(o, "detail", json_string(detail));
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return body;
 }
 
 static json_t *words_json(const struct asr_result *r, uint64_t offset)
@@ -180,6 +218,7 @@ static void maybe_free_all(struct transcribe *t)
     asr_pocketsphinx_engine.shutdown();
     if (t->accurate != &asr_pocketsphinx_engine)
         t->accurate->shutdown();
+    asr_models_destroy(t->models); /* no decoder refers to them any more */
     free(t);
     if (closed)
         closed(arg);
@@ -207,7 +246,7 @@ static void maybe_finish(struct session *s)
 static void work_cb(uv_work_t *w)
 {
     struct phrase *p = w->data;
-    p->err = p->s->engine->recognize(p->pcm, p->n, RATE, &p->res, &p->e);
+    p->err = p->s->engine->recognize(p->s->model, p->pcm, p->n, RATE, &p->res, &p->e);
 }
 
 static void after_work_cb(uv_work_t *w, int status)
@@ -344,30 +383,51 @@ static struct session *session_new(struct transcribe *t, struct leg *l, const ch
     return s;
 }
 
+/* The model serving language ("" or NULL: the API's default, en-US); NULL with e set. */
+static const struct asr_model *pick_model(const struct transcribe *t, const char *language,
+                                          struct vp_error *e)
+{
+    const char *want = language && language[0] ? language : "en-US";
+    const struct asr_model *m = asr_models_pick(t->models, want);
+    if (!m)
+        vp_error_set(e, VP_E_INVALID_PARAMETER, "language",
+                     "no transcription model for language %.40s on this node (it has %.150s)", want,
+                     asr_models_languages(t->models));
+    return m;
+}
+
 int transcribe_start(struct transcribe *t, struct leg *l, const char *id, const char *engine,
-                     const char *tracks, const char *reply_to, struct vp_error *e)
+                     const char *language, const char *tracks, const char *reply_to,
+                     struct vp_error *e)
 {
     bool on[2];
     const struct asr_engine *eng = pick_engine(t, engine);
     if (!eng)
         return vp_error_set(e, VP_E_INVALID_PARAMETER, "engine", "engine must be fast or accurate");
+    const struct asr_model *model = pick_model(t, language, e);
+    if (!model)
+        return VP_E_INVALID_PARAMETER;
     int err = parse_tracks(tracks, on, e);
     if (err)
         return err;
     struct session *old = find(t, leg_id(l));
-    if (old && id && id[0] && strcmp(old->id, id) == 0)
-        return 0; /* redelivered */
+    if (old && id && id[0] && strcmp(old->id, id) == 0) {
+        send_started(old); /* redelivered: its first answer may be what was lost */
+        return 0;
+    }
     if (old)
         session_end(old, "replaced");
     struct session *s = session_new(t, l, id, on);
     s->engine = eng;
+    s->model = model;
     snprintf(s->reply_to, sizeof(s->reply_to), "%s",
              reply_to && reply_to[0] ? reply_to : leg_reply_to(l));
     s->tap = leg_tap_add(l, &tap_ops, s);
     s->next = t->sessions;
     t->sessions = s;
-    log_info("media.transcription_started", "leg %s: %s, %s", s->leg_id, eng->name,
-             tracks && tracks[0] ? tracks : "inbound");
+    log_info("media.transcription_started", "leg %s: %s, %s, %s", s->leg_id, eng->name,
+             model->language, tracks && tracks[0] ? tracks : "inbound");
+    send_started(s);
     return 0;
 }
 

@@ -15,12 +15,15 @@
  * session's length: what is billed, whatever the number of tracks).
  *
  * Engines: "fast" is pocketsphinx; "accurate" is the engine named by
- * VOEPY_ASR_ACCURATE_ENGINE, pocketsphinx while none is configured. Loop thread only.
+ * VOEPY_ASR_ACCURATE_ENGINE, pocketsphinx while none is configured. Either hears with the
+ * model of the session's language (asr.h's map: VOEPY_ASR_MODELS, VOEPY_ASR_MODEL_DIR);
+ * a language no model serves is refused. Loop thread only.
  */
 #ifndef MF_TRANSCRIBE_H
 #define MF_TRANSCRIBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <uv.h>
 
 #include "voepy/err.h"
@@ -31,25 +34,42 @@ struct transcribe;
 struct transcribe_opts {
     const char *node;            /* media_node in replies */
     const char *accurate_engine; /* "" or NULL: pocketsphinx */
-    const char *model_dir;       /* pocketsphinx's model; "" or NULL: Debian's en-us */
+    const char *models;          /* VOEPY_ASR_MODELS: "en-US=HMM,es-ES=HMM:LM:DICT" (asr.h) */
+    const char *model_dir;       /* the en-US model's directory; "" or NULL: Debian's en-us */
     int threshold_dbfs;          /* VAD threshold; 0: vad.h's default */
 };
 
 /* Send body (consumed: free it) to stream. Called on the loop. */
 typedef void(transcribe_reply_cb)(void *arg, const char *stream, char *body);
 
-/* VP_E_INVALID_PARAMETER when accurate_engine names no engine. */
-int transcribe_create(struct transcribe **tp, uv_loop_t *loop, const struct transcribe_opts *o);
+/*
+ * VP_E_INVALID_PARAMETER when accurate_engine names no engine or a model is misconfigured
+ * (a bad tag or entry, a file that is not there): why says which.
+ */
+int transcribe_create(struct transcribe **tp, uv_loop_t *loop, const struct transcribe_opts *o,
+                      char *why, size_t whylen);
+/* The languages it has models for, comma-separated ("en-US,es-ES"); lives with t. */
+const char *transcribe_languages(const struct transcribe *t);
 /* Who sends the replies (the inbox); NULL: they are dropped (the inbox is closing). */
 void transcribe_on_reply(struct transcribe *t, transcribe_reply_cb *reply, void *arg);
 /*
- * Start transcribing leg l: engine "fast" | "accurate", tracks "inbound" | "outbound" |
- * "both", replies to reply_to ("": the leg's allocate's). A session already running on
- * the leg with the same id is left alone (a redelivered command); another one is ended
- * first. 0, or VP_E_INVALID_PARAMETER (e says which field).
+ * Start transcribing leg l: engine "fast" | "accurate", language a BCP-47 tag ("" or
+ * NULL: en-US, the API's default), tracks "inbound" | "outbound" | "both", replies to
+ * reply_to ("": the leg's allocate's). Started, it answers transcription_started with the
+ * model's language. A session already running on the leg with the same id is left alone
+ * (a redelivered command: only transcription_started again); another one is ended first.
+ * 0, or VP_E_INVALID_PARAMETER (e says which field: "language" when no model serves it,
+ * the message naming the languages there are); a refused start leaves the running one.
  */
 int transcribe_start(struct transcribe *t, struct leg *l, const char *id, const char *engine,
-                     const char *tracks, const char *reply_to, struct vp_error *e);
+                     const char *language, const char *tracks, const char *reply_to,
+                     struct vp_error *e);
+/*
+ * The media.failed a refused transcription_start answers (proto/streams.md): as every
+ * verb's, with its transcription_id so that call-control fails that action. Caller frees.
+ */
+char *transcribe_failed_reply(const char *leg_id, const char *call_id, const char *node,
+                              const char *transcription_id, const char *error, const char *detail);
 /* End the leg's session (only if its id is id, when id is not ""); false when none. */
 bool transcribe_stop(struct transcribe *t, const char *leg_id, const char *id);
 /* Sessions running (tests, metrics). */

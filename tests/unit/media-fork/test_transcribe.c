@@ -2,9 +2,11 @@
  * Live transcription (transcribe.c) on a real leg on loopback, ticked by hand: the leg
  * plays a sentence espeak-ng said (the outbound track) and a session transcribes it:
  * one transcript_chunk with key words, its track, times and words, then, on stop,
- * transcription_ended with the milliseconds heard. Also: bad engines and tracks are
- * refused, a redelivered start is ignored, a new start replaces the session ("replaced"),
- * closing the leg ends it ("released"), and a closed transcriber sends nothing.
+ * transcription_ended with the milliseconds heard. Also: bad engines, tracks and
+ * languages no model serves are refused, a started session answers transcription_started
+ * (again when redelivered), a new start replaces the session ("replaced"), closing the
+ * leg ends it ("released"), a closed transcriber sends nothing; and the model map of
+ * VOEPY_ASR_MODELS / VOEPY_ASR_MODEL_DIR (asr_models.c) with its errors.
  */
 #include "vp_test.h"
 
@@ -12,7 +14,10 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "asr.h"
 #include "audio_file.h"
 #include "codec.h"
 #include "leg.h"
@@ -33,7 +38,8 @@ struct fixture {
     char buf[2048];
     struct leg *leg;
     struct transcribe *t;
-    json_t *replies; /* every reply, in order */
+    json_t *replies; /* every reply but transcription_started, in order */
+    json_t *started; /* the transcription_started replies */
     bool ended;      /* a transcription_ended arrived */
 };
 
@@ -44,9 +50,10 @@ static void reply_cb(void *arg, const char *stream, char *body)
     json_t *o = json_loads(body, 0, NULL);
     free(body);
     assert_non_null(o);
-    if (strcmp(json_string_value(json_object_get(o, "op")), "transcription_ended") == 0)
+    const char *op = json_string_value(json_object_get(o, "op"));
+    if (strcmp(op, "transcription_ended") == 0)
         fx->ended = true;
-    json_array_append_new(fx->replies, o);
+    json_array_append_new(strcmp(op, "transcription_started") == 0 ? fx->started : fx->replies, o);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b)
@@ -93,9 +100,12 @@ static int setup(void **state)
     assert_int_equal(udp_addr_parse("127.0.0.1", fx->peer_port, &r.addr), 0);
     leg_connect(fx->leg, &r);
     struct transcribe_opts o = {.node = "mf-test"};
-    assert_int_equal(transcribe_create(&fx->t, &fx->loop, &o), 0);
+    char why[256];
+    assert_int_equal(transcribe_create(&fx->t, &fx->loop, &o, why, sizeof(why)), 0);
+    assert_string_equal(transcribe_languages(fx->t), "en-US"); /* Debian's model alone */
     transcribe_on_reply(fx->t, reply_cb, fx);
     fx->replies = json_array();
+    fx->started = json_array();
     *state = fx;
     return 0;
 }
@@ -110,6 +120,7 @@ static int teardown(void **state)
     vp_test_loop_done(&fx->loop);
     port_pool_destroy(fx->ctx.ports);
     json_decref(fx->replies);
+    json_decref(fx->started);
     free(fx);
     return 0;
 }
@@ -142,8 +153,16 @@ static void test_speech_heard(void **state)
         tts_espeak_engine.render("man", "en-US", "I need help with my order please.", &a, &e), 0);
     size_t n;
     audio_samples(a, &n);
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "tr-1", "fast", "outbound", "", &e), 0);
+    /* British English is heard by the US English model (lang.h) */
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "tr-1", "fast", "en-GB", "outbound", "", &e),
+                     0);
     assert_int_equal(transcribe_count(fx->t), 1);
+    assert_int_equal(json_array_size(fx->started), 1);
+    const json_t *st = json_array_get(fx->started, 0);
+    assert_string_equal(str(st, "transcription_id"), "tr-1");
+    assert_string_equal(str(st, "language"), "en-US");
+    assert_string_equal(str(st, "engine"), "pocketsphinx");
+    assert_string_equal(str(st, "call_id"), "voepy_call_tr");
     ticks(fx, 25); /* half a second of silence first */
     leg_play(fx->leg, a, 1, "pb-1", "");
     ticks(fx, (int)(n / 160) + 60); /* the sentence, then 1.2 s of silence: the phrase ends */
@@ -180,18 +199,36 @@ static void test_refused_replaced_released(void **state)
 {
     struct fixture *fx = *state;
     struct vp_error e = {0};
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "best", "inbound", "", &e),
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "best", "", "inbound", "", &e),
                      VP_E_INVALID_PARAMETER);
     assert_string_equal(e.field, "engine");
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "fast", "sideways", "", &e),
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "fast", "", "sideways", "", &e),
                      VP_E_INVALID_PARAMETER);
     assert_string_equal(e.field, "tracks");
+    /* no model hears Spanish: refused, naming what there is */
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "fast", "es-ES", "inbound", "", &e),
+                     VP_E_INVALID_PARAMETER);
+    assert_string_equal(e.field, "language");
+    assert_non_null(strstr(e.message, "es-ES"));
+    assert_non_null(strstr(e.message, "(it has en-US)"));
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "x", "accurate", "de", "", "", &e),
+                     VP_E_INVALID_PARAMETER);
+    assert_string_equal(e.field, "language");
     assert_int_equal(transcribe_count(fx->t), 0);
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "a", "accurate", "both", "", &e), 0);
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "a", "accurate", "both", "", &e), 0);
+    assert_int_equal(json_array_size(fx->started), 0);
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "a", "accurate", "en-US", "both", "", &e), 0);
+    /* a refused start leaves the running session alone */
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "y", "fast", "fr-FR", "both", "", &e),
+                     VP_E_INVALID_PARAMETER);
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "a", "accurate", "en-US", "both", "", &e), 0);
     assert_int_equal(leg_tap_count(fx->leg), 1); /* redelivered: one session */
     ticks(fx, 10);
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "b", "", "", "", &e), 0);
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "b", "", "", "", "", &e), 0);
+    /* started: a, a again (redelivered), b (no language: en-US) */
+    assert_int_equal(json_array_size(fx->started), 3);
+    assert_string_equal(str(json_array_get(fx->started, 1), "transcription_id"), "a");
+    assert_string_equal(str(json_array_get(fx->started, 2), "transcription_id"), "b");
+    assert_string_equal(str(json_array_get(fx->started, 2), "language"), "en-US");
     assert_int_equal(leg_tap_count(fx->leg), 1);
     assert_true(fx->ended);
     json_t *r = json_array_get(fx->replies, 0);
@@ -214,11 +251,75 @@ static void test_closed_sends_nothing(void **state)
 {
     struct fixture *fx = *state;
     struct vp_error e = {0};
-    assert_int_equal(transcribe_start(fx->t, fx->leg, "c", "fast", "inbound", "", &e), 0);
+    assert_int_equal(transcribe_start(fx->t, fx->leg, "c", "fast", "", "inbound", "", &e), 0);
     ticks(fx, 3);
     transcribe_on_reply(fx->t, NULL, NULL); /* the inbox is closing */
     assert_true(transcribe_stop(fx->t, "voepy_leg_tr", ""));
     assert_int_equal(json_array_size(fx->replies), 0);
+}
+
+/* A fake model in Debian's layout under dir: NAME/, NAME.lm.bin, cmudict-NAME.dict. */
+static void fake_model(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(mkdir(p, 0700), 0);
+    const char *files[] = {"%s/%s.lm.bin", "%s/cmudict-%s.dict"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), files[i], dir, name);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+}
+
+/* 0 and the languages of spec + dir, or the error's why. */
+static const char *models(const char *spec, const char *dir, const char *pick, char *out, size_t n)
+{
+    struct asr_models *m = NULL;
+    if (asr_models_create(&m, spec, dir, out, n))
+        return out;
+    const struct asr_model *x = pick ? asr_models_pick(m, pick) : NULL;
+    snprintf(out, n, "%s%s%s", asr_models_languages(m), x ? " > " : "", x ? x->hmm : "");
+    asr_models_destroy(m);
+    return out;
+}
+
+static void test_model_map(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/voepy-asr-XXXXXX", spec[1024], want[1024], out[1024];
+    assert_non_null(mkdtemp(dir));
+    fake_model(dir, "es");
+    fake_model(dir, "en-us");
+    /* es alone: no en-US unless VOEPY_ASR_MODEL_DIR is given; es-MX is served by es-ES */
+    snprintf(spec, sizeof(spec), " es-ES=%s/es ,", dir);
+    snprintf(want, sizeof(want), "es-ES > %s/es", dir);
+    assert_string_equal(models(spec, "", "es-MX", out, sizeof(out)), want);
+    assert_string_equal(models(spec, NULL, "en-US", out, sizeof(out)), "es-ES");
+    snprintf(want, sizeof(want), "es-ES,en-US > %s/en-us", dir);
+    assert_string_equal(models(spec, dir, "en-GB", out, sizeof(out)), want);
+    /* an en-US entry wins over VOEPY_ASR_MODEL_DIR; HMM:LM:DICT spelled out */
+    snprintf(spec, sizeof(spec), "en-US=%s/es:%s/es.lm.bin:%s/cmudict-es.dict", dir, dir, dir);
+    snprintf(want, sizeof(want), "en-US > %s/es", dir);
+    assert_string_equal(models(spec, dir, "en", out, sizeof(out)), want);
+    /* nothing configured: Debian's en-us */
+    assert_string_equal(models("", "", "en-US", out, sizeof(out)),
+                        "en-US > /usr/share/pocketsphinx/model/en-us/en-us");
+    /* errors name the entry */
+    snprintf(spec, sizeof(spec), "fr-FR=%s/fr", dir);
+    assert_non_null(strstr(models(spec, "", NULL, out, sizeof(out)), "fr-FR: acoustic model"));
+    snprintf(spec, sizeof(spec), "es-ES=%s/es:%s/nope.lm", dir, dir);
+    assert_non_null(strstr(models(spec, "", NULL, out, sizeof(out)), "HMM:LM:DICT"));
+    snprintf(spec, sizeof(spec), "es-ES=%s/es:%s/nope.lm:%s/cmudict-es.dict", dir, dir, dir);
+    assert_non_null(strstr(models(spec, "", NULL, out, sizeof(out)), "language model"));
+    snprintf(spec, sizeof(spec), "es-ES=%s/es,es-es=%s/es", dir, dir);
+    assert_non_null(strstr(models(spec, "", NULL, out, sizeof(out)), "twice"));
+    assert_non_null(strstr(models("e=/x", "", NULL, out, sizeof(out)), "not a language tag"));
+    assert_non_null(strstr(models("en-US", "", NULL, out, sizeof(out)), "TAG=PATH"));
+    assert_non_null(strstr(models("en-US=", "", NULL, out, sizeof(out)), "TAG=PATH"));
+    snprintf(want, sizeof(want), "rm -rf '%s'", dir);
+    assert_int_equal(system(want), 0);
 }
 
 int main(void)
@@ -227,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_speech_heard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_replaced_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_sends_nothing, setup, teardown),
+        cmocka_unit_test(test_model_map),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tts_shutdown();
