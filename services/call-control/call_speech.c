@@ -56,7 +56,8 @@ bool call_speech_is_verb(const char *op)
 
 bool call_speech_is_outcome(const char *op)
 {
-    return op && (strcmp(op, "transcript_chunk") == 0 || strcmp(op, "transcription_ended") == 0);
+    return op && (strcmp(op, "transcript_chunk") == 0 || strcmp(op, "transcription_ended") == 0 ||
+                  strcmp(op, "transcription_started") == 0);
 }
 
 /* ---- actions ---- */
@@ -69,17 +70,28 @@ int call_speech_action(struct call *c, const char *op, const char *action_id, co
     if (start) {
         set_str(cmd, "transcription_id", action_id);
         set_str(cmd, "engine", vjson_str(p, "engine"));
+        set_str(cmd, "language", vjson_str(p, "language"));
         set_str(cmd, "tracks", vjson_str(p, "transcription_tracks"));
     }
     int err = media__send_or_why(c, cmd, why, n);
-    if (err)
-        return err;
-    store__action_result(c, action_id, true, NULL);
-    if (start) {
-        const char *args[] = {action_id};
-        store__sql(c, "SELECT cc_transcription_started($1, $2, $3)", args, 1, false, NULL);
+    if (!err && !start) /* a start waits for media-fork's answer (on_started, _failed) */
+        store__action_result(c, action_id, true, NULL);
+    return err;
+}
+
+void call_speech_failed(struct call *c, const json_t *m)
+{
+    const char *id = vjson_str(m, "transcription_id"), *error = vjson_str(m, "error");
+    const char *detail = vjson_str(m, "detail");
+    if (!id || !id_valid(id, "act")) { /* a relay number's (call_relay.c): no action */
+        vlog_kv(VLOG_WARN, "speech.transcription_refused", detail ? detail : "refused", "call_id",
+                c->id, "transcription_id", id, NULL);
+        return;
     }
-    return 0;
+    char note[256];
+    snprintf(note, sizeof(note), "%.64s: %.180s", error ? error : "failed",
+             detail ? detail : "media-fork could not start the transcription");
+    store__action_result(c, id, false, note); /* also stops its call_transcriptions row */
 }
 
 /* ---- what media-fork reports ---- */
@@ -138,6 +150,21 @@ static void on_chunk(struct cc *cc, const char *call_id, const json_t *m)
     free(words);
 }
 
+/* media-fork took the transcription_start: its action is done, the session active. A
+ * redelivered start answers again: both statements change only what is still requested. */
+static void on_started(struct cc *cc, const char *call_id, const json_t *m)
+{
+    const char *id = vjson_str(m, "transcription_id");
+    vlog_kv(VLOG_INFO, "speech.transcription_started", "media-fork transcribes", "call_id", call_id,
+            "transcription_id", id, "language", vjson_str(m, "language"), NULL);
+    if (!id || !id_valid(id, "act"))
+        return; /* a relay number's: call_relay.c marked it when it sent it */
+    const char *args[] = {id};
+    record(cc, call_id,
+           "SELECT cc_action_result($1, $2, $3, true, NULL), cc_transcription_started($1, $2, $3)",
+           args, 1);
+}
+
 static void on_ended(struct cc *cc, const char *call_id, const json_t *m)
 {
     char ms[24];
@@ -158,6 +185,8 @@ void call_speech_outcome(struct cc *cc, const json_t *m)
     }
     if (strcmp(op, "transcript_chunk") == 0)
         on_chunk(cc, call_id, m);
+    else if (strcmp(op, "transcription_started") == 0)
+        on_started(cc, call_id, m);
     else
         on_ended(cc, call_id, m);
 }

@@ -1,13 +1,15 @@
 /*
  * call_speech.h - the speech verbs of a call: speak and gather_using_speak (carried out
  * by call_media.c as a play / gather whose audio media-fork renders from text), and
- * transcription_start / transcription_stop; media-fork's transcript_chunk and
- * transcription_ended become call.transcript_chunk events, the transcript behind
- * GET /v1/calls/{id}/transcription and the transcription minutes charged at the call's
- * end (proto/sql/0027_speech.sql).
+ * transcription_start / transcription_stop; media-fork's transcription_started completes
+ * the start, and its transcript_chunk and transcription_ended become call.transcript_chunk
+ * events, the transcript behind GET /v1/calls/{id}/transcription and the transcription
+ * minutes charged at the call's end (proto/sql/0027_speech.sql).
  *
- * Actions: speak is done when its playback ends (as play); transcription_start and
- * transcription_stop are done once sent. A transcription's id at media-fork is its
+ * Actions: speak is done when its playback ends (as play); transcription_start is done
+ * when media-fork answers transcription_started and failed when it refuses it
+ * (media.failed naming the transcription_id, e.g. a language it has no model for);
+ * transcription_stop is done once sent. A transcription's id at media-fork is its
  * transcription_start action id.
  *
  * For the service's own files only; everything runs on the loop.
@@ -38,6 +40,9 @@ bool call_speech_is_verb(const char *op);
  * call_media_action. */
 int call_speech_action(struct call *c, const char *op, const char *action_id, const json_t *p,
                        char *why, size_t n);
+/* media-fork's media.failed m for a transcription_start of call c (call_media.c): the
+ * action it names fails with media-fork's error and detail as its error. */
+void call_speech_failed(struct call *c, const json_t *m);
 /* Whether op is a reply of media-fork this module handles. */
 bool call_speech_is_outcome(const char *op);
 /* transcript_chunk / transcription_ended (inbox.c); m is the whole message. */
