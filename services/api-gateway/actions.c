@@ -40,7 +40,8 @@
  *   streaming_start stream_url ws(s) (required), stream_track inbound_track|outbound_track|
  *                both_tracks (inbound_track), stream_codec PCMU|PCMA|G722|OPUS|L16 (PCMU)
  *   streaming_stop stream_id voepy_stream_ (absent: every stream of the call)
- *   transcription_start language (en-US), engine fast|accurate (fast),
+ *   transcription_start language (en-US; one some media-fork node has a model for, else
+ *                422, see languages.c), engine fast|accurate (fast),
  *                transcription_tracks inbound|outbound|both (inbound)
  *   stop_recording, stop_gather, transcription_stop: {} only.
  * Every optional field may also be null (= absent).
@@ -332,6 +333,17 @@ static void action_cb(int status, const struct pg_result *res, void *arg)
     command_send_then_answer(r, res, input_printf(r, "voepy:cc:%s", node), msg);
 }
 
+/* The checked action, to the database (then to its node, action_cb). */
+static void action_query(struct api_req *r)
+{
+    const struct verb *v = verb_find(input_param(r, 1));
+    const char *params[8] = {r->tenant_id, input_param(r, 0), v->name, input_body_text(r),
+                             ccnodes_with_verb(r->api->ccnodes, r, v->name)};
+    input_idem_params(r, params + 5);
+    reply_query(r, "SELECT * FROM api_call_action($1, $2, $3, $4::jsonb, $5::text[], $6, $7, $8)",
+                8, params, action_cb);
+}
+
 void calls_action(struct api_req *r)
 {
     const char *id = input_id(r, "call", "call");
@@ -345,11 +357,12 @@ void calls_action(struct api_req *r)
     }
     if (input_body(r, v->fields, v->nfields, true) || (v->check && v->check(r)))
         return;
-    const char *params[8] = {r->tenant_id, id, v->name, input_body_text(r),
-                             ccnodes_with_verb(r->api->ccnodes, r, v->name)};
-    input_idem_params(r, params + 5);
-    reply_query(r, "SELECT * FROM api_call_action($1, $2, $3, $4::jsonb, $5::text[], $6, $7, $8)",
-                8, params, action_cb);
+    if (strcmp(v->name, "transcription_start") == 0) { /* a language some media node hears */
+        const char *language = vjson_str(r->body, "language");
+        languages_check(r, language ? language : "en-US", action_query); /* 0012's default */
+        return;
+    }
+    action_query(r);
 }
 
 /* ---- sub-resources ---- */
