@@ -3,7 +3,10 @@ leg (pocketsphinx), through API -> api-gateway -> call-control -> media-fork -> 
 
 One outbound call answered by SIPp (uas_answer.xml). The transcription listens to the
 outbound track, what media-fork sends: the spoken sentence. Checked: an unknown voice is
-422 invalid_parameter on field voice (tts_voices, 0027) and leaves no action; speak's
+422 invalid_parameter on field voice (tts_voices, 0027) and leaves no action, and so is
+a transcription language no media-fork node has a model for (field language, naming the
+node's en-US); a transcription_start that reaches media-fork anyway (sent past the
+gateway) fails its action with media-fork's reason; speak's
 action is done once the playback ended; gather_using_speak plays its spoken prompt before
 its timeout runs; a call.transcript_chunk event whose transcript
 holds key words of the sentence, with confidence, times and words, as the webhook
@@ -96,11 +99,29 @@ class Speech(ApiAssertions, unittest.TestCase):
         self.assert_error(p.api("POST", "/v1/calls/%s/actions/gather_using_speak" % cid,
                                 {"payload": "press one", "voice": "robot"}, key=key),
                           422, "invalid_parameter", field="voice")
+        self.assert_error(p.api("POST", "/v1/calls/%s/actions/transcription_start" % cid,
+                                {"language": "es-ES"}, key=key),
+                          422, "invalid_parameter", field="language",
+                          words="Languages available: en-US.")
         self.assertEqual(p.sql("SELECT count(*) FROM call_actions WHERE call_id = %s"
                                % q(cid))[0][0], "0")
 
         st, tr, raw, _ = p.api("GET", "/v1/calls/%s/transcription" % cid, key=key)
         self.assertEqual((st, tr["status"], tr["chunks"]), (200, "off", []), raw)
+        # Past the gateway (as when no media-fork was known yet), media-fork refuses it.
+        act, params = p.sql("SELECT action_id, params FROM api_call_action(%s, %s,"
+                            " 'transcription_start', '{\"language\": \"es-ES\"}',"
+                            " ARRAY['call-control-it'], NULL, NULL, NULL)"
+                            % (q(self.tenant["id"]), q(cid)))[0]
+        self.redis.call("XADD", "voepy:cc:call-control-it", "*", "m", json.dumps(
+            {"op": "transcription_start", "call_id": cid, "tenant_id": self.tenant["id"],
+             "action_id": act, "params": json.loads(params)}))
+        status, error = wait_until(lambda: (lambda r: r if r[0] != "requested" else None)(
+            p.sql("SELECT status, error FROM call_actions WHERE id = %s" % q(act))[0]), 10,
+            interval=0.1, what="the refused transcription_start")
+        self.assertEqual(status, "failed", error)
+        self.assertIn("no transcription model for language es-ES", error)
+        self.assertIn("(it has en-US)", error)
         self.assertEqual(self.action(cid, "transcription_start",
                                      {"engine": "fast", "transcription_tracks": "outbound"}),
                          ("done", None))
