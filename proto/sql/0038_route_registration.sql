@@ -104,7 +104,9 @@ END $$;
 -- What a REGISTER of the lease holder p_node came to: p_status 'registered' (the
 -- binding ends at p_expires_ms), 'failed' (p_error says why) or 'unregistered'.
 -- p_release gives the lease up (a drain after its unregister). False when p_node
--- no longer holds the route.
+-- no longer holds the route. A report that comes after the lease was given up changes
+-- nothing: the node's reports may run on different pool connections, so a refresh's
+-- 'registered' sent just before a drain can land after the drain's release.
 CREATE FUNCTION cc_route_reg_state(p_node text, p_route text, p_status text,
                                    p_expires_ms bigint, p_error text, p_release boolean)
 RETURNS boolean LANGUAGE plpgsql AS $$
@@ -115,6 +117,7 @@ BEGIN
            last_error = CASE WHEN p_status = 'failed' THEN p_error END,
            lease_until = CASE WHEN p_release THEN now() ELSE g.lease_until END,
            updated_at = now()
-     WHERE g.route_id = p_route AND g.holder_node = p_node;
+     WHERE g.route_id = p_route AND g.holder_node = p_node
+       AND (p_release OR g.lease_until > now());
     RETURN FOUND;
 END $$;

@@ -32,6 +32,7 @@
 #define TICK_MS              200
 #define LEASE_ROUNDS         3
 #define UNREGISTER_WAIT_MS   3000 /* a drain waits this long for the Expires: 0 answers */
+#define REPORT_WAIT_MS       1000 /* ... and then this long for its reports to be written */
 #define BACKOFF_SHIFT        3    /* the retry delay doubles up to 8 times the base */
 #define MAX_AUTH_PER_ATTEMPT 2    /* answered challenges per attempt (a stale nonce again) */
 #define MAX_423_PER_ATTEMPT  2
@@ -483,9 +484,15 @@ static bool drain_complete(struct route_register *rr)
     return true;
 }
 
+/*
+ * The drain is done once every unregister is answered (or given up) and every report is
+ * written: the service stops after done(), and stopping cancels the queries still queued
+ * in the pool, which would leave the leases held and the bindings shown registered.
+ */
 static void maybe_free(struct route_register *rr)
 {
-    if (rr->draining && rr->drained && drain_complete(rr)) {
+    if (rr->draining && rr->drained && drain_complete(rr) &&
+        (rr->pending == 0 || vtime_now_ms() >= rr->drain_deadline_ms + REPORT_WAIT_MS)) {
         void (*done)(void *) = rr->drained;
         rr->drained = NULL;
         done(rr->drained_arg); /* runs from a callback of the loop */

@@ -37,7 +37,8 @@ struct route_register;
 int route_register_create(struct route_register **rp, struct cc *cc);
 /*
  * SIGTERM: take no more leases, unregister (Expires: 0) every route this node holds,
- * give its leases up, then done(arg) runs (from the loop; at the latest about 3 s later).
+ * give its leases up (the reports written), then done(arg) runs (from the loop; at the
+ * latest about 4 s later).
  */
 void route_register_drain(struct route_register *rr, void (*done)(void *arg), void *arg);
 /* Stop now: REGISTERs in flight are dropped; the memory goes once queries and the timer
