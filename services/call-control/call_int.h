@@ -70,6 +70,7 @@ struct call {
     int answer_status;
     char remote_media[SIP_IP_MAX + 8];
     char codec[8];
+    bool early_media; /* outbound: a 180/183's SDP connected the leg before the answer */
     /* the ending, once decided */
     const char *end_reason, *end_initiator;
     int end_sip_status;  /* 0 = none */
@@ -109,6 +110,8 @@ struct call {
     const char *soon_reason;    /* static: end_reason of a deferred ending */
     bool relay;                 /* inbound to a forwarding number: call_forward.c drives it */
     bool relay_answered;        /* ... and its child answered: the 200 may go */
+    bool relay_early; /* ... 183 with our SDP sent, the leg connected to the caller's offer and
+                         bridged with the child's before the answer (call_forward.c) */
 
     uv_timer_t timer;       /* ring timeout, then the time limit */
     uv_timer_t media_timer; /* a media-fork reply we wait for */
@@ -155,6 +158,9 @@ void call__media_ready(struct call *c);
 
 /* call_in.c */
 void call_in__media_ready(struct call *c);
+/* A forwarding's early media (call_forward.c): 183 with the SDP answer the 200 repeats, the
+ * leg connected to the caller's offer. The leg must be allocated. Returns 0 or VP_E_*. */
+int call_in__early_answer(struct call *c);
 /* call__finish of an inbound call: its final answer or BYE, a pending answer failed. */
 void call_in__ending(struct call *c);
 

@@ -29,6 +29,7 @@ WEIGHTS = {
     "test_call_media": 40, "test_webhook_signatures": 39, "test_cc_nodes": 37,
     "test_media_verbs": 36, "test_billing_chaos": 35, "test_webhook_delivery": 34,
     "test_api_actions": 32, "test_inbound": 29, "test_balance_cutoff": 29,
+    "test_early_media": 15,
 }
 DEFAULT_WEIGHT = 20
 
