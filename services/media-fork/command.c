@@ -49,6 +49,8 @@ const char *command_op_name(enum mf_op op)
         return "amd_start";
     case MF_OP_AMD_STOP:
         return "amd_stop";
+    case MF_OP_DIGIT_IN:
+        return "digit_in";
     case MF_OP_NONE:
         break;
     }

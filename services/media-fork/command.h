@@ -46,8 +46,9 @@ enum mf_op {
     MF_OP_TRANSCRIPTION_STOP,
     MF_OP_AMD_START, /* amd.h: answering-machine detection on the leg */
     MF_OP_AMD_STOP,
+    MF_OP_DIGIT_IN, /* a digit the far end sent by SIP INFO (call-control), heard as RFC 4733 */
 };
-#define MF_OP_LAST MF_OP_AMD_STOP
+#define MF_OP_LAST MF_OP_DIGIT_IN
 
 struct mf_command {
     enum mf_op op;
@@ -61,8 +62,8 @@ struct mf_command {
     unsigned loops;              /* play: "loop", 1..100 */
     char media_id[LEG_ID_MAX];   /* play: "playback_id"; gather, stop_gather: "gather_id" */
     struct gather_params gather; /* gather */
-    char digits[DTMF_OUT_MAX_DIGITS + 1]; /* send_dtmf */
-    unsigned duration_ms;                 /* send_dtmf: "duration_millis" */
+    char digits[DTMF_OUT_MAX_DIGITS + 1]; /* send_dtmf; digit_in: its "digit" */
+    unsigned duration_ms;                 /* send_dtmf: "duration_millis"; digit_in */
     char peer_leg_id[LEG_ID_MAX];         /* bridge (required) */
     bool stop_current; /* stop_playback "stop": "current" (else "all", the default) */
     /* record_start; record_stop: recording_id (optional); recorder.h */
@@ -90,7 +91,7 @@ int command__get_str(const json_t *o, const char *key, bool required, char *dst,
 int command__get_int(const json_t *o, const char *key, long long min, long long max, long long def,
                      long long *out, struct vp_error *e);
 int command__bad(struct vp_error *e, const char *field, const char *why);
-/* The fields of play, stop_playback, gather, stop_gather and send_dtmf. */
+/* The fields of play, stop_playback, gather, stop_gather, send_dtmf and digit_in. */
 int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error *e);
 /* command_record.c: the fields of record_start and record_stop. */
 int command__parse_record(const json_t *o, struct mf_command *c, struct vp_error *e);

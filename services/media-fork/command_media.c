@@ -1,6 +1,6 @@
 /*
  * The fields of the media verbs on voepy:mf:{node} (proto/streams.md): play,
- * stop_playback, gather, stop_gather, send_dtmf. Checked as strictly as the other
+ * stop_playback, gather, stop_gather, send_dtmf, digit_in. Checked as strictly as the other
  * commands (command.c): every field typed and ranged, ids and URLs fit their buffers.
  * Absent optional fields get the API's defaults (proto/openapi.yaml), so a command built
  * from a validated action body means the same thing here.
@@ -78,6 +78,24 @@ static int parse_gather(const json_t *o, struct mf_command *c, struct vp_error *
     return 0;
 }
 
+/* digit_in: "digit" one DTMF character (a-d as A-D), "duration_ms" 0..60000 (0: unknown). */
+static int parse_digit_in(const json_t *o, struct mf_command *c, struct vp_error *e)
+{
+    long long ms;
+    char d[2];
+    int err = command__get_str(o, "digit", true, d, sizeof(d), e);
+    if (!err)
+        err = command__get_int(o, "duration_ms", 0, 60000, 0, &ms, e);
+    if (err)
+        return err;
+    if (rfc4733_code(d[0]) < 0)
+        return command__bad(e, "digit", "must be one of 0-9 * # A-D");
+    c->digits[0] = d[0] >= 'a' ? (char)(d[0] - 'a' + 'A') : d[0];
+    c->digits[1] = '\0';
+    c->duration_ms = (unsigned)ms;
+    return 0;
+}
+
 static int parse_send_dtmf(const json_t *o, struct mf_command *c, struct vp_error *e)
 {
     long long ms;
@@ -117,6 +135,8 @@ int command__parse_media(const json_t *o, struct mf_command *c, struct vp_error 
         return command__get_str(o, "gather_id", false, c->media_id, sizeof(c->media_id), e);
     case MF_OP_SEND_DTMF:
         return parse_send_dtmf(o, c, e);
+    case MF_OP_DIGIT_IN:
+        return parse_digit_in(o, c, e);
     case MF_OP_BRIDGE:
         return command__get_str(o, "peer_leg_id", true, c->peer_leg_id, sizeof(c->peer_leg_id), e);
     case MF_OP_RECORD_START:

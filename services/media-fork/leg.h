@@ -134,6 +134,13 @@ void leg_gather(struct leg *l, const struct gather_params *p, const char *gather
 bool leg_stop_gather(struct leg *l, const char *gather_id);
 /* Queue RFC 4733 digits (dtmf_out_queue's rules and errors). */
 int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms);
+/*
+ * A digit (0-9 * # A-D) the far end sent another way than RTP (SIP INFO, relayed by
+ * call-control as digit_in): heard as an RFC 4733 digit is, by a running gather (barge-in
+ * included) and by the taps' digit() (streams' dtmf frames). Ignored unless the leg is
+ * connected. Not relayed to a bridged peer (that is RTP's path only).
+ */
+void leg_digit_in(struct leg *l, char digit);
 
 /*
  * Injected audio (leg_inject.c): 8 kHz linear samples another source (a bidirectional

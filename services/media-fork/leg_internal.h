@@ -100,6 +100,8 @@ void leg__media_close(struct leg *l);
 /* leg_tap.c (called only while l->taps is set) */
 /* A valid packet from the far end of a connected leg. */
 void leg__tap_rx(struct leg *l, const struct rtp_hdr *h);
+/* A digit the far end began (RFC 4733 or leg_digit_in): every tap's digit(). */
+void leg__tap_digit(struct leg *l, char digit);
 /* End of a connected leg's tick: sent is this tick's audio payload (NULL: none). */
 void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len);
 /* The leg is closing: every tap's closed(), then all are freed. Safe without taps. */

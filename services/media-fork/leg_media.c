@@ -8,7 +8,8 @@
  * silence) fills the tick. The receive path hands every valid packet to leg__media_rx():
  * telephone-events always (they are cheap), in-band detection only while a gather runs
  * and the far end has not sent RFC 4733 events (an endpoint that sends events usually
- * also leaves the tones in the audio; hearing both would double every digit).
+ * also leaves the tones in the audio; hearing both would double every digit). Digits the
+ * far end sent by SIP INFO arrive as leg_digit_in() and take the RFC 4733 path from there.
  *
  * The state is allocated at the first verb and freed with the leg; nothing here
  * allocates per packet.
@@ -38,7 +39,7 @@ struct leg_media {
     char gather_id[LEG_ID_MAX], gather_reply_to[STREAM_MAX];
     struct dtmf_out tx;
     struct rfc4733_rx rx;
-    bool events_seen;             /* the far end sends RFC 4733: no in-band detection */
+    bool events_seen;             /* RFC 4733 or SIP INFO digits: no in-band detection */
     struct dtmf_detect *inband;   /* while a gather runs */
     struct leg *leg;              /* for the detector's callback */
     int16_t pcm[FRAME_MAX_BYTES]; /* decode/encode scratch: up to 60 ms at 8 kHz */
@@ -298,6 +299,31 @@ int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms)
     return dtmf_out_queue(&media(l)->tx, digits, duration_ms);
 }
 
+/* The far end signals digits out of band: from now on its tones (which such endpoints
+ * often leave in the audio too) are not listened for, or every digit would count twice.
+ * Never called from inside the detector's own callback. */
+static void out_of_band(struct leg_media *m)
+{
+    if (m->events_seen)
+        return;
+    m->events_seen = true;
+    dtmf_detect_destroy(m->inband);
+    m->inband = NULL;
+}
+
+void leg_digit_in(struct leg *l, char digit)
+{
+    if (l->state != LEG_CONNECTED || rfc4733_code(digit) < 0)
+        return;
+    leg_touch(l);
+    if (l->media) {
+        out_of_band(l->media);
+        on_digit(l, digit);
+    }
+    if (l->taps)
+        leg__tap_digit(l, digit);
+}
+
 /* ---- the packet paths ---------------------------------------------------------------- */
 
 static void rx_event(struct leg *l, const struct rtp_hdr *h)
@@ -306,11 +332,7 @@ static void rx_event(struct leg *l, const struct rtp_hdr *h)
     struct rfc4733_event ev;
     if (rfc4733_parse(h->payload, h->payload_len, &ev))
         return;
-    if (!m->events_seen) {
-        m->events_seen = true;
-        dtmf_detect_destroy(m->inband);
-        m->inband = NULL;
-    }
+    out_of_band(m);
     char digit = rfc4733_rx_packet(&m->rx, h->ssrc, h->ts, &ev);
     if (!digit)
         return;

@@ -97,8 +97,13 @@ void leg__tap_rx(struct leg *l, const struct rtp_hdr *h)
     if (h->pt != l->remote.te_pt || rfc4733_parse(h->payload, h->payload_len, &ev))
         return;
     char digit = rfc4733_rx_packet(&ts->events, h->ssrc, h->ts, &ev);
-    if (!digit)
-        return;
+    if (digit)
+        leg__tap_digit(l, digit);
+}
+
+void leg__tap_digit(struct leg *l, char digit)
+{
+    struct leg_taps *ts = l->taps;
     ts->walking++;
     for (struct leg_tap *t = ts->head; t; t = t->next)
         if (!t->removed && t->ops->digit)

@@ -43,7 +43,8 @@ struct leg_tap_frame {
 struct leg_tap_ops {
     /* One period of audio (see above). Required. */
     void (*frame)(void *arg, const struct leg_tap_frame *f);
-    /* An RFC 4733 digit from the far end began (once per event). May be NULL. */
+    /* A digit from the far end began: once per RFC 4733 event, or a SIP INFO digit
+     * (leg_digit_in). May be NULL. */
     void (*digit)(void *arg, char digit);
     /* The leg is closing; the tap is gone after this returns. Free arg here. May be NULL. */
     void (*closed)(void *arg);

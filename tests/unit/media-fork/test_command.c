@@ -319,6 +319,31 @@ static void test_media_verbs_refused(void **state)
                    "dtmf_payload_type");
 }
 
+/* digit_in: one DTMF character (a-d as A-D), an optional duration_ms. */
+static void test_digit_in(void **state)
+{
+    (void)state;
+    struct mf_command c;
+    struct vp_error e;
+    assert_int_equal(parse("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":\"d\","
+                           "\"duration_ms\":160,\"reply_to\":\"voepy:cc:n\"}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.op, MF_OP_DIGIT_IN);
+    assert_string_equal(c.digits, "D");
+    assert_int_equal(c.duration_ms, 160);
+    assert_int_equal(parse("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":\"#\"}", &c, &e), 0);
+    assert_string_equal(c.digits, "#");
+    assert_int_equal(c.duration_ms, 0);
+    assert_string_equal(command_op_name(MF_OP_DIGIT_IN), "digit_in");
+    expect_invalid("{\"op\":\"digit_in\",\"leg_id\":\"l\"}", "digit");
+    expect_invalid("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":\"12\"}", "digit");
+    expect_invalid("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":\"e\"}", "digit");
+    expect_invalid("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":5}", "digit");
+    expect_invalid("{\"op\":\"digit_in\",\"leg_id\":\"l\",\"digit\":\"5\",\"duration_ms\":-1}",
+                   "duration_ms");
+}
+
 static void test_media_replies(void **state)
 {
     (void)state;
@@ -367,7 +392,7 @@ int main(void)
         cmocka_unit_test(test_release),         cmocka_unit_test(test_connect),
         cmocka_unit_test(test_connect_refused), cmocka_unit_test(test_replies),
         cmocka_unit_test(test_media_verbs),     cmocka_unit_test(test_media_verbs_refused),
-        cmocka_unit_test(test_media_replies),
+        cmocka_unit_test(test_media_replies),   cmocka_unit_test(test_digit_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,11 @@
  */
 #include "vp_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "codec.h"
+#include "gather.h"
 #include "leg.h"
 #include "leg_tap.h"
 #include "media_ctx.h"
@@ -169,6 +171,42 @@ static void test_digits_once_per_event(void **state)
     leg_tap_remove(fx->leg, s.tap);
 }
 
+static char gathered[32]; /* "digits:status" of the last gather_complete */
+
+static void gather_event_cb(struct media_ctx *ctx, const struct leg_event *ev)
+{
+    (void)ctx;
+    if (ev->type == LEG_EV_GATHER_COMPLETE)
+        snprintf(gathered, sizeof(gathered), "%s:%s", ev->digits, ev->status);
+}
+
+/* leg_digit_in (a SIP INFO digit relayed by call-control): the taps and a running gather
+ * hear it as they hear an RFC 4733 digit; what is not DTMF is ignored. */
+static void test_digit_in_is_heard_like_rfc4733(void **state)
+{
+    struct fixture *fx = *state;
+    fx->ctx.leg_event = gather_event_cb;
+    gathered[0] = '\0';
+    struct seen s = {.leg = fx->leg};
+    s.tap = leg_tap_add(fx->leg, &OPS, &s);
+    struct gather_params p = {.min_digits = 2,
+                              .max_digits = 8,
+                              .terminator = '#',
+                              .timeout_ms = 5000,
+                              .inter_digit_ms = 5000};
+    leg_gather(fx->leg, &p, "g1", NULL, "voepy:cc:test");
+    leg_digit_in(fx->leg, '4');
+    leg_digit_in(fx->leg, 'x');
+    leg_digit_in(fx->leg, '\0');
+    leg_digit_in(fx->leg, 'B');
+    assert_string_equal(gathered, "");
+    leg_digit_in(fx->leg, '#');
+    assert_string_equal(gathered, "4B:valid");
+    assert_int_equal(s.ndigits, 3);
+    assert_memory_equal(s.digits, "4B#", 3);
+    leg_tap_remove(fx->leg, s.tap);
+}
+
 static void test_remove_inside_callback_and_close(void **state)
 {
     struct fixture *fx = *state;
@@ -192,6 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_frames_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digits_once_per_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digit_in_is_heard_like_rfc4733, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_inside_callback_and_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
