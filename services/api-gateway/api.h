@@ -106,6 +106,15 @@ void auth_forget_key(struct api *api, const char *key_id);
 void ratelimit_request(struct api_req *r, void (*next)(struct api_req *r));
 void ratelimit_calls(struct api_req *r, void (*next)(struct api_req *r));
 
+/* ---- languages.c ---- */
+/*
+ * transcription_start: next(r) when an alive media-fork node advertises a model serving
+ * language (lang.h), or when none is known (Redis down, no node, a node advertising
+ * nothing: media-fork refuses then); otherwise r is answered 422 invalid_parameter on
+ * field language, naming the languages available.
+ */
+void languages_check(struct api_req *r, const char *language, void (*next)(struct api_req *r));
+
 /* ---- input.c ---- */
 /* Path parameter i of the route ("{id}"). */
 const char *input_param(const struct api_req *r, size_t i);

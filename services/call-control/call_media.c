@@ -79,6 +79,7 @@ bool call_media_is_verb_request(const char *request)
                                            "speak",
                                            "transcription_start",
                                            "transcription_stop",
+                                           "digit_in", /* a SIP INFO digit (sip_info.c) */
                                            NULL};
     return in_list(request, requests);
 }
@@ -434,6 +435,10 @@ void call_media__failed(struct call *c, const json_t *m)
     vlog_kv(VLOG_WARN, "media.verb_failed", "media-fork could not carry out a verb", "call_id",
             c->id, "request", request, "error", vjson_str(m, "error"), "detail",
             vjson_str(m, "detail"), NULL);
+    if (strcmp(request, "transcription_start") == 0) {
+        call_speech_failed(c, m); /* call_speech.c: its action fails */
+        return;
+    }
     if (strcmp(request, "gather") != 0 ||
         !gather_action_of(vjson_str(m, "gather_id"), action, sizeof(action)))
         return; /* the other verbs' failures name no action: logged */

@@ -79,6 +79,8 @@ int command__parse_speech(const json_t *o, struct mf_command *c, struct vp_error
         if (!err)
             err = parse_choice(o, "tracks", "inbound", "outbound", "both", c->tracks,
                                sizeof(c->tracks), e);
+        if (!err) /* which model hears it: transcribe_start's to check */
+            err = command__get_str(o, "language", false, c->language, sizeof(c->language), e);
         return err;
     default: /* transcription_stop */
         return command__get_str(o, "transcription_id", false, c->media_id, sizeof(c->media_id), e);

@@ -71,6 +71,12 @@ static void verb_failed(struct inbox *in, const struct mf_command *c, const stru
             rstream_ack(in->consumer, msg);
         return;
     }
+    if (c->op == MF_OP_TRANSCRIPTION_START) { /* names its transcription_id */
+        char *body =
+            transcribe_failed_reply(c->leg_id, call_id, in->node, c->media_id, error, detail);
+        inbox__send_reply(in, stream, body, msg);
+        return;
+    }
     char *body = c->op == MF_OP_PLAY || c->op == MF_OP_SPEAK
                      ? reply_play_failed(c->leg_id, call_id, in->node, c->media_id, error, detail)
                      : reply_verb_failed(c->leg_id, call_id, in->node, command_op_name(c->op),
@@ -285,7 +291,8 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
     case MF_OP_TRANSCRIPTION_START:
         if (!in->asr)
             return "transcription_unavailable";
-        return transcribe_start(in->asr, l, c->media_id, c->engine, c->tracks, c->reply_to, e)
+        return transcribe_start(in->asr, l, c->media_id, c->engine, c->language, c->tracks,
+                                c->reply_to, e)
                    ? "invalid_request"
                    : NULL;
     case MF_OP_TRANSCRIPTION_STOP:
@@ -294,6 +301,9 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
         return NULL;
     case MF_OP_SEND_DTMF:
         return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
+    case MF_OP_DIGIT_IN: /* a SIP INFO digit: heard as if it came by RFC 4733 */
+        leg_digit_in(l, c->digits[0]);
+        return NULL;
     case MF_OP_STOP_PLAYBACK: /* nothing playing is not an error: stop is idempotent */
         if (c->media_id[0]) {
             leg_stop_playback_id(l, c->media_id); /* a ringback (call_play.c) */

@@ -95,16 +95,19 @@ static void test_transcription(void **state)
     struct vp_error e;
     assert_int_equal(parse("{\"op\":\"transcription_start\",\"leg_id\":\"l\",\"transcription_id\":"
                            "\"t1\",\"engine\":\"accurate\",\"tracks\":\"both\",\"reply_to\":"
-                           "\"voepy:cc:n\"}",
+                           "\"voepy:cc:n\",\"language\":\"es-ES\"}",
                            &c, &e),
                      0);
     assert_int_equal(c.op, MF_OP_TRANSCRIPTION_START);
     assert_string_equal(c.media_id, "t1");
     assert_string_equal(c.engine, "accurate");
     assert_string_equal(c.tracks, "both");
+    assert_string_equal(c.language, "es-ES"); /* whether a model hears it: transcribe.c */
     assert_int_equal(parse("{\"op\":\"transcription_start\",\"leg_id\":\"l\"}", &c, &e), 0);
-    assert_string_equal(c.engine, ""); /* defaults: transcribe.c's fast, inbound */
+    assert_string_equal(c.engine, ""); /* defaults: transcribe.c's fast, inbound, en-US */
     assert_string_equal(c.tracks, "");
+    assert_string_equal(c.language, "");
+    expect_invalid("{\"op\":\"transcription_start\",\"leg_id\":\"l\",\"language\":7}", "language");
     assert_int_equal(parse("{\"op\":\"transcription_stop\",\"leg_id\":\"l\"}", &c, &e), 0);
     assert_int_equal(c.op, MF_OP_TRANSCRIPTION_STOP);
     expect_invalid("{\"op\":\"transcription_start\",\"leg_id\":\"l\",\"engine\":\"best\"}",
