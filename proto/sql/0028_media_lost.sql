@@ -10,7 +10,8 @@
 --   streams still requested or active become failed (their frame counts are unknown: 0);
 --   the transcription session becomes stopped, with the audio of the phrases it already
 --   delivered as its length (what the tenant received, no more), charged with the call's
---   end as any session's (speech_charge, 0027).
+--   end as any session's (speech_charge, 0027), and a transcription_start still waiting
+--   for media-fork's confirmation fails (error media_lost).
 -- A report from media-fork arriving later changes nothing (each report only moves rows
 -- that are still running). Returns how many rows were closed.
 CREATE FUNCTION cc_media_lost(p_call text, p_node text)
@@ -43,6 +44,9 @@ BEGIN
      WHERE t.call_id = p_call AND t.status IN ('requested', 'active');
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
+    -- A transcription_start is done once media-fork confirms it: none will come now.
+    UPDATE call_actions a SET status = 'failed', completed_at = now(), error = 'media_lost'
+     WHERE a.call_id = p_call AND a.verb = 'transcription_start' AND a.status = 'requested';
     PERFORM speech_charge(p_call);
     RETURN n;
 END $$;
