@@ -126,12 +126,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct call *c = req->data;
     c->dns_pending = false;
-    char ip[SIP_IP_MAX] = "";
-    if (status == 0 && res && res->ai_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
-    else if (status == 0 && res && res->ai_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-    uv_freeaddrinfo(res);
+    char ip[SIP_IP_MAX];
+    sip_addr_resolved(status, res, ip, sizeof(ip));
     char host[256];
     int port = 0;
     sip_msg_uri_hostport(c->sip_uri, host, sizeof(host), &port);

@@ -95,12 +95,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct route_health *rh = r->rh;
     r->resolving = false;
     rh->pending--;
-    r->ip[0] = '\0';
-    if (status == 0 && res && res->ai_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)res->ai_addr, r->ip, sizeof(r->ip));
-    else if (status == 0 && res && res->ai_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, r->ip, sizeof(r->ip));
-    uv_freeaddrinfo(res);
+    sip_addr_resolved(status, res, r->ip, sizeof(r->ip));
     if (r->gone)
         route_free(r);
     else if (!r->ip[0])

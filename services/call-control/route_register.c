@@ -148,12 +148,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct route_register *rr = r->rr;
     r->resolving = false;
     rr->pending--;
-    r->ip[0] = '\0';
-    if (status == 0 && res && res->ai_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)res->ai_addr, r->ip, sizeof(r->ip));
-    else if (status == 0 && res && res->ai_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, r->ip, sizeof(r->ip));
-    uv_freeaddrinfo(res);
+    sip_addr_resolved(status, res, r->ip, sizeof(r->ip));
     if (r->gone)
         route_register__route_free(r);
     else if (!rr->closing && !rr->draining && !r->leaving)

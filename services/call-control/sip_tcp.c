@@ -118,13 +118,7 @@ static void peer_name(struct sip_conn *c)
     int n = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n))
         return;
-    if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
-        c->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    } else {
-        uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
-        c->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
+    sip_addr_name((struct sockaddr *)&ss, c->ip, sizeof(c->ip), &c->port);
 }
 
 static void written_cb(uv_write_t *req, int status)

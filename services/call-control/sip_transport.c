@@ -28,6 +28,32 @@ int sip_proto_parse(const char *s, enum sip_proto *p)
     return 0;
 }
 
+int sip_addr_name(const struct sockaddr *sa, char *ip, size_t n, int *port)
+{
+    int p = 0, err = 0;
+    ip[0] = '\0';
+    if (sa && sa->sa_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, n);
+        p = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    } else if (sa && sa->sa_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)sa, ip, n);
+        p = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else {
+        err = VP_E_INVALID_PARAMETER;
+    }
+    if (port)
+        *port = p;
+    return err;
+}
+
+void sip_addr_resolved(int status, struct addrinfo *res, char *ip, size_t n)
+{
+    ip[0] = '\0';
+    if (status == 0 && res)
+        sip_addr_name(res->ai_addr, ip, n, NULL);
+    uv_freeaddrinfo(res);
+}
+
 int sip_tp__addr(const char *ip, int port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));
@@ -45,15 +71,7 @@ void sip_tp__deliver(struct sip_transport *t, enum sip_proto proto, const char *
 {
     struct sip_rx rx = {
         .proto = proto, .data = data, .len = len, .conn_id = conn_id, .at_ms = vtime_now_ms()};
-    if (from->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)from;
-        uv_ip6_name(a, rx.src_ip, sizeof(rx.src_ip));
-        rx.src_port = ntohs(a->sin6_port);
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)from;
-        uv_ip4_name(a, rx.src_ip, sizeof(rx.src_ip));
-        rx.src_port = ntohs(a->sin_port);
-    }
+    sip_addr_name(from, rx.src_ip, sizeof(rx.src_ip), &rx.src_port);
     t->rx(&rx, t->arg);
 }
 

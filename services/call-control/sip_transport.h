@@ -54,6 +54,12 @@ const char *sip_transport_host(const struct sip_transport *t);
 const char *sip_proto_name(enum sip_proto p); /* "UDP" | "TCP" */
 /* "udp"/"UDP" or "tcp"/"TCP" to the enum; returns 0 or VP_E_INVALID_PARAMETER. */
 int sip_proto_parse(const char *s, enum sip_proto *p);
+/* sa's address as text into ip (n >= SIP_IP_MAX) and its port into *port (may be NULL):
+ * 0, or VP_E_INVALID_PARAMETER for a family other than IPv4/IPv6 (ip "", port 0). */
+int sip_addr_name(const struct sockaddr *sa, char *ip, size_t n, int *port);
+/* The address a uv_getaddrinfo lookup found (its status and res) into ip, "" when it
+ * failed; frees res. For the lookups of route hosts (calls, OPTIONS, REGISTER). */
+void sip_addr_resolved(int status, struct addrinfo *res, char *ip, size_t n);
 
 /*
  * Send one message to ip:port (an IP literal). For TCP, conn_id (when non-zero and still
