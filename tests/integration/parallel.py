@@ -15,6 +15,7 @@ like unittest's (`Ran N tests`, `OK` or `FAILED`). Exit status 1 when any module
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,12 @@ class Job:
         self.log_path = os.path.join(logdir, module + ".log")
         self.log = open(self.log_path, "wb")
         self.start = time.monotonic()
+        # Every platform keeps its logs (harness.py prints where); those of a suite that
+        # passed are removed in finish(), a failed suite's stay for its post-mortem.
+        env = dict(os.environ, VOEPY_KEEP_TMP="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "unittest", "-v", module],
-                                     cwd=HERE, stdout=self.log, stderr=subprocess.STDOUT)
+                                     cwd=HERE, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
 
     def finish(self):
         self.log.close()
@@ -58,6 +63,10 @@ class Job:
         m = re.search(r"^Ran (\d+) tests? in", self.output, re.M)
         self.tests = int(m.group(1)) if m else 0
         self.ok = self.proc.returncode == 0
+        if self.ok and not os.environ.get("VOEPY_KEEP_TMP"):
+            for kept in re.findall(r"voepy harness: logs kept in (\S+)", self.output):
+                shutil.rmtree(kept, ignore_errors=True)
+            self.output = re.sub(r"voepy harness: logs kept in \S+\n?", "", self.output)
 
 
 def run(names, jobs):
