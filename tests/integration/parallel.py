@@ -8,7 +8,10 @@ two at a time on two cores roughly halves the wall time.
 
 Longest suites start first, so that a long one does not start last and run alone. A
 module's output is printed whole when it finishes, with its time; the last lines sum up
-like unittest's (`Ran N tests`, `OK` or `FAILED`). Exit status 1 when any module failed.
+like unittest's (`Ran N tests`, `OK` or `FAILED`). A module that failed runs once more,
+alone, at the end (`--retries`, `VOEPY_IT_RETRIES`): if it passes then, it is listed as
+FLAKY with its failed output kept above, and the run is OK; exit status 1 when any module
+failed again.
 
     parallel.py [-j N] [module ...]
 """
@@ -69,23 +72,41 @@ class Job:
             self.output = re.sub(r"voepy harness: logs kept in \S+\n?", "", self.output)
 
 
-def run(names, jobs):
-    pending = modules(names)
-    running, done = [], []
+def run_all(modules_, jobs, logdir, label=""):
+    """Run modules_ jobs at a time; print each one's output as it finishes. Returns the
+    finished jobs."""
+    pending, running, done = list(modules_), [], []
+    while pending or running:
+        while pending and len(running) < jobs:
+            running.append(Job(pending.pop(0), logdir))
+        time.sleep(0.2)
+        for j in [j for j in running if j.proc.poll() is not None]:
+            running.remove(j)
+            j.finish()
+            done.append(j)
+            print("\n---- %s%s: %d tests, %.0f s, %s ----" %
+                  (label, j.module, j.tests, j.seconds, "ok" if j.ok else "FAILED"))
+            sys.stdout.write(j.output)
+            sys.stdout.flush()
+    return done
+
+
+def run(names, jobs, retries):
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="voepy-it-logs-") as logdir:
-        while pending or running:
-            while pending and len(running) < jobs:
-                running.append(Job(pending.pop(0), logdir))
-            time.sleep(0.2)
-            for j in [j for j in running if j.proc.poll() is not None]:
-                running.remove(j)
-                j.finish()
-                done.append(j)
-                print("\n---- %s: %d tests, %.0f s, %s ----" %
-                      (j.module, j.tests, j.seconds, "ok" if j.ok else "FAILED"))
-                sys.stdout.write(j.output)
-                sys.stdout.flush()
+        done = run_all(modules(names), jobs, logdir)
+        # A suite that failed runs once more, alone: one that then passes is reported as
+        # flaky (its failed output is printed above, and its logs are kept), not hidden;
+        # one that fails again fails the run.
+        flaky = []
+        for _ in range(retries):
+            again = [j.module for j in done if not j.ok]
+            if not again:
+                break
+            for j in run_all(again, 1, logdir, label="again: "):
+                if j.ok:
+                    flaky.append(j.module)
+                    done = [d for d in done if d.module != j.module] + [j]
     failed = [j.module for j in done if not j.ok]
     print("\n---- suites by time ----")
     for j in sorted(done, key=lambda j: -j.seconds):
@@ -93,6 +114,9 @@ def run(names, jobs):
     print("-" * 70)
     print("Ran %d tests in %.3fs (%d suites, %d at a time)\n" %
           (sum(j.tests for j in done), time.monotonic() - start, len(done), jobs))
+    if flaky:
+        print("FLAKY (failed, then passed alone; see their first output above): %s"
+              % ", ".join(flaky))
     print("FAILED (%s)" % ", ".join(failed) if failed else "OK")
     return 1 if failed else 0
 
@@ -100,9 +124,11 @@ def run(names, jobs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-j", type=int, default=2, help="suites at a time (default 2)")
+    ap.add_argument("--retries", type=int, default=int(os.environ.get("VOEPY_IT_RETRIES", "1")),
+                    help="times a failed suite runs again, alone (default VOEPY_IT_RETRIES or 1)")
     ap.add_argument("module", nargs="*")
     a = ap.parse_args()
-    sys.exit(run(a.module, max(1, a.j)))
+    sys.exit(run(a.module, max(1, a.j), max(0, a.retries)))
 
 
 if __name__ == "__main__":
