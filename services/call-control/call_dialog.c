@@ -8,6 +8,9 @@
  * 0.0.0.0: media-fork then sends nothing (`connect` with `hold`); an offer back to
  * sendrecv unholds. A changed address or codec goes to media-fork with `connect` again.
  * An offer we cannot take (no PCMU/PCMA) is refused 488 and the call goes on as it was.
+ * An outbound call's far end may also UPDATE before its 2xx (RFC 3311, in the early dialog
+ * of a reliable 18x): the ringing leg moves to the new address the same way, and a 2xx
+ * without SDP then keeps it (call_out.c's on_answered reads it as early media).
  *
  * A session timer that runs out (the far end stopped refreshing, RFC 4028 10) ends the
  * call: the BYE is already sent; end_reason failed, initiator system (the dialog failed
@@ -88,8 +91,11 @@ static int offer_cb(void *arg, const char *sdp, size_t len, uint64_t version, st
                                   .version = version};
     if (sdp_build_answer(answer, &p) != 0)
         return 488;
-    if (sdp)
-        apply_offer(c, &a);
+    if (!sdp)
+        return 0;
+    apply_offer(c, &a);
+    if (c->state == CALL_RINGING)
+        c->early_media = true; /* an early UPDATE's: the leg is connected before the 2xx */
     return 0;
 }
 

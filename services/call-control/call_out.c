@@ -1,25 +1,25 @@
 /*
  * An outbound call over SIP: media first (our SDP offer carries media-fork's address),
  * then the route's host is resolved if it is a name, the INVITE goes out, and the
- * session's answers move the call: 180/183 ringing, 2xx answered (media connected, the
+ * session's answers move the call: 18x ringing, 2xx answered (media connected, the
  * time limit armed), a final failure or the far end's BYE ends it. timeout_secs bounds
  * the ringing, time_limit_secs the answered call; a hangup command ends it either way.
  *
  * Routes (call_route.h): the INVITE answers the route's digest challenges (sip_session).
  * When it fails before the call rings -- a 5xx or 408 from the far end, Timer B, or a
- * transport failure, and no 180/183 yet (the call is still initiated) -- the route's
+ * transport failure, and no 18x yet (the call is still initiated) -- the route's
  * failover is dialled once with a fresh INVITE (new Call-ID) on the same media leg, and
- * calls.route_id names it. After a 180/183 the far end has taken the call: no failover,
+ * calls.route_id names it. After an 18x the far end has taken the call: no failover,
  * so one call never rings two phones. A 4xx/6xx is the callee's answer, not the trunk's
  * failure: it ends the call as before.
  *
- * Early media: a 180 or 183 that carries an SDP answer connects the media leg to it at
- * once (the call stays ringing, nothing is billed: billing counts from answered_ms), so
- * the far end's announcements or ringback reach the leg and what the leg sends reaches
- * the far end. A later 18x with a different SDP moves the leg; a repeated one (a
- * retransmission) changes nothing; the 2xx's SDP connects it again as for any call.
- * While early media lasts the call plays its creation's audio_url on its own leg and
- * starts a record on_ringing (call_play_early, call_record_early); a transfer's or
+ * Early media: an 18x (180, 181, 182, 183...) that carries an SDP answer connects the
+ * media leg to it at once (the call stays ringing, nothing is billed: billing counts from
+ * answered_ms), so the far end's announcements or ringback reach the leg and what the leg
+ * sends reaches the far end. A later 18x with a different SDP moves the leg; a repeated
+ * one (a retransmission) changes nothing; the 2xx's SDP connects it again as for any
+ * call. While early media lasts the call plays its creation's audio_url on its own leg
+ * and starts a record on_ringing (call_play_early, call_record_early); a transfer's or
  * forwarding's child tells call_forward.c instead (its parent decides what is heard).
  */
 #include <ctype.h>
@@ -244,14 +244,20 @@ static void early_media(struct call *c, const struct sip_session_info *info)
     }
 }
 
-/* 18x: 180 and 183 ring the call, and carry early media when they have an SDP. */
+/*
+ * 18x: any of them rings the call -- 180 Ringing, 181 Call Is Being Forwarded, 182
+ * Queued, 183 Session Progress, and those not yet named (RFC 3261 21.1: an unknown 1xx
+ * reads as 183) -- and carries early media when it has an SDP. 199 (Early Dialog
+ * Terminated, RFC 6228) rings too but brings no media: it ends one early dialog while
+ * another may go on. The session gave neither 100 nor a reliable retransmission.
+ */
 static void on_progress(struct call *c, const struct sip_session_info *info)
 {
-    if (info->status != 180 && info->status != 183)
+    if (info->status <= 100 || info->status >= 200)
         return;
     if (c->state == CALL_INITIATED && call_set_state(c, CALL_RINGING, info->at_ms))
         call_play_ringback(c); /* a transfer's child: its parent hears audio_url */
-    if (info->sdp && c->state == CALL_RINGING)
+    if (info->sdp && c->state == CALL_RINGING && info->status != 199)
         early_media(c, info);
 }
 

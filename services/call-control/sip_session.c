@@ -36,7 +36,7 @@ static void report(struct sip_session *s, enum sip_session_event ev, int status,
     s->cb(s, ev, &info, s->arg);
 }
 
-/* A request of this dialog. to_tag/routes only inside a confirmed dialog. */
+/* A request of this dialog. to_tag/routes only inside it (early or confirmed). */
 int sip_session__build_body(struct sip_session *s, const char *method, const char *ruri,
                             const char *branch, unsigned cseq, bool in_dialog, const char *ctype,
                             const char *body, osip_message_t **mp)
@@ -195,8 +195,13 @@ void sip_session__send_bye(struct sip_session *s)
     s->state = SESS_TERMINATED; /* the dialog ends with the BYE, whatever its answer */
 }
 
-/* The dialog as the 2xx defines it: remote tag, target, route set, next hop. */
-static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
+/*
+ * The dialog as resp defines it (RFC 3261 12.1.2): remote tag, target (its Contact), the
+ * route set (its Record-Route reversed, loose routes: the first is the next hop) and the
+ * next hop. A 1xx with a To tag makes the early dialog our PRACK and the far end's early
+ * UPDATE live in; the 2xx sets it again (13.2.2.4: the route set is recomputed).
+ */
+int sip_session__take_dialog(struct sip_session *s, const osip_message_t *resp)
 {
     const char *tag = sip_msg_to_tag(resp);
     snprintf(s->remote_tag, sizeof(s->remote_tag), "%s", tag ? tag : "");
@@ -204,6 +209,9 @@ static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
     free(s->remote_target);
     s->remote_target = vp_strdup(contact ? contact : s->ruri);
     osip_free(contact);
+    for (size_t i = 0; i < s->nroutes; i++)
+        free(s->routes[i]);
+    s->nroutes = 0;
     int n = osip_list_size(&resp->record_routes);
     for (int i = n - 1; i >= 0 && s->nroutes < MAX_ROUTES; i--) {
         char *rr = NULL;
@@ -225,6 +233,8 @@ static int confirm_dialog(struct sip_session *s, const osip_message_t *resp)
          * guess for where the dialog's requests go (names in Contact are rare there). */
         log_debug("sip.named_target", "call %s: next hop %s is a name; using %s:%d", s->call_id,
                   host, s->dest_ip, s->dest_port);
+        snprintf(s->hop_ip, sizeof(s->hop_ip), "%s", s->dest_ip);
+        s->hop_port = s->dest_port;
         return 0;
     }
     memcpy(s->hop_ip, host, strlen(host) + 1);
@@ -246,7 +256,7 @@ static void on_2xx(struct sip_session *s, const osip_message_t *resp, int64_t at
         send_ack(s); /* the same 2xx again */
         return;
     }
-    if (confirm_dialog(s, resp) != 0) {
+    if (sip_session__take_dialog(s, resp) != 0) {
         log_warn("sip.bad_target", "2xx for call %s names no usable next hop", s->call_id);
         s->state = SESS_TERMINATED;
         report(s, SIP_SESS_FAILED, 502, NULL, at_ms);
@@ -316,11 +326,9 @@ static void on_invite_event(struct sip_session *s, enum sip_tr_event ev, const o
     if (ev == SIP_TR_PROVISIONAL) {
         if (s->state == SESS_CALLING)
             s->state = SESS_PROCEEDING;
-        if (resp->status_code > 100 && !s->cancel_wanted)
-            sip_session__send_prack(s, resp);
         if (s->cancel_wanted)
             send_cancel(s);
-        else if (resp->status_code > 100)
+        else if (resp->status_code > 100 && sip_session__on_provisional(s, resp))
             report(s, SIP_SESS_PROGRESS, resp->status_code, resp, at_ms);
         return;
     }
@@ -456,7 +464,10 @@ void sip_session__on_request(struct sip_session *s, osip_transaction_t *tr,
                              const osip_message_t *req, const struct sip_rx *rx)
 {
     const char *m = req->sip_method;
-    if (strcmp(m, "BYE") == 0) {
+    if (strcmp(m, "BYE") == 0 && (s->state == SESS_CALLING || s->state == SESS_PROCEEDING)) {
+        /* RFC 3261 15: the callee may not BYE an early dialog; it answers the INVITE. */
+        sip_ua__respond(s->ua, tr, req, 481, s->local_tag);
+    } else if (strcmp(m, "BYE") == 0) {
         sip_ua__respond(s->ua, tr, req, 200, s->local_tag);
         bool was_up = s->state == SESS_CONFIRMED;
         s->state = SESS_TERMINATED;

@@ -7,6 +7,10 @@
  * transaction, and is sent again for every retransmitted 2xx), a final failure, or the
  * far end's BYE (already answered 200).
  *
+ * An 18x with a To tag makes the early dialog (RFC 3261 12.1.2: its Contact as target,
+ * its Record-Route reversed as route set), in which a reliable provisional is PRACKed
+ * (RFC 3262) and the far end's UPDATE is answered (RFC 3311) before the 2xx.
+ *
  * sip_session_terminate() is the owner's last word: it hangs up whatever the state (a
  * CANCEL as soon as the far end has answered provisionally, an ACK and a BYE for a 2xx
  * that crosses the CANCEL, a BYE once confirmed), never calls back again, and frees the
@@ -26,7 +30,8 @@ struct sip_ua;
 struct sip_session;
 
 enum sip_session_event {
-    SIP_SESS_PROGRESS, /* 101-199: status, sdp when early media is offered */
+    SIP_SESS_PROGRESS, /* 101-199: status, sdp when early media is offered (a reliable
+                          provisional's retransmission is not reported again) */
     SIP_SESS_ANSWERED, /* 2xx: status, sdp (the answer) */
     SIP_SESS_FAILED,   /* final failure: status (408 on timeout, 503 on transport failure) */
     SIP_SESS_CLOSED,   /* the far end hung up (BYE) */
@@ -68,7 +73,8 @@ void sip_session_terminate(struct sip_session *s);
 /*
  * The owner's hooks for the confirmed dialog (sip_dialog.h): re-INVITE/UPDATE offers
  * (RFC 4028 session timers are kept here: Session-Expires of the 2xx, our refreshes,
- * BYE and hooks.expired when the far end's refresh does not come), INFO and NOTIFY.
+ * BYE and hooks.expired when the far end's refresh does not come), INFO and NOTIFY. The
+ * offer hook also answers an UPDATE in the early dialog (RFC 3311), before the 2xx.
  * Copied; may be set at any time after connect.
  */
 void sip_session_set_hooks(struct sip_session *s, const struct sip_dialog_hooks *h);

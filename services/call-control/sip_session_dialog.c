@@ -1,8 +1,10 @@
 /*
- * What a confirmed outbound dialog adds to the INVITE (sip_session_int.h): the PRACK of a
- * reliable provisional (RFC 3262), the INVITE again after a 422 (RFC 4028 6), the session
- * timer (our refreshes by UPDATE or re-INVITE, BYE when the far end's do not come), the
- * far end's re-INVITEs and UPDATEs (sip_reinvite.h) and our own requests in the dialog.
+ * What an early or confirmed outbound dialog adds to the INVITE (sip_session_int.h): the
+ * early dialog of an 18x and the PRACK of a reliable provisional in it (RFC 3262), the
+ * INVITE again after a 422 (RFC 4028 6), the session timer (our refreshes by UPDATE or
+ * re-INVITE, BYE when the far end's do not come), the far end's re-INVITEs and UPDATEs
+ * (sip_reinvite.h; UPDATEs already in the early dialog) and our own requests in the
+ * dialog.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +90,8 @@ void sip_session__start_dialog(struct sip_session *s, const osip_message_t *resp
 {
     static const struct sip_timer_ops ops_template = {.refresh = refresh_cb, .expire = expire_cb};
     bool we_refresh;
-    s->reinv = sip_reinvite_create(s->ua);
+    if (!s->reinv) /* else made by the early dialog (take_early_dialog) */
+        s->reinv = sip_reinvite_create(s->ua);
     sip_reinvite_set_cb(s->reinv, s->hooks.offer, s->hooks.arg);
     s->peer_update = sip_ext_allows(resp, "UPDATE");
     unsigned secs = sip_ext_uac_timer(resp, &we_refresh);
@@ -105,42 +108,65 @@ void sip_session__start_dialog(struct sip_session *s, const osip_message_t *resp
              we_refresh ? "us" : "the far end");
 }
 
-/* RFC 3262: a provisional with Require: 100rel and a new RSeq is acknowledged with a
- * PRACK in its early dialog (To tag and Contact of the provisional). The early route set
- * is not used: the PRACK goes where the INVITE went. */
-void sip_session__send_prack(struct sip_session *s, const osip_message_t *resp)
+/* RFC 3262: the PRACK of the reliable provisional resp (RSeq rseq), a request of its
+ * early dialog: To tag, Contact as Request-URI and route set of the provisional, as any
+ * request in a dialog (sip_session__take_dialog made it the session's dialog). */
+static void send_prack(struct sip_session *s, uint32_t rseq)
 {
-    uint32_t rseq = sip_ext_rseq(resp);
-    const char *tag = sip_msg_to_tag(resp);
-    if (!sip_ext_has(resp, "require", "100rel") || !rseq || rseq <= s->rseq || !tag || s->prack_tr)
-        return;
-    char *contact = sip_msg_contact_uri(resp), branch[SIP_TOKEN_MAX], rack[48];
-    sip_msg_new_branch(branch, sizeof(branch));
-    struct sip_req_spec spec = {.method = "PRACK",
-                                .ruri = contact ? contact : s->ruri,
-                                .via_proto = sip_proto_name(s->proto),
-                                .via_host = sip_ua_advertised_host(s->ua),
-                                .via_port = sip_ua_port(s->ua),
-                                .branch = branch,
-                                .from_uri = s->from_uri,
-                                .from_tag = s->local_tag,
-                                .to_uri = s->to_uri,
-                                .to_tag = tag,
-                                .call_id = s->call_id,
-                                .cseq = ++s->cseq};
     osip_message_t *m = NULL;
-    int err = sip_msg_request(&m, &spec);
-    osip_free(contact);
+    char rack[48];
+    if (s->prack_tr)
+        return; /* the provisional comes again until our PRACK's answer */
+    int err = sip_session__build_body(s, "PRACK", s->remote_target, NULL, ++s->cseq, true, NULL,
+                                      NULL, &m);
     snprintf(rack, sizeof(rack), "%u %u INVITE", (unsigned)rseq, s->invite_cseq);
     if (!err)
         osip_message_set_header(m, "RAck", rack);
     if (!err)
-        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->dest_ip, s->dest_port,
+        err = sip_stack_request(sip_ua_stack(s->ua), m, s->proto, s->hop_ip, s->hop_port,
                                 sip_session__tr_cb, s, &s->prack_tr);
     if (!err)
         s->rseq = rseq;
     log_info("sip.prack", "call %s: PRACK for RSeq %u%s", s->call_id, (unsigned)rseq,
              err ? " could not be sent" : "");
+}
+
+/* The early dialog resp (an 18x with a To tag) makes: the far end's UPDATEs are answered
+ * in it (RFC 3311 5.1) by the offer hook, as in the confirmed dialog. */
+static void take_early_dialog(struct sip_session *s, const osip_message_t *resp)
+{
+    const char *tag = sip_msg_to_tag(resp);
+    if (strcmp(tag, s->remote_tag) != 0)
+        s->rseq = 0; /* another fork's early dialog: its own RSeq space */
+    if (sip_session__take_dialog(s, resp) != 0)
+        log_warn("sip.bad_early_target", "call %s: the %d names no usable next hop", s->call_id,
+                 resp->status_code);
+    if (!s->reinv) {
+        s->reinv = sip_reinvite_create(s->ua);
+        sip_reinvite_set_cb(s->reinv, s->hooks.offer, s->hooks.arg);
+    }
+}
+
+/*
+ * A provisional above 100 to our INVITE; true when the owner should hear of it. A 1xx with
+ * a To tag (but 199, which ends an early dialog, RFC 6228) makes the early dialog; a
+ * reliable one (Require: 100rel, RSeq) is PRACKed, and one whose RSeq we already PRACKed
+ * in that dialog is a retransmission nobody hears of again (RFC 3262 4): its SDP is
+ * old news after an UPDATE moved the media.
+ */
+bool sip_session__on_provisional(struct sip_session *s, const osip_message_t *resp)
+{
+    const char *tag = sip_msg_to_tag(resp);
+    uint32_t rseq = sip_ext_rseq(resp);
+    bool reliable = rseq && sip_ext_has(resp, "require", "100rel");
+    bool same = tag && strcmp(tag, s->remote_tag) == 0;
+    if (reliable && same && rseq <= s->rseq)
+        return false;
+    if (tag && resp->status_code != 199)
+        take_early_dialog(s, resp);
+    if (reliable && tag && strcmp(tag, s->remote_tag) == 0)
+        send_prack(s, rseq);
+    return true;
 }
 
 /* A 422 (RFC 4028 6): the INVITE again asking for the far end's Min-SE, once or twice. */
@@ -168,11 +194,13 @@ void sip_session__on_request_answer(struct sip_session *s, enum sip_tr_event ev,
         cb(s->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
 }
 
-/* A re-INVITE or UPDATE: an offer (or a refresh) once the dialog is confirmed. */
+/* A re-INVITE or UPDATE: an offer (or a refresh) once the dialog is confirmed; in the
+ * early dialog only an UPDATE (RFC 3311 5.1: a re-INVITE needs a confirmed dialog). */
 void sip_session__on_offer(struct sip_session *s, osip_transaction_t *tr, const osip_message_t *req,
                            const struct sip_rx *rx)
 {
-    if (s->state != SESS_CONFIRMED || !s->reinv || s->detached) {
+    bool early = s->state == SESS_PROCEEDING && strcmp(req->sip_method, "UPDATE") == 0;
+    if ((s->state != SESS_CONFIRMED && !early) || !s->reinv || s->detached) {
         sip_ua__respond(s->ua, tr, req, s->state == SESS_CONFIRMED ? 481 : 491, s->local_tag);
         return;
     }

@@ -80,7 +80,11 @@ struct sip_session {
 };
 
 /* sip_session.c */
-/* A request of the dialog; to_tag and routes only inside a confirmed dialog. */
+/* The dialog (early or confirmed) as resp defines it: remote tag, target, route set, next
+ * hop. Returns 0 or VP_E_PARSE (no usable next hop). */
+int sip_session__take_dialog(struct sip_session *s, const osip_message_t *resp);
+/* A request of the dialog; to_tag and routes only inside it (in_dialog: early or
+ * confirmed). */
 int sip_session__build_body(struct sip_session *s, const char *method, const char *ruri,
                             const char *branch, unsigned cseq, bool in_dialog, const char *ctype,
                             const char *body, osip_message_t **mp);
@@ -96,7 +100,9 @@ void sip_session__tr_cb(void *owner, osip_transaction_t *tr, enum sip_tr_event e
                         const osip_message_t *resp, int64_t at_ms);
 
 /* sip_session_dialog.c */
-void sip_session__send_prack(struct sip_session *s, const osip_message_t *resp);
+/* A provisional above 100 to our INVITE: the early dialog, PRACK; false for a reliable
+ * provisional's retransmission, which the owner does not hear of. */
+bool sip_session__on_provisional(struct sip_session *s, const osip_message_t *resp);
 bool sip_session__answer_422(struct sip_session *s, const osip_message_t *resp);
 /* The 2xx confirmed the dialog: the far end's offers are taken, its session timer runs. */
 void sip_session__start_dialog(struct sip_session *s, const osip_message_t *resp);

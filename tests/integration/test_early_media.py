@@ -20,10 +20,16 @@ HTTP (AudioServer); the test's far-end audio is a 440 Hz tone. Checked:
   at the answer (the recording is only the answered part);
 - a 183 without SDP (sip/early_uas_nosdp.xml): the call only rings, nothing is sent to
   the far end before the 200, the audio_url is not played, record on_ringing starts at
-  the answer.
+  the answer;
+- 181 without SDP rings the call, 182 with SDP brings early media as a 183 does, 199
+  (another fork's early dialog ended) changes nothing (sip/early_uas_18x.xml);
+- an UPDATE in the early dialog of a reliable 183 (RFC 3311) moves the ringing leg to its
+  offer's address and is answered 200 with our SDP; an UPDATE without offer gets a 200
+  without SDP, and the 2xx without SDP keeps the UPDATE's address (sip/early_uas_update.xml).
 """
 import json
 import os
+import re
 import struct
 import threading
 import time
@@ -266,6 +272,61 @@ class EarlyMedia(unittest.TestCase):
         # record on_ringing without early media starts at the answer, as before.
         ch, secs, _ = self.recording(call_id)
         self.assertTrue(0.6 <= secs <= 1.6, secs)
+
+    @staticmethod
+    def got(uas, pattern):
+        """Whether a message SIPp received matches pattern."""
+        for block in re.split(r"^-{20,} [^\n]*\n", uas.messages(), flags=re.M):
+            head, _, msg = block.partition("\n\n")
+            if "message received" in head and re.search(pattern, msg, re.M | re.S):
+                return True
+        return False
+
+    def test_181_rings_182_brings_early_media_199_changes_nothing(self):
+        a = self.peer()
+        call_id, _ = self.dial("early_uas_18x.xml", {"early_port": a.port})
+        self.wait_status(call_id, ("ringing",))
+        rang = time.monotonic()
+        self.assertEqual(len(a.packets), 0, "media before the 182's SDP")
+        wait_until(lambda: audible(a.packets), 5, what="the audio_url at the 182's address")
+        self.assertGreater(time.monotonic() - rang, 0.5, "the 182 rang the call, not the 181")
+        self.assertEqual(self.status(call_id), "ringing")
+        self.wait_status(call_id, ("answered",))
+        call = self.ended(call_id)
+        self.assertEqual((call["status"], call["end_reason"], call["end_initiator"]),
+                         ("ended", "completed", "callee"))
+        types = self.event_types(call_id)
+        self.assertEqual([t for t in types if t.startswith("call.")],
+                         ["call.started", "call.ringing", "call.answered", "call.ended"], types)
+        self.assertEqual([c["remote_port"] for c in self.mf_commands(call_id, "connect")],
+                         [a.port, a.port])
+
+    def test_update_in_the_early_dialog_moves_the_leg(self):
+        a, b = self.peer(), self.peer()
+        call_id, uas = self.dial("early_uas_update.xml", {"early_port": a.port,
+                                                          "early_port2": b.port})
+        wait_until(lambda: audible(a.packets), 5, what="the audio_url at the 183's address")
+        wait_until(lambda: audible(b.packets), 5, what="the audio_url at the UPDATE's address")
+        self.assertEqual(self.status(call_id), "ringing")
+        self.assertTrue(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 1 UPDATE.*m=audio \d+ RTP/AVP 0 101"
+                                      r".*a=sendrecv"), "no SDP answer to the early UPDATE")
+        self.wait_status(call_id, ("answered",))
+        self.assertTrue(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 2 UPDATE"))
+        self.assertFalse(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 2 UPDATE.*m=audio"),
+                         "an UPDATE without offer got an SDP")
+        self.assertEqual(uas.count_received("PRACK"), 1)
+        time.sleep(0.3)
+        a.take()
+        b.take()
+        time.sleep(0.4)
+        self.assertGreater(len(b.take()), 10, "answered on the UPDATE's SDP")
+        self.assertEqual(len(a.take()), 0, "nothing goes to the 183's port any more")
+        call = self.ended(call_id)
+        self.assertEqual((call["status"], call["end_reason"], call["end_initiator"]),
+                         ("ended", "completed", "callee"))
+        self.assertEqual([c["remote_port"] for c in self.mf_commands(call_id, "connect")],
+                         [a.port, b.port, b.port])
+        self.assertEqual(self.event_types(call_id).count("call.ringing"), 1)
 
 
 if __name__ == "__main__":
