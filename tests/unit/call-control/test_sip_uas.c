@@ -13,12 +13,14 @@
 #include "sip_uas.h"
 #include "sipp_child.h"
 #include "voepy/crypto.h"
+#include "voepy/err.h"
 #include "voepy/log.h"
 
 #define DID "+15125550100"
 
 enum action {
     ANSWER_THEN_BYE, /* ring, answer, BYE once the ACK came */
+    EARLY_THEN_BYE,  /* ring, 183 with our answer (early media), answer, BYE after the ACK */
     ANSWER_AND_WAIT, /* ring, answer, the caller hangs up */
     RING_THEN_486,   /* ring, then busy */
     RING_AND_WAIT,   /* ring until the caller cancels */
@@ -48,14 +50,24 @@ static void end_uas(struct t *t, int status)
     }
 }
 
+/* Our SDP answer to the caller's offer (127.0.0.1:40000), into b. */
+static void our_answer(struct t *t, struct buf *b)
+{
+    struct sdp_answer_params p = {
+        .ip = "127.0.0.1", .port = 40000, .session_id = 1, .offer = &t->offer};
+    assert_int_equal(sdp_build_answer(b, &p), 0);
+}
+
 static void answer(struct t *t)
 {
     struct buf b = BUF_INIT;
-    struct sdp_answer_params p = {
-        .ip = "127.0.0.1", .port = 40000, .session_id = 1, .offer = &t->offer};
-    assert_int_equal(sdp_build_answer(&b, &p), 0);
+    our_answer(t, &b);
+    if (t->act == EARLY_THEN_BYE)
+        assert_int_equal(sip_uas_progress(t->u, b.data), 0); /* the 183 before the 200 */
     assert_int_equal(sip_uas_answer(t->u, b.data), 0);
     assert_int_not_equal(sip_uas_answer(t->u, b.data), 0); /* once only */
+    /* no early media once answered */
+    assert_int_equal(sip_uas_progress(t->u, b.data), VP_E_CLOSED);
     buf_free(&b);
 }
 
@@ -67,11 +79,13 @@ static void uas_cb(struct sip_uas *u, enum sip_uas_event ev, int64_t at_ms, void
     switch (ev) {
     case SIP_UAS_CONFIRMED:
         t->confirmed++;
-        if (t->act == ANSWER_THEN_BYE)
+        if (t->act == ANSWER_THEN_BYE || t->act == EARLY_THEN_BYE)
             end_uas(t, 0);
         break;
     case SIP_UAS_CANCELED:
         t->canceled++;
+        /* the INVITE is answered 487 already: no 183 after it */
+        assert_int_equal(sip_uas_progress(u, "v=0\r\n"), VP_E_CLOSED);
         end_uas(t, 0);
         break;
     case SIP_UAS_CLOSED:
@@ -102,7 +116,7 @@ static void invite_cb(struct sip_uas *u, const struct sip_uas_offer *o, void *ar
     assert_int_equal(sip_uas_ringing(u), 0);
     if (t->act == RING_THEN_486)
         end_uas(t, 486);
-    else if (t->act == ANSWER_THEN_BYE || t->act == ANSWER_AND_WAIT)
+    else if (t->act == ANSWER_THEN_BYE || t->act == ANSWER_AND_WAIT || t->act == EARLY_THEN_BYE)
         answer(t);
 }
 
@@ -191,6 +205,30 @@ static void test_200_sent_again_until_the_ack(void **state)
     assert_int_equal(t.confirmed, 1);
     /* 100, 180, 200, BYE and the 200's two repetitions at least */
     assert_true(t.stats.out >= 6);
+}
+
+/*
+ * Early media on an inbound call: sip_uas_progress sends 183 with our SDP answer in the
+ * dialog of our 180 (the caller checks the SDP and that its To tag is the 180's), before
+ * the 200; the dialog then goes on as any answered call.
+ */
+static void test_183_with_sdp_before_the_answer(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_early.xml", false, EARLY_THEN_BYE, NULL), 0);
+    assert_int_equal(t.invites, 1);
+    assert_int_equal(t.confirmed, 1);
+    assert_int_equal(t.closed + t.canceled + t.failed, 0);
+    assert_true(t.stats.out >= 5); /* 100, 180, 183, 200, BYE */
+}
+
+static void test_183_with_sdp_before_the_answer_tcp(void **state)
+{
+    struct t t = {0};
+    (void)state;
+    assert_int_equal(run(&t, "uac_inbound_early.xml", true, EARLY_THEN_BYE, NULL), 0);
+    assert_int_equal(t.confirmed, 1);
 }
 
 static void test_caller_hangs_up(void **state)
@@ -330,6 +368,8 @@ int main(void)
         cmocka_unit_test(test_answer_then_our_bye_udp),
         cmocka_unit_test(test_answer_then_our_bye_tcp),
         cmocka_unit_test(test_200_sent_again_until_the_ack),
+        cmocka_unit_test(test_183_with_sdp_before_the_answer),
+        cmocka_unit_test(test_183_with_sdp_before_the_answer_tcp),
         cmocka_unit_test(test_caller_hangs_up),
         cmocka_unit_test(test_caller_hangs_up_tcp),
         cmocka_unit_test(test_busy),
