@@ -133,25 +133,51 @@ BEGIN
 END $$;
 
 -- initiated | ringing -> answered (the 2xx), once: emits call.answered. The far end's
--- media address and the codec chosen go on the leg.
+-- media address and the codec chosen go on the leg. moved: whether this statement made
+-- the move (false for a retried statement, a call over or not owned by p_node).
+--
+-- The rest of the result is what the node starts on the answered leg, decided in the
+-- same round trip instead of one statement each (tests/bench/sip: a forwarded call is
+-- answered twice, and each statement is a transaction of its own), whether or not this
+-- statement made the move, as the separate statements did:
+--   amd           cc_amd_wanted (0037): detection asked for and no result yet;
+--   recording_id, channels, format, tenant_id
+--                 the call's automatic recording, when p_rec_id is given:
+--                 cc_recording_start (0026) with p_auto, p_rec_channels/p_rec_format (the
+--                 answer's record-from-answer, else NULL for the creation's record
+--                 option), under the id p_rec_id the node chose so that a retried
+--                 statement gets the same recording back; at most once per call. NULLs
+--                 when nothing is to be recorded.
+-- Those functions are defined in later files; plpgsql resolves them when called.
 CREATE FUNCTION cc_call_answered(p_call text, p_node text, p_ms bigint, p_sip_status int,
-                                 p_remote_media text, p_codec text)
-RETURNS boolean LANGUAGE plpgsql AS $$
+                                 p_remote_media text, p_codec text, p_rec_id text,
+                                 p_rec_channels text, p_rec_format text)
+RETURNS TABLE (moved boolean, amd boolean, recording_id text, channels text, format text,
+               tenant_id text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     c calls;
 BEGIN
-    UPDATE calls SET status = 'answered', answered_at = voepy_ms(p_ms),
-                     sip_status = p_sip_status, updated_at = now()
-     WHERE id = p_call AND node_id = p_node AND status IN ('initiated', 'ringing')
+    UPDATE calls x SET status = 'answered', answered_at = voepy_ms(p_ms),
+                       sip_status = p_sip_status, updated_at = now()
+     WHERE x.id = p_call AND x.node_id = p_node AND x.status IN ('initiated', 'ringing')
     RETURNING * INTO c;
-    IF NOT FOUND THEN
-        RETURN false;
+    moved := FOUND;
+    IF moved THEN
+        UPDATE call_legs l SET status = 'answered', answered_at = voepy_ms(p_ms),
+                               remote_media = p_remote_media, codec = p_codec
+         WHERE l.id = (cc_first_leg(p_call)).id;
+        PERFORM voepy_emit(c.tenant_id, c.id, 'call.answered', voepy_call_event_data(c));
     END IF;
-    UPDATE call_legs SET status = 'answered', answered_at = voepy_ms(p_ms),
-                         remote_media = p_remote_media, codec = p_codec
-     WHERE id = (cc_first_leg(p_call)).id;
-    PERFORM voepy_emit(c.tenant_id, c.id, 'call.answered', voepy_call_event_data(c));
-    RETURN true;
+    amd := cc_amd_wanted(p_call, p_node);
+    IF p_rec_id IS NOT NULL THEN
+        SELECT s.recording_id, s.channels, s.format, s.tenant_id
+          INTO recording_id, channels, format, tenant_id
+          FROM cc_recording_start(p_call, p_node, p_rec_channels, p_rec_format, true,
+                                  p_rec_id) s;
+    END IF;
+    RETURN NEXT;
 END $$;
 
 -- The end of a call, once: p_status 'ended' (from answered or bridged) or 'failed' (from

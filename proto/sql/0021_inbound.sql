@@ -131,18 +131,29 @@ BEGIN
     RETURN FOUND;
 END $$;
 
--- An inbound call answered (our 200 acknowledged at p_ms): cc_call_answered's move and
--- event, and the answer action p_action (when given) done, in one transaction.
+-- An inbound call answered (our 200 acknowledged at p_ms): cc_call_answered's move,
+-- event and result (p_rec_*: see there), the answer action p_action (when given) done,
+-- and, for a forwarding number's call, what its relay media asks for (relay_record,
+-- relay_transcribe: cc_relay_media, 0035, which writes the transcription's row; NULL for
+-- other calls), in one transaction: one round trip per answer. call-control starts the
+-- relay's media once the call's bridge with its child is sent (call_relay.c).
 CREATE FUNCTION cc_inbound_answered(p_call text, p_node text, p_ms bigint, p_sip_status int,
                                     p_remote_media text, p_codec text, p_action text,
-                                    p_note text)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    moved boolean;
+                                    p_note text, p_rec_id text, p_rec_channels text,
+                                    p_rec_format text)
+RETURNS TABLE (moved boolean, amd boolean, recording_id text, channels text, format text,
+               tenant_id text, relay_record boolean, relay_transcribe boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 BEGIN
-    moved := cc_call_answered(p_call, p_node, p_ms, p_sip_status, p_remote_media, p_codec);
+    SELECT a.moved, a.amd, a.recording_id, a.channels, a.format, a.tenant_id
+      INTO moved, amd, recording_id, channels, format, tenant_id
+      FROM cc_call_answered(p_call, p_node, p_ms, p_sip_status, p_remote_media, p_codec,
+                            p_rec_id, p_rec_channels, p_rec_format) a;
     IF p_action IS NOT NULL THEN
         PERFORM cc_action_result(p_call, p_node, p_action, true, p_note);
     END IF;
-    RETURN moved;
+    SELECT m.record, m.transcribe INTO relay_record, relay_transcribe
+      FROM cc_relay_media(p_call, p_node) m;
+    RETURN NEXT;
 END $$;

@@ -19,10 +19,15 @@ ALTER TABLE recordings ADD COLUMN completed_at timestamptz;
 --                 (calls.options: on_answer or on_ringing, with record_channels and
 --                 record_format); at most once per call (a call that already has a
 --                 recording is not started again: a node that re-reads its answer).
+-- p_id, when given, is the new recording's id, chosen by the node: a retried statement
+-- whose first try committed finds that recording (still 'recording') and answers it
+-- again instead of nothing (its node never heard of it). cc_call_answered (0020) starts
+-- the automatic recording this way, in the answer's transaction.
 -- Only for a live call owned by p_node (else no row). A call answered at once may still be
--- 'initiated' here: its answered statement runs in the call's own queue, this one beside it.
+-- 'initiated' here (early media's on_ringing start, call_record.c, runs beside the call's
+-- own queue).
 CREATE FUNCTION cc_recording_start(p_call text, p_node text, p_channels text, p_format text,
-                                   p_auto boolean)
+                                   p_auto boolean, p_id text DEFAULT NULL)
 RETURNS TABLE (recording_id text, channels text, format text, tenant_id text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -35,6 +40,13 @@ BEGIN
        AND x.status IN ('initiated', 'ringing', 'answered', 'bridged') FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
+    END IF;
+    IF p_id IS NOT NULL THEN
+        RETURN QUERY SELECT r.id, r.channels, r.format, r.tenant_id FROM recordings r
+                      WHERE r.id = p_id AND r.call_id = c.id AND r.status = 'recording';
+        IF FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     IF p_auto THEN
         IF EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = p_call) THEN
@@ -53,7 +65,7 @@ BEGIN
     IF v_channels NOT IN ('single', 'dual') OR v_format NOT IN ('mp3', 'wav') THEN
         PERFORM voepy_raise('invalid_parameter', 'channels', 'channels or format not known');
     END IF;
-    v_id := voepy_id('rec');
+    v_id := coalesce(p_id, voepy_id('rec'));
     INSERT INTO recordings (id, call_id, tenant_id, channels, format, status)
     VALUES (v_id, c.id, c.tenant_id, v_channels, v_format, 'recording');
     RETURN QUERY SELECT v_id, v_channels, v_format, c.tenant_id;

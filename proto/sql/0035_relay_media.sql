@@ -1,8 +1,9 @@
 -- Relay numbers' media (issue 5): a forwarding number (relay_enabled, 0013/0025) may ask
 -- for its forwarded calls to be recorded (relay_record) and transcribed
--- (relay_transcribe). When the inbound call is bridged with its forwarded child,
--- call-control (services/call-control/call_relay.c) asks cc_relay_media what to start and
--- starts it with the machinery of the API's actions: the recording through
+-- (relay_transcribe). When the inbound call is answered, cc_inbound_answered (0021) asks
+-- cc_relay_media what to start, in the answer's transaction, and call-control
+-- (services/call-control/call_relay.c) starts it once the call's bridge with its
+-- forwarded child is sent, with the machinery of the API's actions: the recording through
 -- cc_recording_start (dual, mp3: the API's default format; both parties on their own
 -- channel), the transcription through a call_transcriptions row like
 -- transcription_start's (engine fast, tracks both, language en-US). Rows, events
@@ -35,8 +36,8 @@ CREATE TRIGGER phone_numbers_relay_owner_changed BEFORE UPDATE OF tenant_id ON p
 -- ---------------------------------------------------------------------------------------
 -- call-control (call_relay.c); calling convention of store.c: the call, then the node.
 
--- The forwarded (inbound) call p_call was bridged with its child on p_node: what its
--- number asks for now. For transcribe, the call_transcriptions row is written here
+-- The forwarded (inbound) call p_call is answered on p_node (cc_inbound_answered, 0021):
+-- what its number asks for now. For transcribe, the call_transcriptions row is written here
 -- (status requested; action_id NULL: no API action started it), as
 -- api_action_side_rows writes transcription_start's. The recording's row is written by
 -- cc_recording_start when call-control asks for it (record true). No row for a call

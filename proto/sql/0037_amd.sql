@@ -4,7 +4,8 @@
 -- lands here once, as the call's amd_* columns (0012), a call.amd_complete event and an
 -- `amd` usage charge (rating_charge_usage, 0031).
 
--- At answer: whether the call asked for detection and has no result yet.
+-- At answer: whether the call asked for detection and has no result yet (part of
+-- cc_call_answered's result, 0020: no statement of its own).
 CREATE FUNCTION cc_amd_wanted(p_call text, p_node text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(bool_or(c.options->>'answering_machine_detection' = 'premium'

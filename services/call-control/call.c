@@ -12,6 +12,7 @@
 #include "call_amd.h"
 #include "call_int.h"
 #include "call_record.h"
+#include "call_relay.h"
 #include "call_stream.h"
 #include "call_route.h"
 #include "sip_session.h"
@@ -77,6 +78,20 @@ struct call *call__create(struct cc *cc, const struct call_params *p)
     return c;
 }
 
+/*
+ * The answered statement's result: it also said (one round trip, not one statement each)
+ * what the answered leg starts: the automatic recording it wrote (the record option of
+ * the creation or the answer), answering-machine detection (outbound, premium), a relay
+ * number's media (call_relay.c).
+ */
+static void answered_cb(struct call *c, int status, const struct pg_result *res)
+{
+    call_record_answered(c, status, res);
+    if (!c->inbound)
+        call_amd_answered(c, status, res);
+    call_relay_answered(c, status, res);
+}
+
 bool call_set_state(struct call *c, enum call_state to, int64_t at_ms)
 {
     if (!call_state_can_move(c->state, to)) {
@@ -91,11 +106,8 @@ bool call_set_state(struct call *c, enum call_state to, int64_t at_ms)
     if (to == CALL_RINGING)
         store__ringing(c, at_ms);
     else if (to == CALL_ANSWERED) {
-        store__answered(c, at_ms);
-        call_record_answered(c); /* the record option of the creation or the answer */
+        store__answered(c, at_ms, answered_cb);
         call_stream_answered(c); /* answer's stream_url (call_stream.c) */
-        if (!c->inbound)
-            call_amd_answered(c); /* answering_machine_detection premium */
     }
     if (to == CALL_RINGING || to == CALL_ANSWERED)
         call_bridge__moved(c); /* a transfer's or forwarding's child: join its parent */

@@ -9,9 +9,10 @@
 #include "voepy/log.h"
 #include "voepy/pg.h"
 
-static void wanted_cb(struct call *c, int status, const struct pg_result *res)
+void call_amd_answered(struct call *c, int status, const struct pg_result *res)
 {
-    if (status || pg_ntuples(res) < 1 || strcmp(pg_get(res, 0, "cc_amd_wanted"), "t") != 0)
+    const char *amd = status == 0 ? pg_get(res, 0, "amd") : NULL;
+    if (!amd || strcmp(amd, "t") != 0)
         return;
     if (call_state_terminal(c->state) || c->abandoned)
         return;
@@ -22,12 +23,6 @@ static void wanted_cb(struct call *c, int status, const struct pg_result *res)
                  vp_err_message(err));
     else
         vlog_kv(VLOG_INFO, "amd.started", "detection started", "call_id", c->id, NULL);
-}
-
-void call_amd_answered(struct call *c)
-{
-    /* store__sql passes the call's id and this node as $1 and $2 */
-    store__sql(c, "SELECT cc_amd_wanted($1, $2)", NULL, 0, false, wanted_cb);
 }
 
 bool call_amd_is_outcome(const char *op)

@@ -14,10 +14,11 @@
 
 struct call;
 struct cc;
+struct pg_result;
 
-/* An outbound call was answered: ask the database whether it wants detection, and start
- * it if so. */
-void call_amd_answered(struct call *c);
+/* An outbound call's answered statement returned res (status 0) or failed: start the
+ * detection when its "amd" column says the call wants it (cc_amd_wanted, 0037). */
+void call_amd_answered(struct call *c, int status, const struct pg_result *res);
 /* Whether op is media-fork's amd_complete. */
 bool call_amd_is_outcome(const char *op);
 /* Record media-fork's amd_complete m. */

@@ -2,7 +2,9 @@
  * Recordings of a call (call_record.h). Every database write here goes straight to the
  * pool, not through the call's statement queue: the outcome of a recording may come after
  * the call is gone, and a start only needs the call's row (cc_recording_start locks it).
- * A callback finds the call again by id; it may have ended meanwhile.
+ * A callback finds the call again by id; it may have ended meanwhile. The one exception
+ * is the automatic recording at the answer, which the answered statement itself starts
+ * (store.c, cc_call_answered): its result comes to call_record_answered.
  */
 #include "call_record.h"
 
@@ -93,13 +95,13 @@ static int send_start(struct call *c, const struct rec_start *s, const struct pg
     return media__send_verb(c, cmd);
 }
 
-static void started_cb(int status, const struct pg_result *res, void *arg)
+/* The answer to a cc_recording_start (or the answered statement's recording columns):
+ * record_start sent, or the recording failed; an action's result either way. */
+static void started(struct rec_start *s, int status, const struct pg_result *res)
 {
-    struct rec_start *s = arg;
     struct cc *cc = s->cc;
-    bool row = status == 0 && pg_ntuples(res) > 0;
-    const char *rec = row ? pg_get(res, 0, "recording_id") : NULL;
-    struct call *c = row ? recordable(cc, s->call_id) : NULL;
+    const char *rec = status == 0 && pg_ntuples(res) > 0 ? pg_get(res, 0, "recording_id") : NULL;
+    struct call *c = rec ? recordable(cc, s->call_id) : NULL;
     int err = c ? send_start(c, s, res) : VP_E_NOT_FOUND;
     if (!err) {
         c->recording_sent = true;
@@ -116,7 +118,12 @@ static void started_cb(int status, const struct pg_result *res, void *arg)
                       c ? "the command could not be sent to media-fork"
                         : "the call is no longer answered on this node");
     }
-    free(s);
+}
+
+static void started_cb(int status, const struct pg_result *res, void *arg)
+{
+    started(arg, status, res);
+    free(arg);
 }
 
 #define SQL_START "SELECT * FROM cc_recording_start($1, $2, $3, $4, $5::boolean)"
@@ -183,15 +190,19 @@ void call_record_early(struct call *c)
                  "call %s: the recording at early media could not be asked for", c->id);
 }
 
-void call_record_answered(struct call *c)
+bool call_record_answer_starts(const struct call *c)
 {
-    if (c->early_media && c->recording_sent)
-        return; /* record on_ringing started with early media: one recording per call */
-    bool asked = c->answer_record.channels[0] != '\0';
-    if (start(c, NULL, asked ? c->answer_record.channels : NULL,
-              asked ? c->answer_record.format : NULL, true, 0, false))
-        log_warn("record.start_failed", "call %s: the recording at answer could not be asked for",
-                 c->id);
+    /* record on_ringing started with early media: one recording per call */
+    return !(c->early_media && c->recording_sent);
+}
+
+void call_record_answered(struct call *c, int status, const struct pg_result *res)
+{
+    if (status || pg_ntuples(res) < 1 || !pg_get(res, 0, "recording_id"))
+        return; /* nothing to record (a failed statement is logged by store.c) */
+    struct rec_start s = {.cc = c->cc};
+    snprintf(s.call_id, sizeof(s.call_id), "%s", c->id);
+    started(&s, 0, res);
 }
 
 /* ---- actions ---- */

@@ -28,6 +28,7 @@
 
 struct call;
 struct cc;
+struct pg_result;
 
 /* start_recording or stop_recording (see INBOX_VERBS). */
 bool call_record_is_verb(const char *op);
@@ -41,10 +42,17 @@ int call_record_action(struct cc *cc, const char *op, const char *call_id, const
 /* An inbound call's answer params: remember record "record-from-answer" for the answer. */
 void call_record_answer_params(struct call *c, const json_t *params);
 /*
- * c was answered (its leg is connected): start what the call asked to record at answer
- * (record on_answer, on_ringing when early media did not start it, record-from-answer).
+ * Whether c's answered statement is to start its automatic recording (store.c passes it
+ * a new recording id then): not when early media already started record on_ringing.
  */
-void call_record_answered(struct call *c);
+bool call_record_answer_starts(const struct call *c);
+/*
+ * c's answered statement (cc_call_answered / cc_inbound_answered) returned res: when it
+ * started the recording the call asked for at answer (record on_answer, on_ringing when
+ * early media did not start it, record-from-answer), send record_start for it, or mark
+ * the recording failed when the call can no longer take it.
+ */
+void call_record_answered(struct call *c, int status, const struct pg_result *res);
 /*
  * An outbound call's leg was connected by early media (call_out.c, once): a call created
  * with record on_ringing starts recording now, so the recording holds what was heard and

@@ -1,7 +1,10 @@
 /*
- * Relay numbers' recording and transcription (call_relay.h). One statement on the call's
- * queue (cc_relay_media), then the two starts; nothing here outlives the call: a call
- * that ended meanwhile starts nothing (its transcription row stays requested, is never
+ * Relay numbers' recording and transcription (call_relay.h). What the number asks for
+ * comes with the inbound call's answered statement (cc_inbound_answered runs
+ * cc_relay_media); the starts follow once that answer is known and the bridge with the
+ * child is sent, whichever comes last (today the bridge: it is sent as the call becomes
+ * answered, before the statement's result). Nothing here outlives the call: a call that
+ * ended meanwhile starts nothing (its transcription row stays requested, is never
  * charged: no audio was heard).
  */
 #include "call_relay.h"
@@ -41,15 +44,22 @@ static void start_transcription(struct call *c)
     store__sql(c, "SELECT cc_relay_transcription_started($1, $2)", NULL, 0, false, NULL);
 }
 
-static void media_cb(struct call *c, int status, const struct pg_result *res)
+/* Bits of struct call's relay_media. */
+enum {
+    RELAY_JOINED = 1,     /* the bridge with the child is sent (call_relay_bridged) */
+    RELAY_KNOWN = 2,      /* the answered statement said what the number asks for */
+    RELAY_RECORD = 4,     /* ... relay_record */
+    RELAY_TRANSCRIBE = 8, /* ... relay_transcribe */
+    RELAY_STARTED = 16,   /* done: once per call */
+};
+
+static void start_when_ready(struct call *c)
 {
-    if (status || pg_ntuples(res) == 0) {
-        if (status)
-            log_warn("relay.media_failed", "call %s: cc_relay_media: %s", c->id,
-                     vp_err_message(status));
+    unsigned m = c->relay_media;
+    if (!(m & RELAY_JOINED) || !(m & RELAY_KNOWN) || (m & RELAY_STARTED))
         return;
-    }
-    bool record = flag(res, "record"), transcribe = flag(res, "transcribe");
+    c->relay_media |= RELAY_STARTED;
+    bool record = m & RELAY_RECORD, transcribe = m & RELAY_TRANSCRIBE;
     if (!record && !transcribe)
         return;
     if (!startable(c)) {
@@ -64,7 +74,20 @@ static void media_cb(struct call *c, int status, const struct pg_result *res)
         start_transcription(c);
 }
 
+void call_relay_answered(struct call *c, int status, const struct pg_result *res)
+{
+    if (!c->relay || status)
+        return; /* a failed statement is logged by store.c */
+    c->relay_media |= RELAY_KNOWN;
+    if (flag(res, "relay_record"))
+        c->relay_media |= RELAY_RECORD;
+    if (flag(res, "relay_transcribe"))
+        c->relay_media |= RELAY_TRANSCRIBE;
+    start_when_ready(c);
+}
+
 void call_relay_bridged(struct call *p)
 {
-    store__sql(p, "SELECT * FROM cc_relay_media($1, $2)", NULL, 0, false, media_cb);
+    p->relay_media |= RELAY_JOINED;
+    start_when_ready(p);
 }

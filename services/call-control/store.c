@@ -11,7 +11,9 @@
 
 #include "call_int.h"
 #include "call_media.h"
+#include "call_record.h"
 #include "voepy/alloc.h"
+#include "voepy/id.h"
 #include "voepy/log.h"
 #include "voepy/pg.h"
 
@@ -39,7 +41,8 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_route_health", "SELECT * FROM cc_route_health($1, $2, $3, $4::jsonb)");
     pg_prepare(pg, "cc_leg_media", "SELECT cc_leg_media($1, $2, $3, $4, $5)");
     pg_prepare(pg, "cc_call_ringing", "SELECT cc_call_ringing($1, $2, $3)");
-    pg_prepare(pg, "cc_call_answered", "SELECT cc_call_answered($1, $2, $3, $4, $5, $6)");
+    pg_prepare(pg, "cc_call_answered",
+               "SELECT * FROM cc_call_answered($1, $2, $3, $4, $5, $6, $7, $8, $9)");
     /* with the leg's loss, jitter and RTT: the overload in proto/sql/0039_leg_stats.sql */
     pg_prepare(pg, "cc_call_ended",
                "SELECT cc_call_ended($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
@@ -49,7 +52,7 @@ void store__prepare(struct pg_pool *pg)
     pg_prepare(pg, "cc_inbound_create",
                "SELECT * FROM cc_inbound_create($1, $2, $3, $4, $5, $6, $7, $8)");
     pg_prepare(pg, "cc_inbound_answered",
-               "SELECT cc_inbound_answered($1, $2, $3, $4, $5, $6, $7, $8)");
+               "SELECT * FROM cc_inbound_answered($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     pg_prepare(pg, "cc_action_result", "SELECT cc_action_result($1, $2, $3, $4, $5)");
     /* media verbs, proto/sql/0024_media_verbs.sql */
     pg_prepare(pg, "cc_gather_complete", "SELECT cc_gather_complete($1, $2, $3, $4, $5)");
@@ -160,8 +163,13 @@ void store__ringing(struct call *c, int64_t at_ms)
     push(c, op);
 }
 
-/* An inbound call's answer also completes its answer action (cc_inbound_answered). */
-void store__answered(struct call *c, int64_t at_ms)
+/*
+ * An inbound call's answer also completes its answer action (cc_inbound_answered). The
+ * same statement starts the call's automatic recording (under an id chosen here, so that
+ * a retry finds it) unless call_record.c says the answer starts none, and answers what
+ * else the answered leg needs (then: call.c).
+ */
+void store__answered(struct call *c, int64_t at_ms, store_then_cb *then)
 {
     struct store_op *op = op_new(c, c->inbound ? "cc_inbound_answered" : "cc_call_answered");
     add_int(op, at_ms, true);
@@ -172,7 +180,14 @@ void store__answered(struct call *c, int64_t at_ms)
         add(op, c->answer_action[0] ? c->answer_action : NULL);
         add(op, c->answer_note);
     }
+    char rec[ID_MAX];
+    bool record = call_record_answer_starts(c) && id_new(rec, sizeof(rec), "rec") == 0;
+    bool asked = c->answer_record.channels[0] != '\0';
+    add(op, record ? rec : NULL);
+    add(op, asked ? c->answer_record.channels : NULL);
+    add(op, asked ? c->answer_record.format : NULL);
     op->kick = true;
+    op->then = then;
     push(c, op);
 }
 
