@@ -49,7 +49,8 @@ class SipDialog(unittest.TestCase):
         cls.p.start()
         try:
             p = cls.p
-            cls.hold = p.sipp("dialog_uas_hold.xml", name="hold", extra=["-d", "2500"])
+            # Held for -d ms: long enough for assert_quiet_then_flowing's 0.3 + 1.0 s.
+            cls.hold = p.sipp("dialog_uas_hold.xml", name="hold", extra=["-d", "2000"])
             cls.routes = {"hold": p.create_route(cls.hold.uri, name="hold")}
             cls.tenant, cls.key = setup_tenant(p, cls.routes["hold"])
             st, _, raw, _ = p.admin("POST", "/admin/v1/numbers",
@@ -191,7 +192,8 @@ class SipDialog(unittest.TestCase):
                          ("ended", "completed", "callee"))
 
     def test_inbound_hold_with_update_and_old_style(self):
-        sipp = self.dial_in("dialog_uac_hold.xml", "uachold", extra=["-d", "2000"])
+        # Held for two -d pauses (UPDATE, then c=0.0.0.0): 2.4 s cover the 1.3 s measured.
+        sipp = self.dial_in("dialog_uac_hold.xml", "uachold", extra=["-d", "1200"])
         self.sipp_of_test = sipp
         call_id = self.call_of(sipp)
         self.wait(call_id, "ringing")
