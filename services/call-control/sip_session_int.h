@@ -1,8 +1,9 @@
 /*
  * sip_session_int.h - what the two files of an outbound dialog share: sip_session.c (the
- * INVITE, its CANCEL and BYE, digest, the 2xx and its ACK) and sip_session_dialog.c (what
- * the confirmed dialog adds: PRACK, 422, session timers, the far end's re-INVITEs and
- * UPDATEs, our own requests in the dialog). Private to those two files.
+ * INVITE, its CANCEL and BYE, digest, the dialog an 18x or the 2xx defines, the 2xx and
+ * its ACK) and sip_session_dialog.c (what the early or confirmed dialog adds: PRACK, 422,
+ * session timers, the far end's re-INVITEs and UPDATEs, our own requests in the dialog).
+ * Private to those two files.
  */
 #ifndef CC_SIP_SESSION_INT_H
 #define CC_SIP_SESSION_INT_H
