@@ -84,13 +84,15 @@ $$;
 -- The relay's members of an ended forwarded call: recording_id (its first recording, or
 -- null) and transcript (the final phrases so far, joined as voepy_transcription_json's
 -- text (0012) joins them, or null when there are none). voepy_call_event_data (0002)
--- appends them to call.ended's data of a relay call (options.forward_to).
+-- appends them to call.ended's data of a relay call (options.forward_to). plpgsql for
+-- its plans kept across transactions (see cc_first_leg, 0020).
 CREATE FUNCTION relay_ended_members(c calls) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object(
         'recording_id', (SELECT r.id FROM recordings r WHERE r.call_id = c.id
                           ORDER BY r.created_at, r.id LIMIT 1),
         'transcript', (SELECT string_agg(k.transcript, ' ' ORDER BY k.started_at, k.id)
                          FROM call_transcript_chunks k
-                        WHERE k.call_id = c.id AND k.is_final))
-$$;
+                        WHERE k.call_id = c.id AND k.is_final));
+END $$;

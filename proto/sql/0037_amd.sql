@@ -6,12 +6,14 @@
 
 -- At answer: whether the call asked for detection and has no result yet (part of
 -- cc_call_answered's result, 0020: no statement of its own).
+-- plpgsql for its plan kept across transactions (see cc_first_leg, 0020).
 CREATE FUNCTION cc_amd_wanted(p_call text, p_node text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(bool_or(c.options->>'answering_machine_detection' = 'premium'
-                            AND c.amd_completed_at IS NULL), false)
-      FROM calls c WHERE c.id = p_call AND c.node_id = p_node
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT bool_or(c.options->>'answering_machine_detection' = 'premium'
+                                    AND c.amd_completed_at IS NULL)
+                       FROM calls c WHERE c.id = p_call AND c.node_id = p_node), false);
+END $$;
 
 -- media-fork's amd_complete: record it, emit call.amd_complete, charge one detection when
 -- any audio was analysed (p_elapsed_ms > 0). A redelivered result changes nothing and
