@@ -220,11 +220,16 @@ int sip_session__take_dialog(struct sip_session *s, const osip_message_t *resp)
             s->routes[s->nroutes++] = vp_strdup(rr);
         osip_free(rr);
     }
-    const char *hop = s->nroutes ? s->routes[0] : s->remote_target;
+    return sip_session__set_hop(s, s->nroutes ? s->routes[0] : s->remote_target);
+}
+
+/* The next hop of the dialog's requests: uri's host and port (see sip_session_int.h). */
+int sip_session__set_hop(struct sip_session *s, const char *uri)
+{
     char host[256];
     int port;
     unsigned char probe[16];
-    int err = sip_msg_uri_hostport(hop, host, sizeof(host), &port);
+    int err = sip_msg_uri_hostport(uri, host, sizeof(host), &port);
     if (err)
         return err;
     if (strlen(host) >= sizeof(s->hop_ip) ||

@@ -13,6 +13,7 @@
 #include "sip_ext.h"
 #include "sip_msg.h"
 #include "sip_session_int.h"
+#include "voepy/alloc.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
 #include "voepy/vtime.h"
@@ -194,6 +195,24 @@ void sip_session__on_request_answer(struct sip_session *s, enum sip_tr_event ev,
         cb(s->req_arg, status, ev == SIP_TR_FINAL ? resp : NULL);
 }
 
+/*
+ * A re-INVITE or UPDATE is a target refresh (RFC 3261 12.2.2, RFC 3311 5.2): once we
+ * answered it 2xx, our requests go to its Contact (a carrier moving the call to another
+ * of its nodes). The route set stays, so the next hop moves only without one.
+ */
+static void retarget(struct sip_session *s, const osip_message_t *req)
+{
+    char *contact = sip_msg_contact_uri(req);
+    if (contact && strcmp(contact, s->remote_target) != 0 &&
+        sip_session__set_hop(s, s->nroutes ? s->routes[0] : contact) == 0) {
+        free(s->remote_target);
+        s->remote_target = vp_strdup(contact);
+        log_info("sip.target_refresh", "call %s: the far end's target is now %s", s->call_id,
+                 contact);
+    }
+    osip_free(contact);
+}
+
 /* A re-INVITE or UPDATE: an offer (or a refresh) once the dialog is confirmed; in the
  * early dialog only an UPDATE (RFC 3311 5.1: a re-INVITE needs a confirmed dialog). */
 void sip_session__on_offer(struct sip_session *s, osip_transaction_t *tr, const osip_message_t *req,
@@ -206,7 +225,10 @@ void sip_session__on_offer(struct sip_session *s, osip_transaction_t *tr, const 
     }
     struct sip_reinvite_dialog d = {
         .local_tag = s->local_tag, .contact = s->contact, .proto = s->proto};
+    unsigned answered = sip_reinvite_count(s->reinv);
     sip_reinvite_on_request(s->reinv, tr, req, rx, &d);
+    if (sip_reinvite_count(s->reinv) != answered)
+        retarget(s, req);
     sip_timer_refreshed(s->stimer); /* a re-INVITE or UPDATE refreshes, whoever sends it */
 }
 

@@ -84,6 +84,9 @@ struct sip_session {
 /* The dialog (early or confirmed) as resp defines it: remote tag, target, route set, next
  * hop. Returns 0 or VP_E_PARSE (no usable next hop). */
 int sip_session__take_dialog(struct sip_session *s, const osip_message_t *resp);
+/* The next hop (hop_ip, hop_port) is uri's host and port, or where the INVITE went when
+ * that host is a name. Returns 0 or VP_E_PARSE (not a SIP URI). */
+int sip_session__set_hop(struct sip_session *s, const char *uri);
 /* A request of the dialog; to_tag and routes only inside it (in_dialog: early or
  * confirmed). */
 int sip_session__build_body(struct sip_session *s, const char *method, const char *ruri,

@@ -9,7 +9,8 @@ counters and its message trace).
   says a=recvonly) and media-fork sends nothing while held (its RTP counter stands
   still), then unholds it (a=sendrecv, RTP again); a second re-INVITE before the ACK of
   the first's 200 gets 491. An inbound caller holds with UPDATE (a=inactive) and with
-  c=0.0.0.0, then unholds with a re-INVITE.
+  c=0.0.0.0, then unholds with a re-INVITE. A re-INVITE with another Contact moves where
+  our requests go (target refresh): our BYE follows it.
 - session timers (RFC 4028): a 422 with Min-SE makes us INVITE again with that
   Session-Expires; a 2xx with a short Session-Expires and refresher=uac makes us refresh
   with UPDATE at half the interval; refresher=uas without refresh makes us BYE at expiry
@@ -205,6 +206,20 @@ class SipDialog(unittest.TestCase):
                         "c=0.0.0.0 was not answered inactive")
         self.caller_passed(sipp)
         self.assertEqual(self.row(call_id), ("ended", "completed", "callee"))
+
+    def test_reinvite_moves_the_target_of_our_requests(self):
+        """A re-INVITE with another Contact is a target refresh: our BYE goes there."""
+        sipp, route = self.route("dialog_uas_retarget.xml", "retarget", calls=1)
+        call = self.place(route)
+        self.wait(call["id"], "answered")
+        wait_until(lambda: self.sent_to(sipp, r"^SIP/2.0 200.*CSeq: 1 INVITE"), 10,
+                   what="our 200 to the re-INVITE")
+        time.sleep(0.2)  # its ACK
+        st, _, raw, _ = self.act(call["id"], "hangup", {})
+        self.assertEqual(st, 200, raw)
+        self.caller_passed(sipp, timeout=20)  # the BYE's Request-URI is checked there
+        self.assertTrue(self.sent_to(sipp, r"^BYE sip:moved@127\.0\.0\.1:%d" % sipp.port))
+        self.assertEqual(self.row(call["id"]), ("ended", "completed", "api"))
 
     # -- session timers ------------------------------------------------------------------
     def test_session_timer_422_then_our_refreshes(self):
