@@ -198,14 +198,16 @@ CREATE FUNCTION cc_call_ended(p_call text, p_node text, p_ms bigint, p_status te
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     c calls;
+    v_leg text; -- the first leg, looked up once
 BEGIN
     SELECT * INTO c FROM calls WHERE id = p_call AND node_id = p_node FOR UPDATE;
     IF NOT FOUND OR c.status IN ('ended', 'failed') THEN
         RETURN false;
     END IF;
+    v_leg := (cc_first_leg(p_call)).id;
     UPDATE call_legs SET rtp_packets_in = coalesce(p_packets_in, rtp_packets_in),
                          rtp_packets_out = coalesce(p_packets_out, rtp_packets_out)
-     WHERE id = (cc_first_leg(p_call)).id;
+     WHERE id = v_leg;
     IF p_status = 'failed' AND c.status IN ('initiated', 'ringing') THEN
         PERFORM cc_fail(p_call, p_ms, p_reason, p_initiator, p_sip_status);
         RETURN true;
@@ -220,7 +222,7 @@ BEGIN
      WHERE id = p_call
     RETURNING * INTO c;
     UPDATE call_legs SET status = 'ended', ended_at = voepy_ms(p_ms), end_reason = p_reason
-     WHERE id = (cc_first_leg(p_call)).id AND status NOT IN ('ended', 'failed');
+     WHERE id = v_leg AND status NOT IN ('ended', 'failed');
     PERFORM voepy_emit(c.tenant_id, c.id, 'call.ended', voepy_call_event_data(c));
     RETURN true;
 END $$;
