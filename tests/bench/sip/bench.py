@@ -47,6 +47,12 @@ STEP_S = float(os.environ.get("VOEPY_BENCH_SIP_STEP_S", "4"))
 HOLD_MS = int(os.environ.get("VOEPY_BENCH_SIP_HOLD_MS", "500"))
 FIXED_CPS = int(os.environ.get("VOEPY_BENCH_SIP_FIXED_CPS", "200"))
 PATHS = os.environ.get("VOEPY_BENCH_SIP_PATHS", "direct,kamailio,voepy").split(",")
+# Also count, over voepy's step at FIXED_CPS, each service's statements per forwarded call
+# (voepy_pg_queries_total), PostgreSQL's commits per call and the SQL functions run per
+# call (pg_stat_user_functions with track_functions = all). Off by default: it waits for
+# the statistics and the function timing costs CPU (README.md).
+PG_STATS = os.environ.get("VOEPY_BENCH_SIP_PG_STATS", "") not in ("", "0")
+PG_STATS_FLUSH_S = 11  # an idle backend reports its statistics within 10 s (PostgreSQL 15)
 TARGET_RATIO = 0.5
 SUT_CPUS, GEN_CPUS = {0}, {1}
 DID = "+15125550100"
@@ -129,6 +135,8 @@ class Path:
     def step(self, rate):
         """Run one step (tried twice when it fails); records and returns whether it passed."""
         for attempt in (1, 2):
+            if rate == FIXED_CPS:
+                self.reset_stats()
             before_uas = self.uas.counters()
             named0 = {k: benchlib.cpu_seconds(v) for k, v in self.sut_named().items()}
             cpu0 = benchlib.cpu_seconds(self.sut_pids())
@@ -150,6 +158,8 @@ class Path:
             print("  %-8s %5d cps: %s (made %d/%d, failed %d, retrans %d, %.1f s, SUT CPU %.2f s)"
                   % (self.name, rate, "pass" if ok else "FAIL", made, u["calls"], failed, retrans,
                      u["elapsed"], cpu1 - cpu0), flush=True)
+            if rate == FIXED_CPS and ok and made:
+                self.read_stats(made)
             if rate == FIXED_CPS and ok and made and self.sut_pids():
                 self.cpu_per_call = (cpu1 - cpu0) / made
                 self.breakdown = {k: round((benchlib.cpu_seconds(v) - named0[k]) * 1000 / made, 3)
@@ -162,6 +172,12 @@ class Path:
 
     def ruri_user(self):
         return None
+
+    def reset_stats(self):
+        """Before the step at FIXED_CPS: zero the counters read_stats reads (voepy)."""
+
+    def read_stats(self, made):
+        """After a passing step at FIXED_CPS of made calls: record the counters per call."""
 
     def stop(self):
         self.uas.stop()
@@ -242,6 +258,59 @@ class Voepy(Path):
                               {"forward_to": FORWARD_TO, "relay_enabled": True}, key=key)
         assert st == 200, raw
         benchlib.pin(self.sut_pids(), SUT_CPUS)
+        self.functions, self.commits, self.statements = {}, None, {}
+        if PG_STATS:
+            p.sql("ALTER SYSTEM SET track_functions = 'all'")
+            p.sql("SELECT pg_reload_conf()")
+
+    def reset_stats(self):
+        if not PG_STATS:
+            return
+        time.sleep(PG_STATS_FLUSH_S)  # what the setup's statements still hold
+        self.p.sql("SELECT pg_stat_reset()")
+        self.xact0 = self.xact_commit()
+        self.queries0 = self.queries()
+
+    def queries(self):
+        """Each service's PostgreSQL statements so far (its pools' voepy_pg_queries_total)."""
+        out = {}
+        for name in self.p.procs:
+            try:
+                st, _, body = self.p.ops(name, "/metrics")
+            except OSError:
+                continue
+            if st != 200:
+                continue
+            out[name] = sum(float(ln.rsplit(" ", 1)[1]) for ln in body.decode().splitlines()
+                            if ln.startswith("voepy_pg_queries_total{"))
+        return out
+
+    def xact_commit(self):
+        return int(self.p.sql("SELECT xact_commit FROM pg_stat_database WHERE datname = 'voepy'")[0][0])
+
+    def read_stats(self, made):
+        if not PG_STATS:
+            return
+        time.sleep(PG_STATS_FLUSH_S)
+        # the two SELECTs above and below are psql's own commits: negligible
+        self.commits = round((self.xact_commit() - self.xact0) / made, 2)
+        q1 = self.queries()
+        self.statements = {k: round((q1[k] - self.queries0.get(k, 0)) / made, 2) for k in q1}
+        print("  voepy statements per call by service: %s" % ", ".join(
+            "%s %.2f" % kv for kv in sorted(self.statements.items(), key=lambda kv: -kv[1])),
+            flush=True)
+        # overloads (cc_call_ended of 0020 and 0039) by name/number of arguments
+        rows = self.p.sql("SELECT f.funcname || CASE WHEN count(*) OVER (PARTITION BY f.funcname) > 1 "
+                          "THEN '/' || p.pronargs ELSE '' END, f.calls, round(f.self_time::numeric, 3) "
+                          "FROM pg_stat_user_functions f JOIN pg_proc p ON p.oid = f.funcid "
+                          "ORDER BY f.calls DESC, 1")
+        self.functions = {r[0]: {"calls_per_call": round(int(r[1]) / made, 2),
+                                 "self_ms_per_call": round(float(r[2]) / made, 3)} for r in rows}
+        print("  voepy SQL at %d cps over %d calls: %.2f commits per call; functions per call:"
+              % (FIXED_CPS, made, self.commits), flush=True)
+        for name, f in self.functions.items():
+            print("    %-36s %6.2f calls  %7.3f ms self" % (name, f["calls_per_call"],
+                                                           f["self_ms_per_call"]), flush=True)
 
     def sut_named(self):
         named = {name: [proc.proc.pid] for name, proc in self.p.procs.items()}
@@ -298,6 +367,10 @@ def main():
                          "cpu_ms_per_call_by_part": pa.breakdown,
                          "sut_cpu_ms_per_call": pa.cpu_per_call and round(pa.cpu_per_call * 1000, 3),
                          "steps": pa.steps} for pa in paths}
+    if "voepy" in figures and PG_STATS:
+        v = next(pa for pa in paths if pa.name == "voepy")
+        figures["voepy"].update(pg_commits_per_call=v.commits, pg_functions_per_call=v.functions,
+                                pg_statements_per_call_by_service=v.statements)
     print("\n%-9s %12s %22s" % ("path", "ceiling cps", "SUT CPU ms/call @%d" % FIXED_CPS))
     for pa in paths:
         print("%-9s %12d %22s" % (pa.name, pa.ceiling,
