@@ -112,6 +112,8 @@ struct call {
     bool relay_answered;        /* ... and its child answered: the 200 may go */
     bool relay_early; /* ... 183 with our SDP sent, the leg connected to the caller's offer and
                          bridged with the child's before the answer (call_forward.c) */
+    /* call_relay.c's RELAY_* bits: what the answer said, whether the bridge is sent */
+    unsigned relay_media;
 
     uv_timer_t timer;       /* ring timeout, then the time limit */
     uv_timer_t media_timer; /* a media-fork reply we wait for */
@@ -174,12 +176,13 @@ void media__stop_waiting(struct call *c);
 /* store.c */
 void store__prepare(struct pg_pool *pg);
 void store__ringing(struct call *c, int64_t at_ms);
-void store__answered(struct call *c, int64_t at_ms);
 void store__leg_media(struct call *c, const char *sip_call_id);
 void store__route(struct call *c); /* c->route_id carries the call (failover) */
 void store__ended(struct call *c);
 /* The statement's result, before the next statement of the call runs (status 0 or VP_E_*). */
 typedef void(store_then_cb)(struct call *c, int status, const struct pg_result *res);
+/* The answer (cc_call_answered / cc_inbound_answered); then gets its result. */
+void store__answered(struct call *c, int64_t at_ms, store_then_cb *then);
 void store__inbound_create(struct call *c, const char *sip_call_id, int64_t at_ms,
                            store_then_cb *then);
 /* An action's row: done (note: what was not carried out, NULL = everything) or failed. */
