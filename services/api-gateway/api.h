@@ -27,6 +27,7 @@
 #include "voepy/crypto.h"
 #include "voepy/json.h"
 #include "voepy/pg.h"
+#include "voepy/redis.h"
 
 struct ccnodes;
 struct http_request;
@@ -206,6 +207,12 @@ void command_send_then_answer(struct api_req *r, const struct pg_result *res, co
                               json_t *msg);
 
 /* ---- ccnodes.c: the alive call-control nodes and the verbs each carries out ---- */
+
+/* One EVAL reading the alive members of voepy:nodes:{service} (as libcommon's nodes.c
+ * counts them) with field of each one's registry hash: cb gets an array of id, value
+ * pairs ("" for a node without the field). Returns redis_cmdv's result. */
+int nodes_field_read(struct redis *redis, const char *service, const char *field,
+                     redis_reply_cb *cb, void *arg);
 /*
  * Start refreshing from the node registry (Redis, every CCNODES_REFRESH_MS) on loop; the
  * redis connection is borrowed and must outlive the cache (close it first).

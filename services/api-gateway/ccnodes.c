@@ -28,17 +28,27 @@
 
 #define CCNODES_REFRESH_MS 1000
 #define DEAD_AFTER_MS      5000 /* nodes.h's default dead_after_ms */
-#define SET_KEY            "voepy:nodes:call-control"
-#define HASH_PREFIX        "voepy:node:call-control:"
 
-/* KEYS[1] the set, ARGV[1] the oldest live score, ARGV[2] the hash prefix. */
+/* KEYS[1] the set, ARGV[1] the oldest live score, ARGV[2] the hash prefix, ARGV[3] the
+ * field: id, value pairs. */
 static const char script[] = "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')\n"
                              "local out = {}\n"
                              "for _, id in ipairs(ids) do\n"
                              "  out[#out + 1] = id\n"
-                             "  out[#out + 1] = redis.call('HGET', ARGV[2] .. id, 'verbs') or ''\n"
+                             "  out[#out + 1] = redis.call('HGET', ARGV[2] .. id, ARGV[3]) or ''\n"
                              "end\n"
                              "return out\n";
+
+int nodes_field_read(struct redis *redis, const char *service, const char *field,
+                     redis_reply_cb *cb, void *arg)
+{
+    char set[96], prefix[96], min[24];
+    snprintf(set, sizeof(set), "voepy:nodes:%s", service);
+    snprintf(prefix, sizeof(prefix), "voepy:node:%s:", service);
+    snprintf(min, sizeof(min), "%lld", (long long)(vtime_now_ms() - DEAD_AFTER_MS));
+    const char *argv[] = {"EVAL", script, "1", set, min, prefix, field};
+    return redis_cmdv(redis, cb, arg, 7, argv, NULL);
+}
 
 struct ccnode {
     char *id;
@@ -125,10 +135,7 @@ static void tick_cb(uv_timer_t *t)
     struct ccnodes *c = t->data;
     if (c->inflight || c->closing)
         return;
-    char min[24];
-    snprintf(min, sizeof(min), "%lld", (long long)(vtime_now_ms() - DEAD_AFTER_MS));
-    const char *argv[] = {"EVAL", script, "1", SET_KEY, min, HASH_PREFIX};
-    if (redis_cmdv(c->redis, refresh_cb, c, 6, argv, NULL) == 0)
+    if (nodes_field_read(c->redis, "call-control", "verbs", refresh_cb, c) == 0)
         c->inflight = true;
 }
 

@@ -4,10 +4,10 @@
  * media-fork nodes advertise the languages they have transcription models for in the
  * node registry (proto/streams.md): the hash voepy:node:media-fork:{id} has "languages",
  * comma-separated ("en-US,es-ES"). A transcription_start is checked with one EVAL that
- * reads the alive nodes' lists (score within DEAD_AFTER_MS of now, as libcommon's nodes.c
- * counts them): a language one of them serves (lang.h: the same tag, or the same primary
- * subtag) goes on, any other is refused 422 invalid_parameter on field "language",
- * naming the languages there are. The gateway keeps no list of its own.
+ * reads the alive nodes' lists (nodes_field_read, ccnodes.c): a language one of them serves
+ * (lang.h: the same tag, or the same primary subtag) goes on, any other is refused 422
+ * invalid_parameter on field "language", naming the languages there are. The gateway keeps no list
+ * of its own.
  *
  * When no media node is known (none alive, one that advertises nothing, Redis down or
  * erring) nothing is refused here: media-fork refuses a language it cannot hear, and the
@@ -24,21 +24,8 @@
 #include "voepy/lang.h"
 #include "voepy/log.h"
 #include "voepy/redis.h"
-#include "voepy/vtime.h"
 
-#define DEAD_AFTER_MS 5000 /* nodes.h's default dead_after_ms */
-#define SET_KEY       "voepy:nodes:media-fork"
-#define HASH_PREFIX   "voepy:node:media-fork:"
-#define TAGS_MAX      32 /* languages named in a refusal */
-
-/* KEYS[1] the set, ARGV[1] the oldest live score, ARGV[2] the hash prefix. */
-static const char script[] =
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')\n"
-    "local out = {}\n"
-    "for _, id in ipairs(ids) do\n"
-    "  out[#out + 1] = redis.call('HGET', ARGV[2] .. id, 'languages') or ''\n"
-    "end\n"
-    "return out\n";
+#define TAGS_MAX 32 /* languages named in a refusal */
 
 /* One check in flight, in the request's arena. */
 struct lang_check {
@@ -82,7 +69,7 @@ static void refuse(struct lang_check *c, const struct tags *t)
 static void decide(struct lang_check *c, const redisReply *reply)
 {
     struct tags t = {.n = 0};
-    for (size_t i = 0; i < reply->elements; i++) {
+    for (size_t i = 1; i < reply->elements; i += 2) { /* id, languages pairs */
         const redisReply *e = reply->element[i];
         if (e->type != REDIS_REPLY_STRING || e->len == 0 || lang_list_serves(e->str, c->language)) {
             c->next(c->r); /* served, or a node we cannot judge */
@@ -118,9 +105,6 @@ void languages_check(struct api_req *r, const char *language, void (*next)(struc
         next(r);
         return;
     }
-    char min[24];
-    snprintf(min, sizeof(min), "%lld", (long long)(vtime_now_ms() - DEAD_AFTER_MS));
-    const char *argv[] = {"EVAL", script, "1", SET_KEY, min, HASH_PREFIX};
-    if (redis_cmdv(r->api->redis, listed_cb, c, 6, argv, NULL) != 0)
+    if (nodes_field_read(r->api->redis, "media-fork", "languages", listed_cb, c) != 0)
         next(r);
 }
