@@ -41,6 +41,11 @@ bool dtmf_out_busy(const struct dtmf_out *t)
     return t->in_event || t->pause_left || t->pos < t->n;
 }
 
+bool dtmf_out_sending(const struct dtmf_out *t)
+{
+    return t->in_event || (!t->pause_left && t->pos < t->n);
+}
+
 void dtmf_out_clear(struct dtmf_out *t)
 {
     memset(t, 0, sizeof(*t));

@@ -48,6 +48,9 @@ enum dtmf_out_action {
  */
 int dtmf_out_queue(struct dtmf_out *t, const char *digits, unsigned duration_ms);
 bool dtmf_out_busy(const struct dtmf_out *t);
+/* Whether the next tick sends an event packet (one is on the wire, or a digit is due):
+ * false during the pauses, when the leg's audio flows. */
+bool dtmf_out_sending(const struct dtmf_out *t);
 /*
  * One 20 ms tick at RTP timestamp now_ts (the leg's clock for this tick). On
  * DTMF_OUT_EVENT, payload holds the event, *ts its timestamp and *marker the marker bit.

@@ -62,6 +62,11 @@ void leg_inject_clear(struct leg *l)
         l->inject->len = 0;
 }
 
+bool leg__inject_pending(const struct leg *l)
+{
+    return l->inject && l->inject->len >= INJECT_FRAME;
+}
+
 bool leg__inject_frame(struct leg *l, struct leg_frame *f)
 {
     struct leg_inject *in = l->inject;

@@ -92,6 +92,8 @@ void leg__rx_tick(struct leg *l);
 void leg__media_rx(struct leg *l, const struct rtp_hdr *h);
 /* This tick's frame from DTMF sending or playback; false: the mode decides. */
 bool leg__media_frame(struct leg *l, struct leg_frame *f);
+/* Whether DTMF sending or a playback (playing, or ready to start) has the send path. */
+bool leg__media_sending(const struct leg *l);
 /* Every tick, any state: gather deadlines. */
 void leg__media_tick(struct leg *l);
 /* The leg is closing: end playback ("stopped") and gather ("cancelled"), free. */
@@ -108,10 +110,14 @@ void leg__tap_tick(struct leg *l, const uint8_t *sent, size_t sent_len);
 void leg__tap_close(struct leg *l);
 
 /* bridge.c (called only while l->bridge is set) */
-/* A valid packet from the far end of a connected leg: kept for the peer to send. */
+/* A valid packet from the far end of a connected leg: sent on the peer now, or kept for
+ * the peer's tick. */
 void bridge__rx(struct leg *l, const struct rtp_hdr *h);
-/* This tick's frame from the peer (payload left NULL when it heard nothing). */
-void bridge__frame(struct leg *l, struct leg_frame *f);
+/* This tick's frame from the peer (payload left NULL when it heard nothing); false when
+ * the peer's audio goes out as it arrives (nothing to send, and no gap either). */
+bool bridge__frame(struct leg *l, struct leg_frame *f);
+/* The leg's own media wins this tick: the peer's audio waits for the tick again. */
+void bridge__yield(struct leg *l);
 /* A second frame for this tick when the peer's audio backs up (f->ts set by the caller);
  * false when there is no backlog. */
 bool bridge__catch_up(struct leg *l, struct leg_frame *f);
@@ -119,6 +125,8 @@ bool bridge__catch_up(struct leg *l, struct leg_frame *f);
 /* leg_inject.c */
 /* This tick's frame from injected audio; false when less than a frame is queued. */
 bool leg__inject_frame(struct leg *l, struct leg_frame *f);
+/* Whether a frame of injected audio is queued (the next tick sends it). */
+bool leg__inject_pending(const struct leg *l);
 /* The leg is closing: drop the queue. */
 void leg__inject_close(struct leg *l);
 
@@ -136,6 +144,9 @@ void leg__rtcp_bye(struct leg *l);
 
 /* leg_tx.c */
 void leg__tx_init(struct leg *l);
+/* Stamp f with the leg's SSRC, sequence number and marker and send it now (dropped and
+ * counted when the socket refuses). */
+void leg__tx_send(struct leg *l, const struct leg_frame *f);
 /* Send this period's frame (connected legs). */
 void leg__tx_tick(struct leg *l);
 

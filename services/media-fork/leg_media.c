@@ -356,6 +356,15 @@ void leg__media_rx(struct leg *l, const struct rtp_hdr *h)
     }
 }
 
+bool leg__media_sending(const struct leg *l)
+{
+    const struct leg_media *m = l->media;
+    if (!m)
+        return false;
+    const struct play_item *head = play_queue_head(&m->queue);
+    return dtmf_out_sending(&m->tx) || playback_active(&m->play) || (head && head->audio);
+}
+
 bool leg__media_frame(struct leg *l, struct leg_frame *f)
 {
     struct leg_media *m = l->media;

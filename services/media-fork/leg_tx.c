@@ -5,8 +5,9 @@
  * socket refuses is dropped and counted, since a late frame is useless.
  *
  * Playback and DTMF events (leg_media.c) come first; otherwise the mode fills the tick.
- * A bridged leg sends its peer's audio instead of its mode (bridge.c); a mixer would
- * plug in here too. RTCP sender/receiver reports (RFC 3550 6.2, about every 5 s) are
+ * A bridged leg sends its peer's audio instead of its mode (bridge.c): mostly as it
+ * arrives, from the peer's receive path through leg__tx_send(), its tick then sending
+ * nothing; a mixer would plug in here too. RTCP sender/receiver reports (RFC 3550 6.2, about every 5 s) are
  * sent from leg__tx_tick() by leg_rtcp.c to l->rtcp_addr (or the RTP address + 1) on the
  * same clock.
  */
@@ -55,7 +56,7 @@ static const struct sockaddr *destination(const struct leg *l)
     return (const struct sockaddr *)(l->latched ? &l->latch_addr : &l->remote.addr);
 }
 
-static void send_frame(struct leg *l, const struct leg_frame *f)
+void leg__tx_send(struct leg *l, const struct leg_frame *f)
 {
     uint8_t *out = l->ctx->tx_buf;
     if (f->len > sizeof(l->ctx->tx_buf) - RTP_HEADER_LEN)
@@ -84,21 +85,24 @@ void leg__tx_tick(struct leg *l)
     if (!media && l->inject)
         media = leg__inject_frame(l, &f); /* then injected audio (leg_inject.c) */
     bool bridged = !media && l->bridge;
+    bool on_receipt = false; /* the bridged audio went out as it arrived (bridge.c) */
+    if (media && l->bridge)
+        bridge__yield(l);
     if (bridged)
-        bridge__frame(l, &f);
+        on_receipt = !bridge__frame(l, &f);
     else if (!media)
         f.payload = next_frame(l, &f.len);
     if (l->remote.hold)
         f.payload = NULL; /* held by the far end: nothing goes out, the clock runs on */
     if (f.payload)
-        send_frame(l, &f);
-    else
+        leg__tx_send(l, &f);
+    else if (!on_receipt)
         l->marker_next = true; /* silence gap: the next packet starts a talkspurt */
     if (bridged && f.payload && !f.event && !l->remote.hold) {
         /* The peer's audio backed up: a second frame, a period later on our clock. */
         struct leg_frame g = {.pt = l->remote.pt, .ts = l->ts + tick_samples(l)};
         if (bridge__catch_up(l, &g)) {
-            send_frame(l, &g);
+            leg__tx_send(l, &g);
             l->ts += tick_samples(l);
         }
     }

@@ -1,7 +1,8 @@
 /*
  * Bridged legs (bridge.h): two real legs on loopback, each with its far end
  * (rtp_peer.h), ticked by hand. Checks that audio crosses both ways re-stamped with the
- * sending leg's own stream, that PCMU and PCMA are transcoded, that an RFC 4733 digit
+ * sending leg's own stream, as it arrives (or on the tick while the sending leg's own
+ * media, a tap or a hold needs it), that PCMU and PCMA are transcoded, that an RFC 4733 digit
  * is sent again on the other leg (its payload type and clock, marker once, end three
  * times) and heard once, that the leg's own DTMF wins over the bridge, that taps see the
  * bridged audio as `out`, and that releasing one leg unbridges the other.
@@ -208,11 +209,98 @@ static void test_audio_both_ways(void **state)
     assert_ptr_equal(bridge_peer(fx->la), fx->lb);
 }
 
-/* Audio that backs up (packets bunched, or late for their tick) is caught up, not lost:
- * past two frames waiting, a tick sends a second one, on one stream, a period apart. */
+/* Audio goes out as it arrives, before any tick, on b's own stream: one talkspurt on
+ * b's clock (the received timestamps moved by one offset), the far end's marker passed
+ * on; the ticks in between send nothing and open no gap. */
+static void test_forwards_on_receipt(void **state)
+{
+    struct fixture *fx = *state;
+    for (int i = 0; i < 3; i++)
+        send_audio(fx, &fx->pa, fx->la, 0, (uint8_t)(0x40 + i));
+    settle(fx);
+    assert_int_equal(fx->pb.n, 3);
+    tick(fx, 2);
+    assert_int_equal(fx->pb.n, 3);
+    fx->seq += 10; /* the far end was silent for 200 ms: its next packet starts a talkspurt */
+    uint8_t pkt[RTP_HEADER_LEN + 160];
+    rtp_write_header(pkt, true, 0, fx->seq, (uint32_t)fx->seq * 160u, SRC_SSRC);
+    memset(pkt + RTP_HEADER_LEN, 0x50, 160);
+    peer_send(&fx->pa, leg_port(fx->la), pkt, sizeof(pkt));
+    settle(fx);
+    assert_int_equal(fx->pb.n, 4);
+    assert_one_stream(&fx->pb, 0, 4);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx->pb.pkts[i].first, 0x40 + i);
+        assert_int_equal(fx->pb.pkts[i].h.marker, i == 0);
+        if (i)
+            assert_int_equal(fx->pb.pkts[i].h.ts - fx->pb.pkts[i - 1].h.ts, 160);
+    }
+    assert_int_equal(fx->pb.pkts[3].first, 0x50);
+    assert_true(fx->pb.pkts[3].h.marker);
+    assert_int_equal(fx->pb.pkts[3].h.ts - fx->pb.pkts[2].h.ts, 11 * 160);
+}
+
+/* b's own DTMF takes b's send path back to its tick; the audio heard meanwhile waits
+ * there (and goes out in the pause after the digit), and forwarding resumes: a new
+ * talkspurt, later on b's clock. */
+static void test_own_media_takes_over_and_gives_back(void **state)
+{
+    struct fixture *fx = *state;
+    send_audio(fx, &fx->pa, fx->la, 0, 0x41);
+    settle(fx);
+    assert_int_equal(fx->pb.n, 1);
+    assert_int_equal(leg_send_dtmf(fx->lb, "3", 40), 0);
+    send_audio(fx, &fx->pa, fx->la, 0, 0x42);
+    settle(fx);
+    assert_int_equal(fx->pb.n, 1); /* not forwarded: b is sending its digit */
+    tick(fx, 8);                    /* the digit (40 ms, its end three times) and its pause */
+    struct events *e = &fx->eb;
+    assert_true(e->n >= 3);
+    assert_int_equal(e->ev[0].event, 3);
+    int before = fx->pb.n;
+    send_audio(fx, &fx->pa, fx->la, 0, 0x43);
+    settle(fx);
+    assert_int_equal(fx->pb.n, before + 1); /* forwarded again, at once */
+    const struct pkt *last = &fx->pb.pkts[fx->pb.n - 1];
+    assert_int_equal(last->first, 0x43);
+    assert_int_equal(last->h.pt, 0);
+    assert_true(last->h.marker);
+    assert_int_equal(last->h.ssrc, fx->pb.pkts[0].h.ssrc);
+    assert_true((int32_t)(last->h.ts - e->h[0].ts) > 0);
+    assert_int_equal((last->h.ts - fx->pb.pkts[0].h.ts) % 160, 0);
+    int waited = 0; /* the audio heard during the digit: sent once, by a tick of its pause */
+    for (int i = 0; i < fx->pb.n; i++)
+        waited += fx->pb.pkts[i].h.pt == 0 && fx->pb.pkts[i].first == 0x42;
+    assert_int_equal(waited, 1);
+}
+
+/* A far end that holds the call gets nothing, bridged audio included. */
+static void test_hold_stops_forwarding(void **state)
+{
+    struct fixture *fx = *state;
+    struct leg_remote r = {.codec = codec_by_name("PCMU"),
+                           .pt = 0,
+                           .ptime_ms = 20,
+                           .mode = LEG_MODE_SILENCE,
+                           .te_pt = 96,
+                           .hold = true};
+    assert_int_equal(udp_addr_parse("127.0.0.1", fx->pb.port, &r.addr), 0);
+    leg_connect(fx->lb, &r);
+    peer_reset(&fx->pb);
+    send_audio(fx, &fx->pa, fx->la, 0, 0x41);
+    settle(fx);
+    tick(fx, 2);
+    assert_int_equal(fx->pb.n, 0);
+}
+
+/* Audio that backs up for b's tick (packets bunched, or late for their tick: b has a tap,
+ * so it sends on its tick) is caught up, not lost: past two frames waiting, a tick sends
+ * a second one, on one stream, a period apart. */
 static void test_backlog_is_caught_up_not_dropped(void **state)
 {
     struct fixture *fx = *state;
+    struct tapped t = {0};
+    leg_tap_add(fx->lb, &TAP, &t);
     for (int i = 0; i < 6; i++)
         send_audio(fx, &fx->pa, fx->la, 0, (uint8_t)(0x40 + i));
     settle(fx);
@@ -331,6 +419,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_audio_both_ways, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_forwards_on_receipt, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_own_media_takes_over_and_gives_back, setup_pcmu,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hold_stops_forwarding, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_is_caught_up_not_dropped, setup_pcmu,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),

@@ -245,6 +245,26 @@ static void test_out_packets(void **state)
     assert_false(dtmf_out_busy(&t));
 }
 
+/* dtmf_out_sending: true while an event is on the wire or due, false in the pause
+ * between digits (the leg's audio flows then) and once all are sent. */
+static void test_out_sending(void **state)
+{
+    struct dtmf_out t = {0};
+    assert_false(dtmf_out_sending(&t));
+    assert_int_equal(dtmf_out_queue(&t, "12", 40), 0);
+    struct sent s[1];
+    bool sending[20];
+    for (int i = 0; i < 20; i++) {
+        sending[i] = dtmf_out_sending(&t);
+        run_out(&t, 160u * (uint32_t)i, s, 1);
+        assert_int_equal(sending[i], s[0].event); /* said before each tick: what it did */
+    }
+    assert_true(sending[0]);
+    assert_false(sending[6]); /* '1': 2 ticks + 2 more ends, then 100 ms of audio */
+    assert_true(sending[9]);  /* '2' */
+    assert_false(dtmf_out_sending(&t));
+}
+
 static void test_out_rounding_and_pauses(void **state)
 {
     struct dtmf_out t = {0};
@@ -313,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_rx_one_digit_per_event),
         cmocka_unit_test(test_rx_long_event_segments),
         cmocka_unit_test(test_out_packets),
+        cmocka_unit_test(test_out_sending),
         cmocka_unit_test(test_out_rounding_and_pauses),
         cmocka_unit_test(test_out_refuses),
         cmocka_unit_test(test_out_round_trip),
