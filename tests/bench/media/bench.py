@@ -400,7 +400,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="voepy-bench-media-")
     relays, figures = [], {}
     try:
-        relays = [MediaFork(tmp), Rtpengine(tmp)]
+        relays.append(MediaFork(tmp))
+        relays.append(Rtpengine(tmp))  # a failed start still stops media-fork
         state = {r.name: {"ceiling_calls": 0, "failed_at": None, "steps": []} for r in relays}
         print("bench-media: %d s warm-up + %d s measured per step, ramp %s" %
               (WARMUP_S, MEASURE_S, RAMP), flush=True)
