@@ -194,6 +194,7 @@ static void close_cb(uv_handle_t *h)
     free(l->ring);
     codec_state_free(l->codec);
     free(l);
+    leg__rx_idle(ctx); /* before leg_freed, which may free the engine and ctx with it */
     if (ctx->leg_freed)
         ctx->leg_freed(ctx);
 }
@@ -209,6 +210,7 @@ void leg_close(struct leg *l)
     if (l->state == LEG_CONNECTED)
         leg__rtcp_bye(l); /* the far end learns we left (leg_rtcp.c) */
     set_state(l, LEG_CLOSING);
+    leg__rx_stop(l);
     l->closes_pending = 2;
     uv_close((uv_handle_t *)&l->rtp, close_cb);
     uv_close((uv_handle_t *)&l->rtcp, close_cb);

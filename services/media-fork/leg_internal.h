@@ -40,6 +40,7 @@ struct leg {
     /* Receive: datagrams read since the last tick, per port; reading pauses at the cap. */
     unsigned rx_rtp, rx_rtcp;
     bool rtp_paused, rtcp_paused;
+    bool rtp_polled; /* the RTP socket is in ctx->rx (rx_poll.h) */
     struct frame_ring *ring; /* frames for the echo source; NULL until first needed */
 
     /* Send: our own RTP stream (RFC 3550: random SSRC, initial seq and timestamp). */
@@ -84,6 +85,10 @@ struct leg_frame {
 
 /* leg_rx.c */
 int leg__rx_start(struct leg *l);
+/* The leg is closing: its RTP socket leaves ctx->rx. */
+void leg__rx_stop(struct leg *l);
+/* A leg was freed: close ctx->rx when it was the last (the next leg opens another). */
+void leg__rx_idle(struct media_ctx *ctx);
 /* Start of a tick: refill the receive budgets and resume paused reading. */
 void leg__rx_tick(struct leg *l);
 

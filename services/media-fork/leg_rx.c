@@ -1,16 +1,21 @@
 /*
  * The receive path of a leg: both ports read into the engine's shared buffer, RTP is
  * parsed, checked against the latched source, counted and delivered; RTCP is validated
- * and counted. Work is bounded twice: libuv reads at most 32 datagrams per handle per
- * wake-up, and a leg reads at most MEDIA_RX_PER_TICK per port per 20 ms tick, after which
- * reading pauses until the next tick and the kernel drops the excess (a flood costs the
- * flooder's socket buffer, not our CPU).
+ * and counted. RTP sockets are watched edge-triggered in the context's rx_poll set
+ * (rx_poll.h: one report per arrival, not two polls per packet) and read here until
+ * EAGAIN; RTCP, a packet every few seconds, is read by libuv. Work is bounded: a leg
+ * reads at most MEDIA_RX_PER_TICK datagrams per port per 20 ms tick, after which reading
+ * pauses until the next tick and the kernel drops the excess (a flood costs the flooder's
+ * socket buffer, not our CPU).
  */
 #include "leg_internal.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "rtcp.h"
+#include "rx_poll.h"
 #include "udp_pair.h"
 #include "voepy/err.h"
 #include "voepy/log.h"
@@ -86,7 +91,7 @@ static void on_rtp(struct leg *l, const uint8_t *pkt, size_t len, const struct s
     deliver(l, &h);
 }
 
-/* Count one read against the port's budget; pause reading when it is spent. */
+/* Count one RTCP read against the port's budget; pause reading when it is spent. */
 static void charge(struct leg *l, uv_udp_t *h, unsigned *used, bool *paused)
 {
     if (++*used < MEDIA_RX_PER_TICK)
@@ -96,17 +101,40 @@ static void charge(struct leg *l, uv_udp_t *h, unsigned *used, bool *paused)
     metric_inc(l->ctx->metrics.flood);
 }
 
-static void rtp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *from, unsigned flags)
+/* Read the RTP socket until it is empty, the leg closes or the tick's budget is spent
+ * (then the next tick reads on: edge-triggered, no new report comes for what waits). */
+static void rtp_drain(struct leg *l)
 {
-    struct leg *l = h->data;
-    if (nread < 0 || !from || l->state == LEG_CLOSING)
-        return; /* 0 + NULL: nothing more to read; errors: nothing to count */
-    charge(l, h, &l->rx_rtp, &l->rtp_paused);
-    if (flags & UV_UDP_PARTIAL)
-        refuse(l, l->ctx->metrics.invalid_oversize);
-    else
-        on_rtp(l, (const uint8_t *)buf->base, (size_t)nread, from);
+    struct media_ctx *ctx = l->ctx;
+    int fd;
+    if (uv_fileno((const uv_handle_t *)&l->rtp, &fd))
+        return;
+    while (l->state != LEG_CLOSING && !l->rtp_paused) {
+        struct sockaddr_storage from;
+        struct iovec iov = {.iov_base = ctx->rx_buf, .iov_len = sizeof(ctx->rx_buf)};
+        struct msghdr m = {
+            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n = recvmsg(fd, &m, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (++l->rx_rtp >= MEDIA_RX_PER_TICK) {
+            l->rtp_paused = true;
+            metric_inc(ctx->metrics.flood);
+        }
+        if (n < 0)
+            continue; /* an error the socket reported (ICMP): consumed, read on */
+        if (m.msg_flags & MSG_TRUNC)
+            refuse(l, ctx->metrics.invalid_oversize);
+        else
+            on_rtp(l, ctx->rx_buf, (size_t)n, (const struct sockaddr *)&from);
+    }
+}
+
+static void rtp_ready_cb(void *arg)
+{
+    rtp_drain(arg);
 }
 
 static void rtcp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -134,18 +162,43 @@ static void rtcp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 int leg__rx_start(struct leg *l)
 {
-    if (uv_udp_recv_start(&l->rtp, alloc_cb, rtp_recv_cb) ||
-        uv_udp_recv_start(&l->rtcp, alloc_cb, rtcp_recv_cb))
+    struct media_ctx *ctx = l->ctx;
+    int fd;
+    if (!ctx->rx && rx_poll_open(&ctx->rx, ctx->loop, rtp_ready_cb))
         return VP_E_IO;
+    if (uv_fileno((const uv_handle_t *)&l->rtp, &fd) || rx_poll_add(ctx->rx, fd, l))
+        return VP_E_IO;
+    l->rtp_polled = true;
+    if (uv_udp_recv_start(&l->rtcp, alloc_cb, rtcp_recv_cb))
+        return VP_E_IO;
+    rtp_drain(l); /* what arrived before the socket joined the set makes no edge */
     return 0;
+}
+
+void leg__rx_stop(struct leg *l)
+{
+    int fd;
+    if (l->rtp_polled && !uv_fileno((const uv_handle_t *)&l->rtp, &fd))
+        rx_poll_remove(l->ctx->rx, fd);
+    l->rtp_polled = false;
+}
+
+void leg__rx_idle(struct media_ctx *ctx)
+{
+    if (ctx->legs_open || !ctx->rx)
+        return;
+    rx_poll_close(ctx->rx);
+    ctx->rx = NULL;
 }
 
 void leg__rx_tick(struct leg *l)
 {
     l->rx_rtp = 0;
     l->rx_rtcp = 0;
-    if (l->rtp_paused && uv_udp_recv_start(&l->rtp, alloc_cb, rtp_recv_cb) == 0)
+    if (l->rtp_paused) {
         l->rtp_paused = false;
+        rtp_drain(l);
+    }
     if (l->rtcp_paused && uv_udp_recv_start(&l->rtcp, alloc_cb, rtcp_recv_cb) == 0)
         l->rtcp_paused = false;
 }

@@ -3,9 +3,9 @@
  *
  * Owned by the engine (engine.c), which outlives its legs: legs keep a pointer to it.
  * The receive and send buffers are shared by all legs because the loop handles one
- * datagram at a time and both paths finish with the buffer before returning (uv_udp
- * reads into rx_buf and our callback consumes it; uv_udp_try_send copies tx_buf into
- * the kernel). That is what keeps the packet path free of allocations.
+ * datagram at a time and both paths finish with the buffer before returning (a read
+ * lands in rx_buf and its handler consumes it; uv_udp_try_send copies tx_buf into the
+ * kernel). That is what keeps the packet path free of allocations.
  */
 #ifndef MF_MEDIA_CTX_H
 #define MF_MEDIA_CTX_H
@@ -20,6 +20,7 @@
 #include "rtp.h"
 
 struct port_pool;
+struct rx_poll;
 
 #define MEDIA_TICK_MS     20 /* the shared frame clock */
 #define MEDIA_RX_PER_TICK 16 /* datagrams a leg may read per port per tick (800/s) */
@@ -30,6 +31,7 @@ struct media_ctx {
     struct sockaddr_storage media_addr; /* VOEPY_MEDIA_IP, port 0 */
     struct media_metrics metrics;
     unsigned legs_open; /* legs whose handles are not closed yet */
+    struct rx_poll *rx; /* the legs' RTP sockets (rx_poll.h): open while legs_open > 0 */
     /* Called when a leg has closed its handles and is freed (engine bookkeeping). */
     void (*leg_freed)(struct media_ctx *ctx);
     /* A leg's playback ended or its gather completed (may be NULL: nobody listens). */

@@ -274,6 +274,28 @@ static void test_own_media_takes_over_and_gives_back(void **state)
     assert_int_equal(waited, 1);
 }
 
+/* A flood is read MEDIA_RX_PER_TICK datagrams per tick: the rest waits in the socket
+ * and is read by the next ticks (its socket is edge-triggered: no new report comes for
+ * it, the tick resumes reading by itself). What is read is forwarded at once. */
+static void test_read_budget_per_tick(void **state)
+{
+    struct fixture *fx = *state;
+    for (int i = 0; i < 40; i++)
+        send_audio(fx, &fx->pa, fx->la, 0, 0x41);
+    settle(fx);
+    assert_int_equal(leg_counters(fx->la)->packets_in, MEDIA_RX_PER_TICK);
+    assert_int_equal(fx->pb.n, MEDIA_RX_PER_TICK);
+    tick(fx, 1);
+    assert_int_equal(leg_counters(fx->la)->packets_in, 2 * MEDIA_RX_PER_TICK);
+    tick(fx, 1);
+    assert_int_equal(leg_counters(fx->la)->packets_in, 40);
+    assert_int_equal(fx->pb.n, 40);
+    assert_one_stream(&fx->pb, 0, 40);
+    send_audio(fx, &fx->pa, fx->la, 0, 0x42); /* under budget: read on arrival again */
+    settle(fx);
+    assert_int_equal(leg_counters(fx->la)->packets_in, 41);
+}
+
 /* A far end that holds the call gets nothing, bridged audio included. */
 static void test_hold_stops_forwarding(void **state)
 {
@@ -423,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_own_media_takes_over_and_gives_back, setup_pcmu,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hold_stops_forwarding, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_read_budget_per_tick, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_is_caught_up_not_dropped, setup_pcmu,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),
