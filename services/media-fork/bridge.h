@@ -1,16 +1,17 @@
 /*
  * bridge.h - two legs of one node joined: what arrives on one is sent out on the other.
  *
- * While a and b are bridged, each leg keeps what its far end sends in a small ring, and
- * the peer's 20 ms tick takes one frame from it and sends it re-stamped with the peer's
- * own SSRC, sequence number and timestamp (leg_tx.c). The audio is transcoded (decoded
- * and encoded again) only when the two legs' codecs differ. RFC 4733 events heard on one
- * leg are sent again on the other with that leg's telephone-event payload type and its
- * own timestamps (a start with the marker bit, updates every tick, the end packet three
- * times), never as audio. A playback or send_dtmf on a leg still wins over the bridged
- * audio for that leg. A leg that is not bridged (or no longer) sends its mode again.
+ * While a and b are bridged, what a's far end sends goes out on b as it arrives (and the
+ * other way), re-stamped with b's own SSRC and sequence number, its timestamp moved onto
+ * b's clock, transcoded only when the two legs' codecs differ. While b's own media needs
+ * b's send path (a playback or send_dtmf on b, which win over the bridged audio;
+ * injected audio; taps; a hold), a keeps what it heard in a small ring and b's 20 ms
+ * tick takes a frame from it. RFC 4733 events heard on one leg are sent again on the
+ * other with that leg's telephone-event payload type and its own timestamps (a start
+ * with the marker bit, updates every tick, the end packet three times), never as audio.
+ * A leg that is not bridged (or no longer) sends its mode again.
  *
- * Only the command path calls these; nothing here runs per packet except the hooks in
+ * Only the command path calls these; what runs per packet are the hooks in
  * leg_internal.h. A bridge's state is allocated when it is made and freed when it ends.
  */
 #ifndef MF_BRIDGE_H
