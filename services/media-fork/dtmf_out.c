@@ -7,8 +7,6 @@
 
 #define TICK_MS      20
 #define TICK_SAMPLES 160
-#define MIN_MS       40
-#define MAX_MS       5000
 
 static bool valid_digit(char d)
 {
@@ -18,7 +16,7 @@ static bool valid_digit(char d)
 int dtmf_out_queue(struct dtmf_out *t, const char *digits, unsigned duration_ms)
 {
     size_t len = strlen(digits);
-    if (len == 0 || duration_ms < MIN_MS || duration_ms > MAX_MS)
+    if (len == 0 || duration_ms < DTMF_OUT_MIN_MS || duration_ms > DTMF_OUT_MAX_MS)
         return VP_E_INVALID_PARAMETER;
     for (size_t i = 0; i < len; i++)
         if (!valid_digit(digits[i]))

@@ -20,6 +20,8 @@
 #include "rfc4733.h"
 
 #define DTMF_OUT_MAX_DIGITS 64
+#define DTMF_OUT_MIN_MS     40 /* a digit's duration, per digit */
+#define DTMF_OUT_MAX_MS     5000
 #define DTMF_OUT_GAP_MS     100
 #define DTMF_OUT_VOLUME     10 /* -10 dBm0 */
 #define DTMF_OUT_END_COPIES 3

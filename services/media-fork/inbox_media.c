@@ -302,7 +302,7 @@ static const char *apply_media(struct inbox *in, const struct mf_command *c, str
     case MF_OP_SEND_DTMF:
         return leg_send_dtmf(l, c->digits, c->duration_ms) ? "dtmf_queue_full" : NULL;
     case MF_OP_DIGIT_IN: /* a SIP INFO digit: heard as if it came by RFC 4733 */
-        leg_digit_in(l, c->digits[0]);
+        leg_digit_in(l, c->digits[0], c->duration_ms);
         return NULL;
     case MF_OP_STOP_PLAYBACK: /* nothing playing is not an error: stop is idempotent */
         if (c->media_id[0]) {

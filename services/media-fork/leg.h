@@ -136,11 +136,14 @@ bool leg_stop_gather(struct leg *l, const char *gather_id);
 int leg_send_dtmf(struct leg *l, const char *digits, unsigned duration_ms);
 /*
  * A digit (0-9 * # A-D) the far end sent another way than RTP (SIP INFO, relayed by
- * call-control as digit_in): heard as an RFC 4733 digit is, by a running gather (barge-in
- * included) and by the taps' digit() (streams' dtmf frames). Ignored unless the leg is
- * connected. Not relayed to a bridged peer (that is RTP's path only).
+ * call-control as digit_in), lasting duration_ms (0: not said): heard as an RFC 4733
+ * digit is, by a running gather (barge-in included) and by the taps' digit() (streams'
+ * dtmf frames), and sent on as an RFC 4733 event by a bridged peer (as send_dtmf does,
+ * the duration kept within 40..5000 ms, DIGIT_IN_DEFAULT_MS when not said). Ignored
+ * unless the leg is connected.
  */
-void leg_digit_in(struct leg *l, char digit);
+#define DIGIT_IN_DEFAULT_MS 100
+void leg_digit_in(struct leg *l, char digit, unsigned duration_ms);
 
 /*
  * Injected audio (leg_inject.c): 8 kHz linear samples another source (a bidirectional

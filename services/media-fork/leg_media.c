@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "audio_file.h"
+#include "bridge.h"
 #include "codec.h"
 #include "dtmf_detect.h"
 #include "dtmf_out.h"
@@ -311,7 +312,7 @@ static void out_of_band(struct leg_media *m)
     m->inband = NULL;
 }
 
-void leg_digit_in(struct leg *l, char digit)
+void leg_digit_in(struct leg *l, char digit, unsigned duration_ms)
 {
     if (l->state != LEG_CONNECTED || rfc4733_code(digit) < 0)
         return;
@@ -322,6 +323,14 @@ void leg_digit_in(struct leg *l, char digit)
     }
     if (l->taps)
         leg__tap_digit(l, digit);
+    struct leg *peer = bridge_peer(l);
+    if (peer && peer->state == LEG_CONNECTED) {
+        unsigned ms = duration_ms ? duration_ms : DIGIT_IN_DEFAULT_MS;
+        ms = ms < DTMF_OUT_MIN_MS ? DTMF_OUT_MIN_MS : ms > DTMF_OUT_MAX_MS ? DTMF_OUT_MAX_MS : ms;
+        if (leg_send_dtmf(peer, (const char[]){digit, '\0'}, ms))
+            log_warn("media.digit_relay_full", "leg %s: digit from leg %s not relayed",
+                     peer->id, l->id);
+    }
 }
 
 /* ---- the packet paths ---------------------------------------------------------------- */

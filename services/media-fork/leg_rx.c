@@ -2,8 +2,8 @@
  * The receive path of a leg: both ports read into the engine's shared buffer, RTP is
  * parsed, checked against the latched source, counted and delivered; RTCP is validated
  * and counted. RTP sockets are watched edge-triggered in the context's rx_poll set
- * (rx_poll.h: one report per arrival, not two polls per packet) and read here until
- * EAGAIN; RTCP, a packet every few seconds, is read by libuv. Work is bounded: a leg
+ * (rx_poll.h: one report per arrival, not two polls per packet) and read here with
+ * recvmmsg until empty; RTCP, a packet every few seconds, is read by libuv. Work is bounded: a leg
  * reads at most MEDIA_RX_PER_TICK datagrams per port per 20 ms tick, after which reading
  * pauses until the next tick and the kernel drops the excess (a flood costs the flooder's
  * socket buffer, not our CPU).
@@ -101,34 +101,53 @@ static void charge(struct leg *l, uv_udp_t *h, unsigned *used, bool *paused)
     metric_inc(l->ctx->metrics.flood);
 }
 
-/* Read the RTP socket until it is empty, the leg closes or the tick's budget is spent
- * (then the next tick reads on: edge-triggered, no new report comes for what waits). */
+/*
+ * Read the RTP socket until it is empty, the leg closes or the tick's budget is spent
+ * (then the next tick reads on: edge-triggered, no new report comes for what waits).
+ * recvmmsg takes up to MEDIA_RX_BATCH datagrams a call and stops at the first that is not
+ * there, so a call that returns fewer than asked has emptied the socket: the usual
+ * wake-up (one datagram) costs one call, not a read and an EAGAIN.
+ */
 static void rtp_drain(struct leg *l)
 {
     struct media_ctx *ctx = l->ctx;
     int fd;
     if (uv_fileno((const uv_handle_t *)&l->rtp, &fd))
         return;
+    struct sockaddr_storage from[MEDIA_RX_BATCH];
+    struct iovec iov[MEDIA_RX_BATCH];
+    struct mmsghdr mm[MEDIA_RX_BATCH];
     while (l->state != LEG_CLOSING && !l->rtp_paused) {
-        struct sockaddr_storage from;
-        struct iovec iov = {.iov_base = ctx->rx_buf, .iov_len = sizeof(ctx->rx_buf)};
-        struct msghdr m = {
-            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
-        ssize_t n = recvmsg(fd, &m, 0);
+        unsigned want = MEDIA_RX_PER_TICK - l->rx_rtp;
+        if (want > MEDIA_RX_BATCH)
+            want = MEDIA_RX_BATCH;
+        for (unsigned i = 0; i < want; i++) {
+            iov[i] = (struct iovec){.iov_base = ctx->rx_batch[i], .iov_len = RTP_MAX_PACKET};
+            mm[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                            .msg_namelen = sizeof(from[i]),
+                                            .msg_iov = &iov[i],
+                                            .msg_iovlen = 1};
+        }
+        int n = recvmmsg(fd, mm, want, 0, NULL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (++l->rx_rtp >= MEDIA_RX_PER_TICK) {
+        l->rx_rtp += n < 0 ? 1 : (unsigned)n; /* an error the socket reported (ICMP) too */
+        if (l->rx_rtp >= MEDIA_RX_PER_TICK) {
             l->rtp_paused = true;
             metric_inc(ctx->metrics.flood);
         }
         if (n < 0)
-            continue; /* an error the socket reported (ICMP): consumed, read on */
-        if (m.msg_flags & MSG_TRUNC)
-            refuse(l, ctx->metrics.invalid_oversize);
-        else
-            on_rtp(l, ctx->rx_buf, (size_t)n, (const struct sockaddr *)&from);
+            continue;
+        for (int i = 0; i < n && l->state != LEG_CLOSING; i++) {
+            if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
+                refuse(l, ctx->metrics.invalid_oversize);
+            else
+                on_rtp(l, ctx->rx_batch[i], mm[i].msg_len, (const struct sockaddr *)&from[i]);
+        }
+        if ((unsigned)n < want)
+            return; /* emptied */
     }
 }
 

@@ -24,6 +24,7 @@ struct rx_poll;
 
 #define MEDIA_TICK_MS     20 /* the shared frame clock */
 #define MEDIA_RX_PER_TICK 16 /* datagrams a leg may read per port per tick (800/s) */
+#define MEDIA_RX_BATCH    4  /* RTP datagrams read per recvmmsg call (leg_rx.c) */
 
 struct media_ctx {
     uv_loop_t *loop;
@@ -38,6 +39,7 @@ struct media_ctx {
     void (*leg_event)(struct media_ctx *ctx, const struct leg_event *ev);
     /* A larger datagram arrives truncated (UV_UDP_PARTIAL) and is refused. */
     uint8_t rx_buf[RTP_MAX_PACKET];
+    uint8_t rx_batch[MEDIA_RX_BATCH][RTP_MAX_PACKET]; /* RTP, read by recvmmsg */
     uint8_t tx_buf[RTP_MAX_PACKET];
 };
 
