@@ -2,10 +2,12 @@
  * Bridged legs (bridge.h): two real legs on loopback, each with its far end
  * (rtp_peer.h), ticked by hand. Checks that audio crosses both ways re-stamped with the
  * sending leg's own stream, as it arrives (or on the tick while the sending leg's own
- * media, a tap or a hold needs it), that PCMU and PCMA are transcoded, that an RFC 4733 digit
- * is sent again on the other leg (its payload type and clock, marker once, end three
- * times) and heard once, that the leg's own DTMF wins over the bridge, that taps see the
- * bridged audio as `out`, and that releasing one leg unbridges the other.
+ * media, a tap or a hold needs it), that a flood is read at the per-tick budget, that
+ * PCMU and PCMA are transcoded, that an RFC 4733 digit is sent again on the other leg
+ * (its payload type and clock, marker once, end three times) and heard once, that a SIP
+ * INFO digit goes on as an RFC 4733 event, that the leg's own DTMF wins over the bridge,
+ * that taps see the bridged audio as `out`, and that releasing one leg unbridges the
+ * other.
  */
 #include "vp_test.h"
 
@@ -403,6 +405,26 @@ static void test_dtmf_passes_through_once(void **state)
     assert_int_not_equal(e->h[5].ts, e->h[0].ts);
 }
 
+/* A digit a's far end sent by SIP INFO (digit_in) goes on to b's far end as an RFC 4733
+ * event on b's payload type, as long as INFO said (rounded up to ticks). */
+static void test_info_digit_is_relayed(void **state)
+{
+    struct fixture *fx = *state;
+    leg_digit_in(fx->la, '9', 60);
+    tick(fx, 6);
+    struct events *e = &fx->eb;
+    assert_int_equal(e->n, 5); /* 60 ms: 3 packets, the last with E, sent 3 times */
+    for (int i = 0; i < e->n; i++) {
+        assert_int_equal(e->ev[i].event, 9);
+        assert_int_equal(e->h[i].marker, i == 0);
+        assert_int_equal(e->ev[i].end, i >= 2);
+    }
+    assert_int_equal(e->ev[4].duration, 480);
+    leg_digit_in(fx->la, 'x', 60); /* not a digit: nothing */
+    tick(fx, 8);
+    assert_int_equal(e->n, 5);
+}
+
 static void test_release_unbridges(void **state)
 {
     struct fixture *fx = *state;
@@ -450,6 +472,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),
         cmocka_unit_test_setup_teardown(test_dtmf_passes_through_once, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_info_digit_is_relayed, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_release_unbridges, setup_pcmu, teardown),
         cmocka_unit_test(test_command_fields),
     };

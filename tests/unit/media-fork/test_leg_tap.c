@@ -195,12 +195,12 @@ static void test_digit_in_is_heard_like_rfc4733(void **state)
                               .timeout_ms = 5000,
                               .inter_digit_ms = 5000};
     leg_gather(fx->leg, &p, "g1", NULL, "voepy:cc:test");
-    leg_digit_in(fx->leg, '4');
-    leg_digit_in(fx->leg, 'x');
-    leg_digit_in(fx->leg, '\0');
-    leg_digit_in(fx->leg, 'B');
+    leg_digit_in(fx->leg, '4', 0);
+    leg_digit_in(fx->leg, 'x', 0);
+    leg_digit_in(fx->leg, '\0', 0);
+    leg_digit_in(fx->leg, 'B', 0);
     assert_string_equal(gathered, "");
-    leg_digit_in(fx->leg, '#');
+    leg_digit_in(fx->leg, '#', 0);
     assert_string_equal(gathered, "4B:valid");
     assert_int_equal(s.ndigits, 3);
     assert_memory_equal(s.digits, "4B#", 3);
