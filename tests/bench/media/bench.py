@@ -51,6 +51,7 @@ WARMUP_S = int(os.environ.get("VOEPY_BENCH_MEDIA_WARMUP_S", "2"))
 MEASURE_S = int(os.environ.get("VOEPY_BENCH_MEDIA_MEASURE_S", "5"))
 FIXED_N = int(os.environ.get("VOEPY_BENCH_MEDIA_FIXED_N", "250"))
 MAX_LOSS = 0.001
+MAX_GEN_LAG_MS = 100  # rtpload further behind its schedule: the step is not a measure
 STREAM_FPS = 50  # media frames per second of a one-track stream (one per 20 ms)
 STREAM_TOLERANCE = 0.03  # received frames vs STREAM_FPS x streams x seconds
 TARGET_RATIO = 1.0
@@ -340,6 +341,11 @@ def step(relay, n, record=False, ws=None):
     out = load.run(dests)
     out["sut_cpu_s"] = round(benchlib.cpu_seconds(relay.pids()) - cpu0, 3)
     out["wall_s"] = round(time.monotonic() - t0, 2)
+    # the generator's own load: near 100 % it, not the relay, may be what loses packets
+    out["gen_busy"] = round(out["gen_cpu_s"] / max(0.01, out["wall_s"]), 3)
+    # A generator that fell behind its schedule offered fewer calls than n for a while:
+    # the step measures the generator, not the relay, and counts neither way.
+    out["gen_bound"] = out["gen_max_lag_ms"] > MAX_GEN_LAG_MS
     if ws:
         frames1 = ws.count()
         seconds = time.monotonic() - tf0
@@ -414,12 +420,18 @@ def main():
                     out = step(r, n)
                     out.update(calls=n, attempt=attempt)
                     state[r.name]["steps"].append(out)
-                    print("  %-10s %5d calls: %s (loss %.4f %%, %.2f us CPU/packet)" % (
-                        r.name, n, "pass" if out["ok"] else "FAIL", out["loss"] * 100,
-                        out["cpu_us_per_packet"]), flush=True)
-                    if out["ok"]:
+                    verdict = ("GENERATOR-BOUND" if out["gen_bound"]
+                               else "pass" if out["ok"] else "FAIL")
+                    print("  %-10s %5d calls: %s (loss %.4f %%, %.2f us CPU/packet; "
+                          "rtpload %.0f %% busy, %.0f ms behind at most)" % (
+                              r.name, n, verdict, out["loss"] * 100, out["cpu_us_per_packet"],
+                              out["gen_busy"] * 100, out["gen_max_lag_ms"]), flush=True)
+                    if out["ok"] and not out["gen_bound"]:
                         break
-                if out["ok"]:
+                if out["gen_bound"]:  # not measured: the ramp ends here for this relay
+                    state[r.name]["failed_at"] = n
+                    state[r.name]["generator_bound_at"] = n
+                elif out["ok"]:
                     state[r.name]["ceiling_calls"] = n
                 else:
                     state[r.name]["failed_at"] = n
@@ -450,6 +462,11 @@ def main():
                   figures["ratio_ceiling"], TARGET_RATIO,
                   figures["cpu_us_per_packet"]["rtpengine"] /
                   max(0.01, figures["cpu_us_per_packet"]["media-fork"])))
+        for name, st in figures["relays"].items():
+            if st.get("generator_bound_at"):
+                print("%s: the ramp ended at %d calls where rtpload could not keep its "
+                      "schedule; its ceiling is at least %d" % (
+                          name, st["generator_bound_at"], st["ceiling_calls"]))
     print("bench-media-json: " + json.dumps(figures))
     if not os.environ.get("VOEPY_KEEP_TMP"):
         subprocess.run(["rm", "-rf", tmp])

@@ -8,6 +8,9 @@
  *   -> "ports P1 P2 ... P<LEGS>"         the sockets' ports (the relay's far ends)
  *   <- "dest D1 D2 ... D<LEGS>"          where each socket sends (the relay's ports)
  *   -> one JSON line with the figures    after WARMUP_S + MEASURE_S seconds of traffic
+ *                                        (with its own CPU seconds, the 1 ms send slots
+ *                                        it started over 5 ms late and how far behind it
+ *                                        got: a saturated generator shows there)
  *
  * Loss is counted end to end, by content: every payload starts with the sender's tick
  * number (big-endian, first byte 0, which G.711 silence never has), and a relay copies
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +99,11 @@ static int read_dests(void)
         legs[i].dest = (struct sockaddr_in){.sin_family = AF_INET,
                                             .sin_port = htons((uint16_t)port),
                                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        /* Connected: the kernel keeps the route, sends skip its lookup (the generator's
+         * cost per packet is what caps the calls it can offer). A relay answers from the
+         * port it was sent to, so nothing it sends is filtered out. */
+        if (connect(legs[i].fd, (struct sockaddr *)&legs[i].dest, sizeof(legs[i].dest)))
+            return -1;
     }
     return 0;
 }
@@ -112,29 +121,44 @@ static void send_tick(struct leg *l, int i, uint32_t tick)
     memcpy(pkt + 4, &ts, 4);
     memcpy(pkt + 8, &ssrc, 4);
     memcpy(pkt + 12, &mark, 4);
-    if (sendto(l->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&l->dest, sizeof(l->dest)) < 0)
+    if (send(l->fd, pkt, sizeof(pkt), 0) < 0)
         l->send_errors++;
     else
         l->sent++;
 }
 
+/* One datagram from the relay: the tick its payload carries is marked as arrived. */
+static void count(struct leg *l, const uint8_t *buf, size_t n)
+{
+    if (n < 12 + 4 || (buf[0] & 0xc0) != 0x80)
+        return;
+    size_t hdr = 12u + 4u * (buf[0] & 0x0fu);
+    if (n < hdr + 4 || buf[hdr] != 0)
+        return; /* silence or anything not ours */
+    uint32_t tick = ((uint32_t)buf[hdr + 1] << 16) | ((uint32_t)buf[hdr + 2] << 8) | buf[hdr + 3];
+    l->received++;
+    if (tick < MAX_TICKS)
+        l->seen[tick / 8] |= (uint8_t)(1u << (tick % 8));
+}
+
+#define BATCH 8
+
+/* Read until the socket is empty: recvmmsg returning fewer than asked has emptied it. */
 static void drain(struct leg *l)
 {
-    uint8_t buf[2048];
+    static uint8_t buf[BATCH][2048];
+    struct iovec iov[BATCH];
+    struct mmsghdr mm[BATCH];
     for (;;) {
-        ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n < 0)
+        for (int k = 0; k < BATCH; k++) {
+            iov[k] = (struct iovec){.iov_base = buf[k], .iov_len = sizeof(buf[k])};
+            mm[k].msg_hdr = (struct msghdr){.msg_iov = &iov[k], .msg_iovlen = 1};
+        }
+        int got = recvmmsg(l->fd, mm, BATCH, MSG_DONTWAIT, NULL);
+        for (int k = 0; k < got; k++)
+            count(l, buf[k], mm[k].msg_len);
+        if (got < BATCH)
             return;
-        if (n < 12 + 4 || (buf[0] & 0xc0) != 0x80)
-            continue;
-        size_t hdr = 12u + 4u * (buf[0] & 0x0fu);
-        if ((size_t)n < hdr + 4 || buf[hdr] != 0)
-            continue; /* silence or anything not ours */
-        uint32_t tick =
-            ((uint32_t)buf[hdr + 1] << 16) | ((uint32_t)buf[hdr + 2] << 8) | buf[hdr + 3];
-        l->received++;
-        if (tick < MAX_TICKS)
-            l->seen[tick / 8] |= (uint8_t)(1u << (tick % 8));
     }
 }
 
@@ -146,14 +170,27 @@ static void poll_for(int epfd, int timeout_ms)
         drain(&legs[evs[k].data.u32]);
 }
 
-/* Run the traffic: send slot by slot (1 ms each), reading whatever comes in between. */
+static uint64_t late_slots; /* slots sent more than LATE_US after their time */
+static uint64_t max_lag_us; /* the furthest behind its schedule the sending got */
+#define LATE_US 5000
+
+/* Run the traffic: send slot by slot (1 ms each), reading whatever comes in between. What
+ * has arrived is read after every slot's sends, also when sending runs behind: a generator
+ * that only read when it was ahead of time would, once saturated, stop reading, let its
+ * sockets overflow and count its own drops as the relay's loss. */
 static void run(int epfd, uint32_t ticks)
 {
     uint64_t start = now_us();
     for (uint32_t slot = 0; slot < ticks * PERIOD_MS; slot++) {
         uint32_t tick = slot / PERIOD_MS, phase = slot % PERIOD_MS;
+        uint64_t due = start + (uint64_t)slot * 1000u, now = now_us();
+        if (now > due + LATE_US)
+            late_slots++;
+        if (now > due && now - due > max_lag_us)
+            max_lag_us = now - due;
         for (int i = (int)phase; i < nlegs; i += PERIOD_MS)
             send_tick(&legs[i], i, tick);
+        poll_for(epfd, 0);
         for (;;) {
             int64_t left = (int64_t)(start + (uint64_t)(slot + 1) * 1000u) - (int64_t)now_us();
             if (left <= 0)
@@ -180,10 +217,16 @@ static void report(uint32_t lo, uint32_t hi)
         errors += legs[i].send_errors;
     }
     double loss = expected ? 1.0 - (double)arrived / (double)expected : 1.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
     printf("{\"legs\": %d, \"expected\": %llu, \"arrived\": %llu, \"loss\": %.6f, "
-           "\"sent\": %llu, \"received\": %llu, \"send_errors\": %llu}\n",
+           "\"sent\": %llu, \"received\": %llu, \"send_errors\": %llu, "
+           "\"gen_cpu_s\": %.3f, \"gen_late_slots\": %llu, \"gen_max_lag_ms\": %.1f}\n",
            nlegs, (unsigned long long)expected, (unsigned long long)arrived, loss,
-           (unsigned long long)sent, (unsigned long long)received, (unsigned long long)errors);
+           (unsigned long long)sent, (unsigned long long)received, (unsigned long long)errors,
+           cpu, (unsigned long long)late_slots, (double)max_lag_us / 1000.0);
 }
 
 int main(int argc, char **argv)
