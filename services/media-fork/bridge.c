@@ -122,8 +122,8 @@ static void audio_frame(struct leg *l, const uint8_t *in, size_t in_len, struct 
     f->len = 0;
     if (!b->peer->codec || !l->codec)
         return;
-    int n = codec_state_decode(b->peer->codec, CODEC_DEC_RELAY, in, in_len, b->pcm,
-                               FRAME_MAX_BYTES);
+    int n =
+        codec_state_decode(b->peer->codec, CODEC_DEC_RELAY, in, in_len, b->pcm, FRAME_MAX_BYTES);
     if (n <= 0)
         return;
     if (!from->stateful && !l->remote.codec->stateful) {

@@ -40,7 +40,7 @@ struct leg {
     /* Receive: datagrams read since the last tick, per port; reading pauses at the cap. */
     unsigned rx_rtp, rx_rtcp;
     bool rtp_paused, rtcp_paused;
-    bool rtp_polled; /* the RTP socket is in ctx->rx (rx_poll.h) */
+    bool rtp_polled;         /* the RTP socket is in ctx->rx (rx_poll.h) */
     struct frame_ring *ring; /* frames for the echo source; NULL until first needed */
 
     /* Send: our own RTP stream (RFC 3550: random SSRC, initial seq and timestamp). */

@@ -328,8 +328,8 @@ void leg_digit_in(struct leg *l, char digit, unsigned duration_ms)
         unsigned ms = duration_ms ? duration_ms : DIGIT_IN_DEFAULT_MS;
         ms = ms < DTMF_OUT_MIN_MS ? DTMF_OUT_MIN_MS : ms > DTMF_OUT_MAX_MS ? DTMF_OUT_MAX_MS : ms;
         if (leg_send_dtmf(peer, (const char[]){digit, '\0'}, ms))
-            log_warn("media.digit_relay_full", "leg %s: digit from leg %s not relayed",
-                     peer->id, l->id);
+            log_warn("media.digit_relay_full", "leg %s: digit from leg %s not relayed", peer->id,
+                     l->id);
     }
 }
 

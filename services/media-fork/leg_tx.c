@@ -7,9 +7,9 @@
  * Playback and DTMF events (leg_media.c) come first; otherwise the mode fills the tick.
  * A bridged leg sends its peer's audio instead of its mode (bridge.c): mostly as it
  * arrives, from the peer's receive path through leg__tx_send(), its tick then sending
- * nothing; a mixer would plug in here too. RTCP sender/receiver reports (RFC 3550 6.2, about every 5 s) are
- * sent from leg__tx_tick() by leg_rtcp.c to l->rtcp_addr (or the RTP address + 1) on the
- * same clock.
+ * nothing; a mixer would plug in here too. RTCP sender/receiver reports (RFC 3550 6.2,
+ * about every 5 s) are sent from leg__tx_tick() by leg_rtcp.c to l->rtcp_addr (or the RTP
+ * address + 1) on the same clock.
  */
 #include "leg_internal.h"
 

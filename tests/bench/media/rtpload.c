@@ -225,8 +225,8 @@ static void report(uint32_t lo, uint32_t hi)
            "\"sent\": %llu, \"received\": %llu, \"send_errors\": %llu, "
            "\"gen_cpu_s\": %.3f, \"gen_late_slots\": %llu, \"gen_max_lag_ms\": %.1f}\n",
            nlegs, (unsigned long long)expected, (unsigned long long)arrived, loss,
-           (unsigned long long)sent, (unsigned long long)received, (unsigned long long)errors,
-           cpu, (unsigned long long)late_slots, (double)max_lag_us / 1000.0);
+           (unsigned long long)sent, (unsigned long long)received, (unsigned long long)errors, cpu,
+           (unsigned long long)late_slots, (double)max_lag_us / 1000.0);
 }
 
 int main(int argc, char **argv)

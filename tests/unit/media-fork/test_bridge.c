@@ -255,7 +255,7 @@ static void test_own_media_takes_over_and_gives_back(void **state)
     send_audio(fx, &fx->pa, fx->la, 0, 0x42);
     settle(fx);
     assert_int_equal(fx->pb.n, 1); /* not forwarded: b is sending its digit */
-    tick(fx, 8);                    /* the digit (40 ms, its end three times) and its pause */
+    tick(fx, 8);                   /* the digit (40 ms, its end three times) and its pause */
     struct events *e = &fx->eb;
     assert_true(e->n >= 3);
     assert_int_equal(e->ev[0].event, 3);
