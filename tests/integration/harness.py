@@ -365,14 +365,22 @@ class Sipp:
         except FileNotFoundError:
             return ""
 
+    def received_texts(self):
+        """The messages SIPp received (requests and responses), in order, as text."""
+        for block in re.split(r"^-{20,} [^\n]*\n", self.messages(), flags=re.M):
+            head, _, msg = block.partition("\n\n")
+            if "message received" in head:
+                yield msg
+
+    def got(self, pattern):
+        """Whether a message SIPp received matches pattern (re.M | re.S)."""
+        return any(re.search(pattern, msg, re.M | re.S) for msg in self.received_texts())
+
     def received(self, method=None):
         """Requests SIPp received, in order (retransmissions included): a list of
         (method, call_id) pairs, filtered by method when given."""
         out = []
-        for block in re.split(r"^-{20,} [^\n]*\n", self.messages(), flags=re.M):
-            head, _, msg = block.partition("\n\n")
-            if "message received" not in head:
-                continue
+        for msg in self.received_texts():
             m = re.match(r"([A-Z]+) sip:", msg.lstrip())
             if not m or (method and m.group(1) != method):
                 continue

@@ -29,7 +29,6 @@ HTTP (AudioServer); the test's far-end audio is a 440 Hz tone. Checked:
 """
 import json
 import os
-import re
 import struct
 import threading
 import time
@@ -273,15 +272,6 @@ class EarlyMedia(unittest.TestCase):
         ch, secs, _ = self.recording(call_id)
         self.assertTrue(0.6 <= secs <= 1.6, secs)
 
-    @staticmethod
-    def got(uas, pattern):
-        """Whether a message SIPp received matches pattern."""
-        for block in re.split(r"^-{20,} [^\n]*\n", uas.messages(), flags=re.M):
-            head, _, msg = block.partition("\n\n")
-            if "message received" in head and re.search(pattern, msg, re.M | re.S):
-                return True
-        return False
-
     def test_181_rings_182_brings_early_media_199_changes_nothing(self):
         a = self.peer()
         call_id, _ = self.dial("early_uas_18x.xml", {"early_port": a.port})
@@ -308,11 +298,11 @@ class EarlyMedia(unittest.TestCase):
         wait_until(lambda: audible(a.packets), 5, what="the audio_url at the 183's address")
         wait_until(lambda: audible(b.packets), 5, what="the audio_url at the UPDATE's address")
         self.assertEqual(self.status(call_id), "ringing")
-        self.assertTrue(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 1 UPDATE.*m=audio \d+ RTP/AVP 0 101"
+        self.assertTrue(uas.got(r"^SIP/2\.0 200 .*CSeq: 1 UPDATE.*m=audio \d+ RTP/AVP 0 101"
                                       r".*a=sendrecv"), "no SDP answer to the early UPDATE")
         self.wait_status(call_id, ("answered",))
-        self.assertTrue(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 2 UPDATE"))
-        self.assertFalse(self.got(uas, r"^SIP/2\.0 200 .*CSeq: 2 UPDATE.*m=audio"),
+        self.assertTrue(uas.got(r"^SIP/2\.0 200 .*CSeq: 2 UPDATE"))
+        self.assertFalse(uas.got(r"^SIP/2\.0 200 .*CSeq: 2 UPDATE.*m=audio"),
                          "an UPDATE without offer got an SDP")
         self.assertEqual(uas.count_received("PRACK"), 1)
         time.sleep(0.3)

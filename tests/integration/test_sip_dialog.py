@@ -156,25 +156,16 @@ class SipDialog(unittest.TestCase):
         self.assertEqual(self.p.sql("SELECT count(*) FROM call_legs WHERE sip_call_id = %s"
                                     % q(sip))[0][0], "0", "a call was made for a refused INVITE")
 
-    @staticmethod
-    def sent_to(sipp, pattern):
-        """Whether a message SIPp received matches pattern."""
-        for block in re.split(r"^-{20,} [^\n]*\n", sipp.messages(), flags=re.M):
-            head, _, msg = block.partition("\n\n")
-            if "message received" in head and re.search(pattern, msg, re.M | re.S):
-                return True
-        return False
-
     def assert_quiet_then_flowing(self, held_pattern, unheld_pattern):
         """media-fork sends nothing while the far end holds, and sends again after."""
-        wait_until(lambda: self.sent_to(self.sipp_of_test, held_pattern), 15,
+        wait_until(lambda: self.sipp_of_test.got(held_pattern), 15,
                    what="our answer to the hold")
         time.sleep(0.3)
         before = self.packets_out()
         time.sleep(1.0)
         held = self.packets_out() - before
         self.assertLessEqual(held, 2, "RTP kept flowing while held")
-        wait_until(lambda: self.sent_to(self.sipp_of_test, unheld_pattern), 15,
+        wait_until(lambda: self.sipp_of_test.got(unheld_pattern), 15,
                    what="our answer to the unhold")
         before = self.packets_out()
         time.sleep(0.6)
@@ -187,7 +178,7 @@ class SipDialog(unittest.TestCase):
         self.wait(call["id"], "answered")
         self.assert_quiet_then_flowing(r"^SIP/2.0 200.*CSeq: 1 INVITE.*a=recvonly",
                                        r"^SIP/2.0 200.*CSeq: 2 INVITE.*a=sendrecv")
-        self.assertTrue(self.sent_to(self.hold, r"^SIP/2.0 491"), "no 491 for the second offer")
+        self.assertTrue(self.hold.got(r"^SIP/2.0 491"), "no 491 for the second offer")
         ended = self.ended(call["id"])
         self.assertEqual((ended["status"], ended["end_reason"], ended["end_initiator"]),
                          ("ended", "completed", "callee"))
@@ -202,7 +193,7 @@ class SipDialog(unittest.TestCase):
         self.assertEqual(st, 200, raw)
         self.assert_quiet_then_flowing(r"^SIP/2.0 200.*CSeq: 2 UPDATE.*a=inactive",
                                        r"^SIP/2.0 200.*CSeq: 4 INVITE.*a=sendrecv")
-        self.assertTrue(self.sent_to(sipp, r"^SIP/2.0 200.*CSeq: 3 INVITE.*a=inactive"),
+        self.assertTrue(sipp.got(r"^SIP/2.0 200.*CSeq: 3 INVITE.*a=inactive"),
                         "c=0.0.0.0 was not answered inactive")
         self.caller_passed(sipp)
         self.assertEqual(self.row(call_id), ("ended", "completed", "callee"))
@@ -212,13 +203,13 @@ class SipDialog(unittest.TestCase):
         sipp, route = self.route("dialog_uas_retarget.xml", "retarget", calls=1)
         call = self.place(route)
         self.wait(call["id"], "answered")
-        wait_until(lambda: self.sent_to(sipp, r"^SIP/2.0 200.*CSeq: 1 INVITE"), 10,
+        wait_until(lambda: sipp.got(r"^SIP/2.0 200.*CSeq: 1 INVITE"), 10,
                    what="our 200 to the re-INVITE")
         time.sleep(0.2)  # its ACK
         st, _, raw, _ = self.act(call["id"], "hangup", {})
         self.assertEqual(st, 200, raw)
         self.caller_passed(sipp, timeout=20)  # the BYE's Request-URI is checked there
-        self.assertTrue(self.sent_to(sipp, r"^BYE sip:moved@127\.0\.0\.1:%d" % sipp.port))
+        self.assertTrue(sipp.got(r"^BYE sip:moved@127\.0\.0\.1:%d" % sipp.port))
         self.assertEqual(self.row(call["id"]), ("ended", "completed", "api"))
 
     # -- session timers ------------------------------------------------------------------
@@ -227,8 +218,8 @@ class SipDialog(unittest.TestCase):
         call = self.place(route)
         self.caller_passed(sipp, timeout=20)
         self.assertEqual(sipp.count_received("INVITE"), 2, "no second INVITE after the 422")
-        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Session-Expires: 90.*Min-SE: 90"))
-        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Supported: timer"))
+        self.assertTrue(sipp.got(r"^INVITE.*Session-Expires: 90.*Min-SE: 90"))
+        self.assertTrue(sipp.got(r"^INVITE.*Supported: timer"))
         self.assertEqual(sipp.count_received("UPDATE"), 2)
         ended = self.ended(call["id"])
         self.assertEqual((ended["end_reason"], ended["end_initiator"]), ("completed", "callee"))
@@ -256,7 +247,7 @@ class SipDialog(unittest.TestCase):
         call = self.place(route)
         self.caller_passed(sipp, timeout=20)
         self.assertEqual(sipp.count_received("PRACK"), 1)
-        self.assertTrue(self.sent_to(sipp, r"^INVITE.*Supported:[^\n]*100rel"))
+        self.assertTrue(sipp.got(r"^INVITE.*Supported:[^\n]*100rel"))
         ended = self.ended(call["id"])
         self.assertEqual((ended["status"], ended["end_reason"]), ("ended", "completed"))
         events = [r[0] for r in self.p.sql("SELECT type FROM events WHERE call_id = %s"
@@ -274,11 +265,11 @@ class SipDialog(unittest.TestCase):
         routes = (r"^Route: <sip:p1@127\.0\.0\.1:%d;lr>\r?\nRoute: <sip:p2@127\.0\.0\.1:%d;lr>\r?$"
                   % (sipp.port, sipp.port))
         for method in ("PRACK", "ACK"):
-            self.assertTrue(self.sent_to(sipp, r"^%s sip:uas@127\.0\.0\.1:9 SIP/2\.0.*%s"
+            self.assertTrue(sipp.got(r"^%s sip:uas@127\.0\.0\.1:9 SIP/2\.0.*%s"
                                          % (method, routes)),
                             "the %s does not follow the route set:\n%s"
                             % (method, sipp.messages()[-3000:]))
-        self.assertTrue(self.sent_to(sipp, r"^PRACK .*^RAck: 7 1 INVITE"))
+        self.assertTrue(sipp.got(r"^PRACK .*^RAck: 7 1 INVITE"))
         ended = self.ended(call["id"])
         self.assertEqual((ended["status"], ended["end_reason"]), ("ended", "completed"))
 
@@ -361,7 +352,7 @@ class SipDialog(unittest.TestCase):
                            5, what="two INFOs")
         gap = (times[1] - times[0]).total_seconds()
         self.assertGreaterEqual(gap, 0.25, "the digits were not paced: %.3f s apart" % gap)
-        self.assertTrue(self.sent_to(sipp, r"^INFO .*Content-Type: application/dtmf-relay"))
+        self.assertTrue(sipp.got(r"^INFO .*Content-Type: application/dtmf-relay"))
         wait_until(lambda: re.search(r'"call.info_dtmf_in".*"digit":"5"', self.node_log()), 10,
                    what="the far end's INFO digit")
         gathered = wait_until(lambda: self.p.sql(
