@@ -24,7 +24,7 @@
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct leg *l = h->data;
-    *buf = uv_buf_init((char *)l->ctx->rx_buf, sizeof(l->ctx->rx_buf));
+    *buf = uv_buf_init((char *)l->ctx->rx_batch[0], sizeof(l->ctx->rx_batch[0]));
 }
 
 static void refuse(struct leg *l, struct metric *reason)

@@ -3,9 +3,10 @@
  *
  * Owned by the engine (engine.c), which outlives its legs: legs keep a pointer to it.
  * The receive and send buffers are shared by all legs because the loop handles one
- * datagram at a time and both paths finish with the buffer before returning (a read
- * lands in rx_buf and its handler consumes it; uv_udp_try_send copies tx_buf into the
- * kernel). That is what keeps the packet path free of allocations.
+ * datagram (or one socket's batch) at a time and both paths finish with the buffers
+ * before returning (reads land in rx_batch and their handler consumes them;
+ * uv_udp_try_send copies tx_buf into the kernel). That is what keeps the packet path
+ * free of allocations.
  */
 #ifndef MF_MEDIA_CTX_H
 #define MF_MEDIA_CTX_H
@@ -37,9 +38,9 @@ struct media_ctx {
     void (*leg_freed)(struct media_ctx *ctx);
     /* A leg's playback ended or its gather completed (may be NULL: nobody listens). */
     void (*leg_event)(struct media_ctx *ctx, const struct leg_event *ev);
-    /* A larger datagram arrives truncated (UV_UDP_PARTIAL) and is refused. */
-    uint8_t rx_buf[RTP_MAX_PACKET];
-    uint8_t rx_batch[MEDIA_RX_BATCH][RTP_MAX_PACKET]; /* RTP, read by recvmmsg */
+    /* RTP read by recvmmsg; RTCP (read by libuv) into the first. A larger datagram
+     * arrives truncated (MSG_TRUNC, UV_UDP_PARTIAL) and is refused. */
+    uint8_t rx_batch[MEDIA_RX_BATCH][RTP_MAX_PACKET];
     uint8_t tx_buf[RTP_MAX_PACKET];
 };
 
