@@ -2,12 +2,12 @@
  * Bridged legs (bridge.h): two real legs on loopback, each with its far end
  * (rtp_peer.h), ticked by hand. Checks that audio crosses both ways re-stamped with the
  * sending leg's own stream, as it arrives (or on the tick while the sending leg's own
- * media, a tap or a hold needs it), that a flood is read at the per-tick budget, that
- * PCMU and PCMA are transcoded, that an RFC 4733 digit is sent again on the other leg
- * (its payload type and clock, marker once, end three times) and heard once, that a SIP
- * INFO digit goes on as an RFC 4733 event, that the leg's own DTMF wins over the bridge,
- * that taps see the bridged audio as `out`, and that releasing one leg unbridges the
- * other.
+ * media, a tap or a hold needs it), that a flood is read at the per-tick budget and bad
+ * datagrams are refused, that PCMU and PCMA are transcoded, that an RFC 4733 digit is
+ * sent again on the other leg (its payload type and clock, marker once, end three times)
+ * and heard once, that a SIP INFO digit goes on as an RFC 4733 event, that the leg's own
+ * DTMF wins over the bridge, that taps see the bridged audio as `out`, and that
+ * releasing one leg unbridges the other.
  */
 #include "vp_test.h"
 
@@ -298,6 +298,25 @@ static void test_read_budget_per_tick(void **state)
     assert_int_equal(leg_counters(fx->la)->packets_in, 41);
 }
 
+/* A datagram larger than RTP_MAX_PACKET (read truncated) and a malformed one are refused
+ * and counted, in the middle of a batch of good ones, which still go through. */
+static void test_bad_datagrams_refused(void **state)
+{
+    struct fixture *fx = *state;
+    static uint8_t big[RTP_MAX_PACKET + 200];
+    rtp_write_header(big, false, 0, 999, 999 * 160u, SRC_SSRC);
+    send_audio(fx, &fx->pa, fx->la, 0, 0x41);
+    peer_send(&fx->pa, leg_port(fx->la), big, sizeof(big));
+    peer_send(&fx->pa, leg_port(fx->la), (const uint8_t[]){0x80, 0}, 2);
+    send_audio(fx, &fx->pa, fx->la, 0, 0x42);
+    settle(fx);
+    assert_int_equal(leg_counters(fx->la)->packets_in, 2);
+    assert_int_equal(leg_counters(fx->la)->invalid_in, 2);
+    assert_int_equal(fx->pb.n, 2);
+    assert_int_equal(fx->pb.pkts[0].first, 0x41);
+    assert_int_equal(fx->pb.pkts[1].first, 0x42);
+}
+
 /* A far end that holds the call gets nothing, bridged audio included. */
 static void test_hold_stops_forwarding(void **state)
 {
@@ -468,6 +487,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hold_stops_forwarding, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_read_budget_per_tick, setup_pcmu, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_datagrams_refused, setup_pcmu, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_is_caught_up_not_dropped, setup_pcmu,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transcodes_pcmu_pcma, setup_pcma, teardown),
